@@ -1,0 +1,25 @@
+"""nlp-apps: one pretrained RNN language-model backbone, fine-tuned by plug-in NLP tasks.
+
+Importing this package is cheap: it imports no task, no scikit-learn, sacrebleu or rouge-score.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load", "RNNBackbone", "RNNLanguageModel", "BackboneConfig"]
+
+
+def __getattr__(name):
+    # Lazy attributes keep `import nlp_apps` (and `nlp-apps --help`) free of torch start-up cost.
+    if name in ("RNNBackbone", "BackboneConfig"):
+        from nlp_apps import backbone
+
+        return getattr(backbone, name)
+    if name == "RNNLanguageModel":
+        from nlp_apps.lm import RNNLanguageModel
+
+        return RNNLanguageModel
+    if name == "load":
+        from nlp_apps.loading import load
+
+        return load
+    raise AttributeError(f"module 'nlp_apps' has no attribute {name!r}")

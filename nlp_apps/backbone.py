@@ -1,0 +1,288 @@
+"""The shared backbone: token embedding -> stacked recurrent layers -> hidden states.
+
+Read top to bottom: dropout helpers, one recurrent layer, a stack of layers (one reading
+direction), and the backbone that owns the embedding and one stack per direction.
+
+The seed model is the classic RNN language model
+
+    x_t = embedding(w_t);   h_t = f(W_hh h_{t-1} + W_hx x_t + b);   p(w_{t+1}) = softmax(W_ho h_t + b)
+
+and the AWD-LSTM regularisers (Merity et al. 2017) are options with CPU-friendly defaults:
+embedding dropout, locked (variational) dropout, and weight dropout on the recurrent matrices.
+Tensors are batch-first: (B, T, ...) with B = batch, T = time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from nlp_apps.configs import config_from_dict, config_to_dict
+
+CELLS = ("rnn", "gru", "lstm")
+ACTIVATIONS = ("tanh", "relu", "sigmoid")
+DIRECTIONS = ("forward", "backward")
+STACK_KEYS = {"forward": "fwd", "backward": "bwd"}  # "forward" cannot name a submodule
+
+# An LSTM layer's state is (h, c); a GRU or plain RNN layer's state is h. Each is (1, B, H).
+LayerState = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
+StackState = list[LayerState]
+
+
+@dataclass
+class BackboneConfig:
+    """Architecture of the backbone. Defaults suit a laptop CPU."""
+
+    vocab_size: int = 8000
+    cell: str = "lstm"  # rnn | gru | lstm
+    activation: str = "tanh"  # only for cell=rnn: tanh | relu | sigmoid
+    num_layers: int = 2
+    emb_size: int = 256
+    hidden_size: int = 768
+    tie_weights: bool = True  # the LM decoder reuses the embedding; last layer outputs emb_size
+    bidirectional: bool = False  # also a backward stack (reads text right to left), ELMo style
+    embed_dropout: float = 0.0  # drop whole word types from the embedding matrix
+    input_dropout: float = 0.1  # locked dropout on the embeddings
+    hidden_dropout: float = 0.1  # locked dropout between layers
+    output_dropout: float = 0.1  # locked dropout on the top layer's output
+    weight_dropout: float = 0.0  # DropConnect on the recurrent (hidden-to-hidden) matrices
+    pad_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        if self.cell != "rnn" and self.activation != "tanh":
+            raise ValueError(f"activation applies to cell 'rnn' only, not {self.cell!r}")
+        for name in ("vocab_size", "num_layers", "emb_size", "hidden_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("embed_dropout", "input_dropout", "hidden_dropout", "output_dropout", "weight_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return DIRECTIONS if self.bidirectional else DIRECTIONS[:1]
+
+    @property
+    def output_size(self) -> int:
+        return self.emb_size if self.tie_weights else self.hidden_size
+
+    def layer_sizes(self) -> list[tuple[int, int]]:
+        """(input size, output size) of each recurrent layer."""
+        sizes = []
+        for i in range(self.num_layers):
+            n_in = self.emb_size if i == 0 else self.hidden_size
+            n_out = self.output_size if i == self.num_layers - 1 else self.hidden_size
+            sizes.append((n_in, n_out))
+        return sizes
+
+    def to_dict(self) -> dict:
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> "BackboneConfig":
+        return config_from_dict(cls, values, source=source)
+
+
+def locked_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Variational dropout: one mask per sequence, shared by all time steps. x: (B, T, H)."""
+    if not training or p == 0.0:
+        return x
+    mask = x.new_empty(x.size(0), 1, x.size(2)).bernoulli_(1 - p) / (1 - p)  # (B, 1, H)
+    return x * mask
+
+
+def embedding_dropout(weight: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Drop whole rows (word types) of the embedding matrix. weight: (V, E)."""
+    if not training or p == 0.0:
+        return weight
+    mask = weight.new_empty(weight.size(0), 1).bernoulli_(1 - p) / (1 - p)  # (V, 1)
+    return weight * mask
+
+
+class ElmanRNN(nn.Module):
+    """A one-layer plain RNN with any activation, h_t = f(W_hh h_{t-1} + W_hx x_t + b).
+
+    nn.RNN covers tanh and relu; this covers sigmoid (the seed's third choice). Parameter
+    names match nn.RNN, so weight dropout treats both alike.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, activation: str):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.activation = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}[activation]
+        self.weight_ih_l0 = nn.Parameter(torch.empty(hidden_size, input_size))
+        self.weight_hh_l0 = nn.Parameter(torch.empty(hidden_size, hidden_size))
+        self.bias_ih_l0 = nn.Parameter(torch.empty(hidden_size))
+        self.bias_hh_l0 = nn.Parameter(torch.empty(hidden_size))
+        bound = hidden_size**-0.5
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    def forward(self, x: torch.Tensor, h: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, steps, _ = x.shape
+        h_t = x.new_zeros(batch, self.hidden_size) if h is None else h[0]  # (B, H)
+        projected = F.linear(x, self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0)  # (B, T, H), all steps at once
+        outputs = []
+        for t in range(steps):
+            h_t = self.activation(projected[:, t] + F.linear(h_t, self.weight_hh_l0))  # (B, H)
+            outputs.append(h_t)
+        return torch.stack(outputs, dim=1), h_t.unsqueeze(0)  # (B, T, H), (1, B, H)
+
+
+class RecurrentLayer(nn.Module):
+    """One recurrent layer with optional weight dropout on its hidden-to-hidden matrix."""
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, activation: str, weight_dropout: float):
+        super().__init__()
+        self.weight_dropout = weight_dropout
+        if cell == "lstm":
+            self.rnn: nn.Module = nn.LSTM(input_size, hidden_size, batch_first=True)
+        elif cell == "gru":
+            self.rnn = nn.GRU(input_size, hidden_size, batch_first=True)
+        elif activation in ("tanh", "relu"):
+            self.rnn = nn.RNN(input_size, hidden_size, nonlinearity=activation, batch_first=True)
+        else:
+            self.rnn = ElmanRNN(input_size, hidden_size, activation)
+
+    def forward(self, x: torch.Tensor, state: Optional[LayerState]) -> tuple[torch.Tensor, LayerState]:
+        # x: (B, T, H_in) -> (B, T, H_out)
+        if self.training and self.weight_dropout > 0:
+            dropped = F.dropout(self.rnn.weight_hh_l0, self.weight_dropout, training=True)
+            return functional_call(self.rnn, {"weight_hh_l0": dropped}, (x, state))
+        return self.rnn(x, state)
+
+
+class RNNStack(nn.Module):
+    """The recurrent layers that read in one direction, with locked dropout between them."""
+
+    def __init__(self, config: BackboneConfig):
+        super().__init__()
+        self.hidden_dropout = config.hidden_dropout
+        self.layers = nn.ModuleList(
+            RecurrentLayer(config.cell, n_in, n_out, config.activation, config.weight_dropout)
+            for n_in, n_out in config.layer_sizes()
+        )
+
+    def forward(
+        self, x: torch.Tensor, state: Optional[StackState] = None
+    ) -> tuple[list[torch.Tensor], StackState]:
+        # x: (B, T, E) -> one (B, T, H_l) output per layer, before any dropout on the top one
+        outputs, new_state = [], []
+        for i, layer in enumerate(self.layers):
+            if i > 0:
+                x = locked_dropout(x, self.hidden_dropout, self.training)
+            x, layer_state = layer(x, None if state is None else state[i])
+            outputs.append(x)
+            new_state.append(layer_state)
+        return outputs, new_state
+
+
+@dataclass
+class BackboneOutput:
+    last_hidden_state: torch.Tensor  # (B, T, output_size), after output dropout
+    layer_outputs: list[torch.Tensor] = field(default_factory=list)  # per layer: (B, T, H_l)
+    state: StackState = field(default_factory=list)  # recurrent state to carry into the next chunk
+
+
+class RNNBackbone(nn.Module):
+    """Embedding + one stack of recurrent layers per reading direction.
+
+    The embedding is shared by both directions (and, with tie_weights, by the LM decoder).
+    A backward stack reads its input as given: the caller reverses the text (see `encode`).
+    """
+
+    def __init__(self, config: BackboneConfig):
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.emb_size, padding_idx=config.pad_id)
+        self.stacks = nn.ModuleDict({STACK_KEYS[d]: RNNStack(config) for d in config.directions})
+        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        with torch.no_grad():
+            self.embedding.weight[config.pad_id].zero_()
+
+    @property
+    def output_size(self) -> int:
+        return self.config.output_size
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        # tokens: (B, T) -> (B, T, E)
+        weight = embedding_dropout(self.embedding.weight, self.config.embed_dropout, self.training)
+        x = F.embedding(tokens, weight, padding_idx=self.config.pad_id)
+        return locked_dropout(x, self.config.input_dropout, self.training)
+
+    def forward(
+        self, tokens: torch.Tensor, state: Optional[StackState] = None, direction: str = "forward"
+    ) -> BackboneOutput:
+        """Run one direction's stack over `tokens` (B, T), in the order given."""
+        if direction not in self.config.directions:
+            raise ValueError(f"this backbone has no {direction!r} stack (it has: {', '.join(self.config.directions)})")
+        layer_outputs, new_state = self.stacks[STACK_KEYS[direction]](self.embed(tokens), state)
+        top = locked_dropout(layer_outputs[-1], self.config.output_dropout, self.training)  # (B, T, O)
+        return BackboneOutput(last_hidden_state=top, layer_outputs=layer_outputs, state=new_state)
+
+    def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> dict[str, BackboneOutput]:
+        """Encode right-padded sequences in every direction, outputs aligned to the input positions.
+
+        tokens: (B, T) padded at the end; lengths: (B,). The backward stack reads each sequence
+        from its last real token to its first; its outputs are flipped back so position t of
+        every direction describes token t.
+        """
+        outputs = {"forward": self(tokens, direction="forward")}
+        if "backward" in self.config.directions:
+            reversed_tokens = reverse_padded(tokens, lengths)  # (B, T)
+            out = self(reversed_tokens, direction="backward")
+            outputs["backward"] = BackboneOutput(
+                last_hidden_state=reverse_padded(out.last_hidden_state, lengths),
+                layer_outputs=[reverse_padded(h, lengths) for h in out.layer_outputs],
+                state=out.state,
+            )
+        return outputs
+
+    @classmethod
+    def from_pretrained(cls, path: Optional[str | os.PathLike] = None) -> "RNNBackbone":
+        """Load a backbone from a model directory; no path loads the shipped default."""
+        from nlp_apps.checkpoint import load_backbone
+
+        return load_backbone(path)
+
+    def save_pretrained(self, path: str | os.PathLike, tokenizer=None) -> None:
+        from nlp_apps.checkpoint import save_model
+
+        save_model(path, model_type="backbone", backbone_config=self.config, model=self, tokenizer=tokenizer)
+
+
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each row's first `lengths[b]` steps and leave its padding in place. x: (B, T, ...)."""
+    steps = x.size(1)
+    positions = torch.arange(steps, device=x.device).unsqueeze(0)  # (1, T)
+    lengths = lengths.to(x.device).unsqueeze(1)  # (B, 1)
+    index = torch.where(positions < lengths, lengths - 1 - positions, positions)  # (B, T)
+    if x.dim() > 2:
+        index = index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(1, index)
+
+
+def detach_state(state: Optional[StackState]) -> Optional[StackState]:
+    """Cut the graph between BPTT segments while keeping the values."""
+    if state is None:
+        return None
+    return [tuple(s.detach() for s in layer) if isinstance(layer, tuple) else layer.detach() for layer in state]
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def replace_config(config: BackboneConfig, **changes) -> BackboneConfig:
+    return dataclasses.replace(config, **changes)

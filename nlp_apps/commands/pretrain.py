@@ -1,0 +1,94 @@
+"""`nlp-apps pretrain`: train a tokenizer and an RNN language model on raw text."""
+
+from __future__ import annotations
+
+import click
+
+from nlp_apps.commands.options import duration, trainer_options, trainer_values
+
+# Options left unset fall back to the dataclass defaults, so each default lives in one place.
+BACKBONE_OPTIONS = {
+    "cell": "cell",
+    "activation": "activation",
+    "layers": "num_layers",
+    "emb_size": "emb_size",
+    "hidden_size": "hidden_size",
+    "tie_weights": "tie_weights",
+    "bidirectional": "bidirectional",
+    "embed_dropout": "embed_dropout",
+    "input_dropout": "input_dropout",
+    "hidden_dropout": "hidden_dropout",
+    "output_dropout": "output_dropout",
+    "weight_dropout": "weight_dropout",
+}
+RUN_OPTIONS = ("tokenizer", "vocab_size", "batch_size", "bptt", "variable_length", "half", "device")
+
+
+@click.command()
+@click.option("--train", "train_file", type=click.Path(dir_okay=True), help="Training corpus: UTF-8 text, one line per line.")
+@click.option("--valid", "valid_file", type=click.Path(dir_okay=True), help="Validation corpus, same format.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=True), help="Run directory (becomes the model directory).")
+@click.option("--resume", "resume_dir", type=click.Path(), help="Continue the interrupted run in this directory.")
+@click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
+@click.option("--tokenizer", type=click.Choice(["sentencepiece", "word"]), help="Subword (default) or word vocabulary.")
+@click.option("--vocab-size", type=int, help="Tokenizer size [8000].")
+@click.option("--cell", type=click.Choice(["rnn", "gru", "lstm"]), help="Recurrent cell [lstm].")
+@click.option("--activation", type=click.Choice(["tanh", "relu", "sigmoid"]), help="Activation of cell rnn [tanh].")
+@click.option("--layers", type=int, help="Recurrent layers [2].")
+@click.option("--emb-size", type=int, help="Embedding size [256].")
+@click.option("--hidden-size", type=int, help="Hidden size [768].")
+@click.option("--tie-weights/--no-tie-weights", default=None, help="Tie the decoder to the embedding [tied].")
+@click.option("--bidirectional/--forward-only", default=None, help="Also train a backward LM [forward only].")
+@click.option("--embed-dropout", type=float, help="Embedding (word-type) dropout [0].")
+@click.option("--input-dropout", type=float, help="Locked dropout on embeddings [0.1].")
+@click.option("--hidden-dropout", type=float, help="Locked dropout between layers [0.1].")
+@click.option("--output-dropout", type=float, help="Locked dropout on the top layer [0.1].")
+@click.option("--weight-dropout", type=float, help="DropConnect on recurrent weights [0].")
+@click.option("--batch-size", type=int, help="Rows of the BPTT batch [32].")
+@click.option("--bptt", type=int, help="Truncated BPTT length [70].")
+@click.option("--variable-length/--fixed-length", default=None, help="Vary the BPTT length per step [vary].")
+@click.option("--half", is_flag=True, default=None, help="Store the best model's weights in float16.")
+@click.option("--device", help="cpu, cuda, cuda:N or auto [auto].")
+@trainer_options
+def pretrain(train_file, valid_file, out_dir, resume_dir, overwrite, **options) -> None:
+    """Train a subword tokenizer and an RNN language model on raw text.
+
+    \b
+    nlp-apps pretrain --train train.txt --valid valid.txt --out runs/lm --time-budget 30m
+    nlp-apps pretrain --resume runs/lm            # continue after Ctrl-C / SIGTERM
+
+    Each epoch (or each --eval-every steps) is validated; the best model is written to OUT,
+    the latest resumable state to OUT/last.
+    """
+    from nlp_apps.backbone import BackboneConfig
+    from nlp_apps.pretraining import PretrainConfig, pretrain as run_pretrain, resume_pretraining
+    from nlp_apps.train import TrainerConfig
+
+    log = lambda message: click.echo(message, err=True)  # noqa: E731
+    if resume_dir:
+        overrides = {k: v for k, v in trainer_values(options).items() if k in ("time_budget", "epochs", "max_steps")}
+        result = resume_pretraining(resume_dir, overrides=overrides, log=log)
+        out_dir = resume_dir
+    else:
+        for flag, value in (("--train", train_file), ("--valid", valid_file), ("--out", out_dir)):
+            if not value:
+                raise click.UsageError(f"{flag} is required (or use --resume DIR)")
+        backbone = {field: options[opt] for opt, field in BACKBONE_OPTIONS.items() if options.get(opt) is not None}
+        run_values = {k: options[k] for k in RUN_OPTIONS if options.get(k) is not None}
+        try:
+            run = PretrainConfig(
+                train=train_file,
+                valid=valid_file,
+                backbone=BackboneConfig(**backbone),
+                trainer=TrainerConfig(**trainer_values(options)),
+                **run_values,
+            )
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        result = run_pretrain(run, out_dir, overwrite=overwrite, log=log)
+    best = result.metrics
+    summary = ", ".join(f"{k}={v:.4g}" for k, v in best.items() if isinstance(v, float))
+    click.echo(f"{result.status} after {result.steps} steps; best: {summary or 'none'}; model in {out_dir}")
+    if result.status == "interrupted":
+        click.echo(f"resume with: nlp-apps pretrain --resume {out_dir}", err=True)
+        raise SystemExit(130)

@@ -1,0 +1,33 @@
+"""Errors a user can fix. The CLI prints them as one line and exits non-zero."""
+
+from __future__ import annotations
+
+import os
+
+
+class NlpAppsError(Exception):
+    """Base class for errors caused by bad input rather than by a bug."""
+
+
+class DataError(NlpAppsError):
+    """A data file is missing, unreadable or malformed. Names the file and, when known, the line."""
+
+    def __init__(self, path: str | os.PathLike, problem: str, line: int | None = None):
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {problem}")
+
+
+class CheckpointError(NlpAppsError):
+    """A model directory cannot be loaded (missing files, bad config, newer format, ...)."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class TrainingError(NlpAppsError):
+    """Training cannot go on (for example a NaN or infinite loss)."""

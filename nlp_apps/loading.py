@@ -1,0 +1,85 @@
+"""`nlp_apps.load(path)`: any model directory, ready to use on raw text."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from nlp_apps.checkpoint import load_language_model, read_config, resolve_model_dir
+from nlp_apps.data import encode_text
+from nlp_apps.lm import PerplexityResult, score_tokens
+from nlp_apps.tokenizer import EOS_ID
+
+
+class LanguageModelPipeline:
+    """A language model with its tokenizer: perplexity of text, and sampled continuations."""
+
+    def __init__(self, model, tokenizer, config: dict, path: Path):
+        self.model, self.tokenizer, self.config, self.path = model, tokenizer, config, path
+        self.model.eval()
+
+    def perplexity(self, text: str, direction: str = "forward") -> PerplexityResult:
+        tokens, words = encode_text(text, self.tokenizer)
+        if words == 0:
+            raise ValueError("the text holds no words")
+        return score_tokens(self.model, tokens, words, batch_size=1, direction=direction)
+
+    def generate(
+        self,
+        prompt: str,
+        max_tokens: int = 50,
+        temperature: float = 1.0,
+        top_k: Optional[int] = None,
+        top_p: Optional[float] = None,
+        seed: Optional[int] = None,
+        stop_at_newline: bool = False,
+    ) -> str:
+        """The continuation of `prompt` (without the prompt). </s> becomes a newline."""
+        # The model saw each line as a </s>-separated unit, so a prompt starts after a </s>.
+        prompt_ids = [EOS_ID] + self.tokenizer.encode(prompt)
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        new_ids = self.model.generate(
+            prompt_ids,
+            max_new_tokens=max_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            stop_ids=(EOS_ID,) if stop_at_newline else (),
+            generator=generator,
+        )
+        return decode_lines(self.tokenizer, new_ids)
+
+
+def decode_lines(tokenizer, ids: list[int]) -> str:
+    lines, current = [], []
+    for token_id in ids:
+        if token_id == EOS_ID:
+            lines.append(tokenizer.decode(current))
+            current = []
+        else:
+            current.append(token_id)
+    lines.append(tokenizer.decode(current))
+    return "\n".join(lines)
+
+
+def load(path: Optional[str | os.PathLike] = None, device: str = "cpu"):
+    """Load a model directory: a language model (pipeline) or a fine-tuned task model.
+
+    No path (or "default") loads the pretrained backbone shipped with the package.
+    """
+    path = resolve_model_dir(path)
+    config = read_config(path)
+    if config.get("task"):
+        from nlp_apps.registry import get_registry
+
+        return get_registry().get(config["task"]).load(path)
+    return load_language_model_pipeline(path, device)
+
+
+def load_language_model_pipeline(path: Optional[str | os.PathLike] = None, device: str = "cpu") -> LanguageModelPipeline:
+    path = resolve_model_dir(path)
+    model, tokenizer, config = load_language_model(path)
+    return LanguageModelPipeline(model.to(device), tokenizer, config, path)

@@ -1,0 +1,253 @@
+"""Language-model pretraining as a task the Trainer can drive (forward and optional backward LM)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from nlp_apps.backbone import BackboneConfig, count_parameters, detach_state
+from nlp_apps.checkpoint import read_config, save_model
+from nlp_apps.configs import config_from_dict
+from nlp_apps.data import BPTTBatcher, encode_corpus, open_token_file, scan_corpus
+from nlp_apps.errors import CheckpointError, DataError
+from nlp_apps.fileio import atomic_write_json
+from nlp_apps.lm import RNNLanguageModel, score_tokens
+from nlp_apps.tokenizer import Tokenizer, load_tokenizer, train_tokenizer
+from nlp_apps.train import StepOutput, Trainer, TrainerConfig, TrainResult, resolve_device, seed_everything
+
+
+class LanguageModelingTask:
+    """Next-token prediction over a token stream with truncated BPTT.
+
+    The recurrent state is carried from one segment to the next (detached), per direction.
+    The early-stopping metric is the validation loss (mean over directions, nats per token).
+    """
+
+    metric = "loss"
+    metric_mode = "min"
+    unit = "tok"
+
+    def __init__(
+        self,
+        model: RNNLanguageModel,
+        tokenizer: Tokenizer,
+        train_tokens: np.ndarray,
+        valid_tokens: np.ndarray,
+        valid_words: int,
+        *,
+        batch_size: int,
+        bptt: int,
+        variable_length: bool = True,
+        seed: int = 0,
+        device: torch.device = torch.device("cpu"),
+        data_files: tuple[str, ...] = (),
+        weights_dtype: Optional[torch.dtype] = None,
+        eval_batch_size: int = 16,
+    ):
+        self.model = model.to(device)
+        self.tokenizer = tokenizer
+        self.device = device
+        self.directions = model.config.directions
+        self.batcher = BPTTBatcher(
+            train_tokens,
+            batch_size,
+            bptt,
+            variable_length=variable_length,
+            bidirectional=len(self.directions) > 1,
+            seed=seed,
+        )
+        self.valid_tokens, self.valid_words = valid_tokens, valid_words
+        self.bptt, self.eval_batch_size = bptt, eval_batch_size
+        self._data_files = list(data_files)
+        self.weights_dtype = weights_dtype
+        self.carried: dict[str, Optional[list]] = {d: None for d in self.directions}
+
+    def param_groups(self) -> list[dict]:
+        return [{"params": list(self.model.parameters()), "lr_scale": 1.0}]
+
+    def steps_per_epoch(self) -> int:
+        return self.batcher.steps_per_epoch()
+
+    def start_epoch(self, epoch: int) -> None:
+        self.batcher.reset()
+        self.carried = {d: None for d in self.directions}
+
+    def next_batch(self):
+        return self.batcher.next_batch()
+
+    def training_step(self, batch) -> StepOutput:
+        losses, units = [], 0
+        for direction in self.directions:
+            inputs, targets = (t.to(self.device, non_blocking=True) for t in batch[direction])
+            loss, state = self.model.loss(inputs, targets, detach_state(self.carried[direction]), direction)
+            self.carried[direction] = detach_state(state)
+            losses.append(loss)
+            units += targets.numel()
+        return StepOutput(loss=torch.stack(losses).mean(), units=units)
+
+    def evaluate(self) -> dict[str, float]:
+        results = {}
+        losses = []
+        for direction in self.directions:
+            scored = score_tokens(
+                self.model,
+                self.valid_tokens,
+                self.valid_words,
+                batch_size=self.eval_batch_size,
+                bptt=max(self.bptt, 64),
+                direction=direction,
+            )
+            prefix = "" if direction == "forward" else "backward_"
+            results[f"{prefix}ppl"] = scored.token_perplexity
+            results[f"{prefix}word_ppl"] = scored.word_perplexity
+            losses.append(scored.nll / scored.tokens)
+        results["loss"] = float(np.mean(losses))
+        return results
+
+    def save(self, directory: Path, exact: bool = False) -> None:
+        save_model(
+            directory,
+            model_type="language_model",
+            backbone_config=self.model.config,
+            model=self.model,
+            tokenizer=self.tokenizer,
+            weights_dtype=None if exact else self.weights_dtype,
+        )
+
+    def state_dict(self) -> dict:
+        return {"batcher": self.batcher.state_dict(), "carried": {d: s for d, s in self.carried.items() if s is not None}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batcher.load_state_dict(state["batcher"])
+        self.carried = {d: None for d in self.directions}
+        for direction, carried in state["carried"].items():
+            self.carried[direction] = [
+                tuple(t.to(self.device) for t in layer) if isinstance(layer, (tuple, list)) else layer.to(self.device)
+                for layer in carried
+            ]
+
+    def data_files(self) -> list[str]:
+        return self._data_files
+
+
+
+@dataclass
+class PretrainConfig:
+    """Everything `nlp-apps pretrain` needs; saved as run_config.json so --resume can rebuild the run."""
+
+    train: str
+    valid: str
+    tokenizer: str = "sentencepiece"  # sentencepiece | word
+    vocab_size: int = 8000
+    batch_size: int = 32
+    bptt: int = 70
+    variable_length: bool = True
+    half: bool = False  # store the best model's weights in float16 (last/ stays float32)
+    device: str = "auto"
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def to_dict(self) -> dict:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["backbone"] = self.backbone.to_dict()
+        values["trainer"] = self.trainer.to_dict()
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> "PretrainConfig":
+        values = dict(values)
+        values["backbone"] = BackboneConfig.from_dict(values.get("backbone", {}), source)
+        values["trainer"] = TrainerConfig.from_dict(values.get("trainer", {}), source)
+        return config_from_dict(cls, values, source=source)
+
+
+RUN_CONFIG_FILE = "run_config.json"
+RUN_MARKERS = (RUN_CONFIG_FILE, "config.json", "last")
+
+
+def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse to mix two runs in one directory; --overwrite replaces an earlier run only."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(out_dir, "--out exists and is a file, expected a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        holds_run = any((out_dir / marker).exists() for marker in RUN_MARKERS)
+        if not holds_run:
+            raise DataError(out_dir, "--out is a non-empty directory that holds no run; choose an empty or new directory")
+        if not overwrite:
+            raise DataError(out_dir, "--out already holds a run; pass --overwrite to replace it or --resume to continue it")
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def build_pretraining(run: PretrainConfig, out_dir: Path, *, resume: bool, log=print) -> Trainer:
+    """Train the tokenizer and encode the corpora (new run) or reopen them (resume); build the Trainer."""
+    data_dir = out_dir / "data"
+    if resume:
+        tokenizer = load_tokenizer(out_dir / "last", read_config(out_dir / "last")["tokenizer"])
+    else:
+        for path in (run.train, run.valid):
+            scan_corpus(path)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log(f"training a {run.tokenizer} tokenizer ({run.vocab_size} entries) on {run.train} ...")
+        tokenizer = train_tokenizer(run.tokenizer, run.train, run.vocab_size, seed=run.trainer.seed)
+        for name, path in (("train", run.train), ("valid", run.valid)):
+            stats = encode_corpus(path, tokenizer, data_dir / f"{name}.tokens")
+            log(f"{name}: {stats.tokens:,} tokens, {stats.words:,} words, {stats.lines:,} lines -> {data_dir / name}.tokens")
+    train_tokens, _ = open_token_file(data_dir / "train.tokens")
+    valid_tokens, valid_stats = open_token_file(data_dir / "valid.tokens")
+    backbone = dataclasses.replace(run.backbone, vocab_size=tokenizer.vocab_size)
+    seed_everything(run.trainer.seed)
+    model = RNNLanguageModel(backbone)
+    task = LanguageModelingTask(
+        model,
+        tokenizer,
+        train_tokens,
+        np.asarray(valid_tokens),
+        valid_stats.words,
+        batch_size=run.batch_size,
+        bptt=run.bptt,
+        variable_length=run.variable_length,
+        seed=run.trainer.seed,
+        device=resolve_device(run.device),
+        data_files=(run.train, run.valid),
+        weights_dtype=torch.float16 if run.half else None,
+    )
+    run.backbone = backbone
+    return Trainer(task, run.trainer, out_dir, manifest_extra={"parameters": count_parameters(model)})
+
+
+def pretrain(run: PretrainConfig, out_dir: str | os.PathLike, *, overwrite: bool = False, log=print) -> TrainResult:
+    out_dir = Path(out_dir)
+    prepare_out_dir(out_dir, overwrite)
+    try:
+        trainer = build_pretraining(run, out_dir, resume=False, log=log)
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)  # nothing worth keeping was written yet
+        raise
+    atomic_write_json(out_dir / RUN_CONFIG_FILE, run.to_dict())
+    return trainer.fit()
+
+
+def resume_pretraining(out_dir: str | os.PathLike, *, overrides: Optional[dict] = None, log=print) -> TrainResult:
+    """Continue an interrupted run from OUT/last; `overrides` may change the trainer's limits."""
+    out_dir = Path(out_dir)
+    run_config_path = out_dir / RUN_CONFIG_FILE
+    if not run_config_path.is_file():
+        raise CheckpointError(out_dir, f"nothing to resume: {RUN_CONFIG_FILE} is missing")
+    try:
+        run = PretrainConfig.from_dict(json.loads(run_config_path.read_text(encoding="utf-8")), str(run_config_path))
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(run_config_path, str(exc)) from None
+    if overrides:
+        run.trainer = dataclasses.replace(run.trainer, **overrides)
+        atomic_write_json(run_config_path, run.to_dict())
+    trainer = build_pretraining(run, out_dir, resume=True, log=log)
+    return trainer.fit(resume=True)

@@ -1,0 +1,105 @@
+"""The records a training run leaves beside its model: log.csv, metrics.json, manifest.json, curves.png."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, Optional
+
+from nlp_apps import __version__
+from nlp_apps.fileio import atomic_write_json, atomic_write_text, sha256_file
+
+LOG_COLUMNS = ("step", "epoch", "tokens", "elapsed_s", "lr", "train_loss", "tokens_per_s")
+
+
+def write_log_csv(path: Path, rows: list[dict]) -> None:
+    """All rows so far; evaluation columns (valid_*) are added as they appear."""
+    columns = list(LOG_COLUMNS)
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def write_manifest(
+    path: Path,
+    *,
+    seed: int,
+    data_files: Iterable[str | os.PathLike],
+    wall_time_s: float,
+    started: float,
+    device: str,
+    extra: Optional[dict] = None,
+) -> None:
+    import numpy
+    import torch
+
+    versions = {"nlp_apps": __version__, "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+    try:
+        import sentencepiece
+
+        versions["sentencepiece"] = sentencepiece.__version__
+    except ImportError:  # pragma: no cover - a dependency, present in any install
+        pass
+    manifest = {
+        "versions": versions,
+        "seed": seed,
+        "command": [Path(sys.argv[0]).name] + sys.argv[1:],
+        "data_files": {str(Path(f).resolve()): {"sha256": sha256_file(f), "bytes": Path(f).stat().st_size} for f in data_files},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "wall_time_s": round(wall_time_s, 1),
+        "device": device,
+        "torch_threads": torch.get_num_threads(),
+        "peak_rss_mb": peak_rss_mb(),
+        "platform": platform.platform(),
+    }
+    manifest.update(extra or {})
+    atomic_write_json(path, manifest)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KB, macOS bytes)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)
+
+
+def plot_curves(path: Path, rows: list[dict], metric: str) -> None:
+    """Training loss and the validation metric against steps, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(r["step"], r["train_loss"]) for r in rows if r.get("train_loss") not in (None, "")]
+    valid = [(r["step"], r[metric]) for r in rows if r.get(metric) not in (None, "")]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    if train:
+        axes[0].plot(*zip(*train), label="train loss")
+    if valid and "valid_loss" in rows[-1]:
+        axes[0].plot(*zip(*[(r["step"], r["valid_loss"]) for r in rows if r.get("valid_loss") not in (None, "")]), "o-", label="valid loss")
+    axes[0].set_xlabel("step")
+    axes[0].set_ylabel("loss")
+    axes[0].legend()
+    if valid:
+        axes[1].plot(*zip(*valid), "o-")
+    axes[1].set_xlabel("step")
+    axes[1].set_ylabel(metric)
+    fig.tight_layout()
+    tmp = path.with_name("." + path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_metrics(path: Path, metrics: dict) -> None:
+    atomic_write_json(path, metrics)

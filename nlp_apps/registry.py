@@ -1,0 +1,165 @@
+"""The plug-in contract (TaskSpec) and the registry of installed tasks.
+
+Tasks are found only through the ``nlp_apps.tasks`` entry-point group, lazily and once. Our own
+tasks register the same way as a third party's. A plug-in that fails to import or to meet the
+contract is recorded with its error and never breaks the CLI. The core never imports a task.
+
+Switches (for hermetic tests and debugging):
+    NLP_APPS_DISABLE_PLUGIN_AUTOLOAD=1   load no plug-in at all
+    NLP_APPS_BLOCK_PLUGINS=a,b           skip the named plug-ins
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import traceback
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Callable, Optional
+
+ENTRY_POINT_GROUP = "nlp_apps.tasks"
+DISABLE_ENV = "NLP_APPS_DISABLE_PLUGIN_AUTOLOAD"
+BLOCK_ENV = "NLP_APPS_BLOCK_PLUGINS"
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+REQUIRED_COMMANDS = ("train", "evaluate", "predict")
+RESERVED_NAMES = frozenset({"pretrain", "perplexity", "generate", "tasks", "demo"})
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a task plug-in exposes (one object, named by its entry point).
+
+    name          the CLI group name and the `task` field of its model directories
+    description   one line for `nlp-apps tasks`
+    cli           a click.Group with at least train, evaluate and predict
+    head_config   a dataclass type with the head's options (to_dict / from_dict)
+    build_head    build_head(backbone, config) -> nn.Module that owns the backbone
+    read_dataset  the dataset adapter: read_dataset(path, **options) -> examples (raises DataError)
+    metric        metric(predictions, references, **options) -> dict of named scores
+    load          load(model_dir) -> a ready model whose predict(...) takes raw inputs
+    """
+
+    name: str
+    description: str
+    cli: Any
+    head_config: type
+    build_head: Callable[..., Any]
+    read_dataset: Callable[..., Any]
+    metric: Callable[..., dict]
+    load: Callable[..., Any]
+
+
+class PluginError(Exception):
+    """A plug-in does not meet the TaskSpec contract."""
+
+
+def validate_spec(spec: Any, entry_name: Optional[str] = None) -> TaskSpec:
+    import click
+
+    if not isinstance(spec, TaskSpec):
+        raise PluginError(f"expected a nlp_apps.registry.TaskSpec, got {type(spec).__name__}")
+    if not NAME_PATTERN.match(spec.name):
+        raise PluginError(f"task name {spec.name!r} must match {NAME_PATTERN.pattern}")
+    if spec.name in RESERVED_NAMES:
+        raise PluginError(f"task name {spec.name!r} is taken by a core command")
+    if entry_name is not None and entry_name != spec.name:
+        raise PluginError(f"entry point {entry_name!r} exposes a task named {spec.name!r}; the names must agree")
+    if not isinstance(spec.cli, click.Group):
+        raise PluginError(f"task {spec.name!r}: cli must be a click.Group")
+    missing = [c for c in REQUIRED_COMMANDS if c not in spec.cli.commands]
+    if missing:
+        raise PluginError(f"task {spec.name!r}: cli lacks command(s) {', '.join(missing)}")
+    if not dataclasses.is_dataclass(spec.head_config):
+        raise PluginError(f"task {spec.name!r}: head_config must be a dataclass type")
+    for attribute in ("build_head", "read_dataset", "metric", "load"):
+        if not callable(getattr(spec, attribute)):
+            raise PluginError(f"task {spec.name!r}: {attribute} must be callable")
+    return spec
+
+
+@dataclass
+class BrokenPlugin:
+    name: str
+    distribution: Optional[str]
+    error: str  # the formatted traceback
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._tasks: dict[str, TaskSpec] = {}
+        self._distributions: dict[str, Optional[str]] = {}
+        self.broken: dict[str, BrokenPlugin] = {}
+
+    def register(self, spec: TaskSpec, distribution: Optional[str] = None, entry_name: Optional[str] = None) -> None:
+        validate_spec(spec, entry_name)
+        if spec.name in self._tasks:
+            raise PluginError(
+                f"task {spec.name!r} is registered twice "
+                f"({self._distributions[spec.name] or 'unknown'} and {distribution or 'unknown'})"
+            )
+        self._tasks[spec.name] = spec
+        self._distributions[spec.name] = distribution
+
+    def get(self, name: str) -> TaskSpec:
+        if name in self._tasks:
+            return self._tasks[name]
+        if name in self.broken:
+            raise PluginError(f"task {name!r} failed to load:\n{self.broken[name].error}")
+        available = ", ".join(sorted(self._tasks)) or "none"
+        raise KeyError(f"no task named {name!r} (installed: {available})")
+
+    def names(self) -> list[str]:
+        return sorted(self._tasks)
+
+    def distribution(self, name: str) -> Optional[str]:
+        return self._distributions.get(name)
+
+
+def task_entry_points() -> list[metadata.EntryPoint]:
+    """Installed task entry points, without importing them (honours the off switches)."""
+    if os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
+        return []
+    blocked = {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
+    seen, points = set(), []
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in blocked or ep.name in seen:
+            continue  # the same distribution can be visible twice on sys.path
+        seen.add(ep.name)
+        points.append(ep)
+    return sorted(points, key=lambda ep: ep.name)
+
+
+def _distribution_label(ep: metadata.EntryPoint) -> Optional[str]:
+    dist = getattr(ep, "dist", None)
+    return f"{dist.metadata['Name']} {dist.version}" if dist is not None else None
+
+
+def load_entry_point(registry: Registry, ep: metadata.EntryPoint) -> None:
+    """Import one plug-in into `registry`, recording (not raising) any failure."""
+    distribution = _distribution_label(ep)
+    try:
+        registry.register(ep.load(), distribution=distribution, entry_name=ep.name)
+    except Exception:  # any error in third-party code must not take the CLI down
+        registry.broken[ep.name] = BrokenPlugin(ep.name, distribution, traceback.format_exc(limit=5))
+
+
+_REGISTRY: Optional[Registry] = None
+
+
+def get_registry() -> Registry:
+    """The registry of all installed tasks, loaded on first use."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        registry = Registry()
+        for ep in task_entry_points():
+            load_entry_point(registry, ep)
+        _REGISTRY = registry
+    return _REGISTRY
+
+
+def reset_registry() -> None:
+    """Forget the loaded plug-ins (tests install and remove plug-ins on the fly)."""
+    global _REGISTRY
+    _REGISTRY = None

@@ -1,0 +1,495 @@
+"""The Trainer owns the loop: devices, LR schedule, clipping, evaluation, early stopping,
+best/last checkpoints, resume, progress and logs. A task only defines its step.
+
+A run directory looks like:
+
+    OUT/                 the best model so far (a loadable model directory)
+      log.csv  metrics.json  manifest.json  curves.png
+      last/              the latest state: model + trainer_state.pt, used by --resume
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional, Protocol
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from nlp_apps.configs import config_from_dict, config_to_dict
+from nlp_apps.errors import CheckpointError, TrainingError
+from nlp_apps.records import plot_curves, write_log_csv, write_manifest, write_metrics
+from nlp_apps.schedules import SCHEDULES, lr_multiplier
+
+OPTIMIZERS = ("adamw", "sgd")
+TRAINER_STATE_FILE = "trainer_state.pt"
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 10
+    max_steps: Optional[int] = None
+    time_budget: Optional[float] = None  # seconds, across resumes
+    lr: float = 3e-3  # peak learning rate of the top parameter group
+    optimizer: str = "adamw"  # adamw | sgd
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)  # adamw
+    momentum: float = 0.0  # sgd
+    schedule: str = "cosine"  # constant | linear | cosine | slanted_triangular
+    warmup: float = 0.0  # fraction of training spent warming up (not for slanted_triangular)
+    clip: float = 0.25  # max gradient norm; 0 turns clipping off
+    patience: Optional[int] = 3  # evaluations without improvement before stopping; None: never stop early
+    eval_every: Optional[int] = None  # steps between evaluations; None: at the end of each epoch
+    checkpoint_every: float = 600.0  # seconds between saves of last/
+    log_every: int = 100  # steps between training rows in log.csv
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+    def to_dict(self) -> dict:
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> "TrainerConfig":
+        return config_from_dict(cls, values, source=source)
+
+
+@dataclass
+class StepOutput:
+    loss: torch.Tensor  # scalar, the quantity to minimise
+    units: int  # tokens (or examples) this step trained on, for throughput
+
+
+class TrainingTask(Protocol):
+    """What the Trainer needs from a task (language modelling or a fine-tuning task)."""
+
+    model: nn.Module
+    device: torch.device
+    metric: str  # key of evaluate()'s result used for early stopping and best checkpoints
+    metric_mode: str  # "min" or "max"
+    unit: str  # "tok" or "ex", for the progress bar
+
+    def param_groups(self) -> list[dict]: ...  # [{"params": [...], "lr_scale": float}, ...]
+    def steps_per_epoch(self) -> int: ...
+    def start_epoch(self, epoch: int) -> None: ...
+    def next_batch(self) -> Any: ...  # None at the end of an epoch
+    def training_step(self, batch: Any) -> StepOutput: ...
+    def evaluate(self) -> dict[str, float]: ...
+    def save(self, directory: Path, exact: bool = False) -> None: ...  # a loadable model dir; exact: full precision
+    def state_dict(self) -> dict: ...  # data position, carried recurrent state, ...
+    def load_state_dict(self, state: dict) -> None: ...
+    def data_files(self) -> list[str]: ...
+
+
+@dataclass
+class Control:
+    """The only thing a callback may change."""
+
+    should_stop: bool = False  # finish now as if the budget ran out (evaluates, saves)
+    should_interrupt: bool = False  # save last/ and stop, as on Ctrl-C
+
+
+class Callback:
+    def on_train_start(self, trainer: "Trainer", control: Control) -> None: ...
+    def on_step_end(self, trainer: "Trainer", control: Control) -> None: ...
+    def on_eval_end(self, trainer: "Trainer", metrics: dict, control: Control) -> None: ...
+    def on_save(self, trainer: "Trainer", directory: Path) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    status: str  # finished | early_stopped | time_budget | max_steps | stopped | interrupted
+    steps: int
+    best_metric: Optional[float]
+    metrics: dict = field(default_factory=dict)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    def __init__(
+        self,
+        task: TrainingTask,
+        config: TrainerConfig,
+        out_dir: str | os.PathLike,
+        callbacks: Iterable[Callback] = (),
+        manifest_extra: Optional[dict] = None,
+    ):
+        self.task, self.config, self.out_dir = task, config, Path(out_dir)
+        self.callbacks = list(callbacks)
+        self.manifest_extra = manifest_extra or {}
+        self.control = Control()
+        self.step = 0
+        self.epoch = 0
+        self.units = 0
+        self.mid_epoch = False
+        self.best_metric: Optional[float] = None
+        self.best_metrics: dict = {}
+        self.bad_evals = 0
+        self.elapsed_before = 0.0
+        self.log_rows: list[dict] = []
+        self.last_eval_step = -1
+        self.optimizer = self._build_optimizer()
+        self._signal = None
+
+    # ---- setup -------------------------------------------------------------------------
+
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        groups = []
+        for group in self.task.param_groups():
+            params = [p for p in group["params"]]
+            groups.append({"params": params, "lr": self.config.lr * group.get("lr_scale", 1.0), "lr_scale": group.get("lr_scale", 1.0)})
+        if self.config.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=self.config.lr, momentum=self.config.momentum, weight_decay=self.config.weight_decay)
+        return torch.optim.AdamW(groups, lr=self.config.lr, betas=self.config.betas, weight_decay=self.config.weight_decay)
+
+    def planned_steps(self) -> int:
+        planned = self.config.epochs * self.task.steps_per_epoch()
+        if self.config.max_steps is not None:
+            planned = min(planned, self.config.max_steps)
+        return max(1, planned)
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + (time.monotonic() - self._started)
+
+    def progress(self) -> float:
+        p = self.step / self.planned_steps()
+        if self.config.time_budget:
+            p = max(p, self.elapsed() / self.config.time_budget)
+        return min(1.0, p)
+
+    def _set_lr(self) -> float:
+        factor = lr_multiplier(self.config.schedule, self.progress(), self.config.warmup)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.lr * factor * group["lr_scale"]
+        return self.config.lr * factor
+
+    # ---- the loop ----------------------------------------------------------------------
+
+    def fit(self, resume: bool = False) -> TrainResult:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._load_last()
+        else:
+            seed_everything(self.config.seed)
+        self._started = time.monotonic()
+        self._wall_started = time.time()
+        self._last_checkpoint = time.monotonic()
+        self._install_signal_handlers()
+        for cb in self.callbacks:
+            cb.on_train_start(self, self.control)
+        status = None
+        bar = self._progress_bar()
+        window_loss, window_units, window_steps, window_start = 0.0, 0, 0, time.monotonic()
+        try:
+            while self.epoch < self.config.epochs and status is None:
+                if not self.mid_epoch:
+                    self.task.start_epoch(self.epoch)
+                    self.mid_epoch = True
+                while status is None:
+                    batch = self.task.next_batch()
+                    if batch is None:
+                        break
+                    lr = self._set_lr()
+                    loss, units = self._train_step(batch)
+                    self.step += 1
+                    self.units += units
+                    window_loss, window_units, window_steps = window_loss + loss, window_units + units, window_steps + 1
+                    if bar is not None:
+                        bar.update(1)
+                    if self.step % self.config.log_every == 0 or (bar is not None and window_steps >= 10):
+                        rate = window_units / max(1e-9, time.monotonic() - window_start)
+                        mean_loss = window_loss / window_steps
+                        if bar is not None:
+                            bar.set_postfix_str(self._postfix(mean_loss, rate, lr), refresh=False)
+                        if self.step % self.config.log_every == 0:
+                            self._log_train_row(mean_loss, lr, rate)
+                        window_loss, window_units, window_steps, window_start = 0.0, 0, 0, time.monotonic()
+                    for cb in self.callbacks:
+                        cb.on_step_end(self, self.control)
+                    status = self._stop_reason()
+                    if status is None and self.config.eval_every and self.step % self.config.eval_every == 0:
+                        status = self._evaluate()
+                    if status is None and time.monotonic() - self._last_checkpoint > self.config.checkpoint_every:
+                        self._save_last()
+                if status is None:  # the epoch ended
+                    self.epoch += 1
+                    self.mid_epoch = False
+                    if not self.config.eval_every:
+                        status = self._evaluate()
+            if status is None:
+                status = "finished"
+            if status != "interrupted" and self.last_eval_step != self.step:
+                self._evaluate()
+        finally:
+            if bar is not None:
+                bar.close()
+            self._restore_signal_handlers()
+        self._save_last()
+        self._write_records(status)
+        return TrainResult(status=status, steps=self.step, best_metric=self.best_metric, metrics=self.best_metrics)
+
+    def _train_step(self, batch: Any) -> tuple[float, int]:
+        model = self.task.model
+        model.train()
+        autocast = torch.autocast(self.task.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
+        with autocast:
+            out = self.task.training_step(batch)
+        loss_value = float(out.loss.detach())
+        if not math.isfinite(loss_value):
+            raise TrainingError(
+                f"loss became {loss_value} at step {self.step + 1}; lower --lr or raise --clip "
+                f"(checkpoints in {self.out_dir} are left as they were)"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        if self.config.clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.clip)
+        self.optimizer.step()
+        return loss_value, out.units
+
+    def _stop_reason(self) -> Optional[str]:
+        if self._signal is not None or self.control.should_interrupt:
+            return "interrupted"
+        if self.control.should_stop:
+            return "stopped"
+        if self.config.max_steps is not None and self.step >= self.config.max_steps:
+            return "max_steps"
+        if self.config.time_budget and self.elapsed() >= self.config.time_budget:
+            return "time_budget"
+        return None
+
+    def _evaluate(self) -> Optional[str]:
+        metrics = self.task.evaluate()
+        self.last_eval_step = self.step
+        value = metrics[self.task.metric]
+        better = self.best_metric is None or (
+            value < self.best_metric if self.task.metric_mode == "min" else value > self.best_metric
+        )
+        row = {"step": self.step, "epoch": self.epoch, "tokens": self.units, "elapsed_s": round(self.elapsed(), 1)}
+        row.update({f"valid_{k}" if not k.startswith("valid_") else k: v for k, v in metrics.items()})
+        self.log_rows.append(row)
+        if better:
+            self.best_metric, self.bad_evals = value, 0
+            self.best_metrics = dict(metrics, step=self.step)
+            self.task.save(self.out_dir)
+            for cb in self.callbacks:
+                cb.on_save(self, self.out_dir)
+        else:
+            self.bad_evals += 1
+        self._print(f"eval @ step {self.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()) + (" (best)" if better else ""))
+        for cb in self.callbacks:
+            cb.on_eval_end(self, metrics, self.control)
+        write_log_csv(self.out_dir / "log.csv", self.log_rows)
+        if self.config.patience is not None and self.bad_evals >= self.config.patience:
+            return "early_stopped"
+        return None
+
+    # ---- checkpoints -------------------------------------------------------------------
+
+    def _save_last(self) -> None:
+        """Write last/ completely beside the old one, then swap, so a crash never leaves a torn copy."""
+        final, staging, old = self.out_dir / "last", self.out_dir / "last.tmp", self.out_dir / "last.old"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        self.task.save(staging, exact=True)
+        state = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "units": self.units,
+            "mid_epoch": self.mid_epoch,
+            "best_metric": self.best_metric,
+            "best_metrics": self.best_metrics,
+            "bad_evals": self.bad_evals,
+            "elapsed": self.elapsed(),
+            "last_eval_step": self.last_eval_step,
+            "log_rows": self.log_rows,
+            "optimizer": self.optimizer.state_dict(),
+            "task": self.task.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "numpy": _numpy_state(),
+                "python": [list(random.getstate()[1]), random.getstate()[2]],
+            },
+        }
+        torch.save(state, staging / TRAINER_STATE_FILE)
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+        os.replace(staging, final)
+        shutil.rmtree(old, ignore_errors=True)
+        self._last_checkpoint = time.monotonic()
+        for cb in self.callbacks:
+            cb.on_save(self, final)
+
+    def _load_last(self) -> None:
+        last = self.out_dir / "last"
+        if not (last / TRAINER_STATE_FILE).is_file() and (self.out_dir / "last.old" / TRAINER_STATE_FILE).is_file():
+            last = self.out_dir / "last.old"  # a crash happened mid-swap
+        state_path = last / TRAINER_STATE_FILE
+        if not state_path.is_file():
+            raise CheckpointError(self.out_dir, "nothing to resume: last/trainer_state.pt is missing")
+        from nlp_apps.checkpoint import load_weights_into, read_weights
+
+        load_weights_into(self.task.model, {k: v.to(self.task.device) for k, v in read_weights(last).items()}, last)
+        try:
+            state = torch.load(state_path, map_location=self.task.device, weights_only=True)
+        except Exception as exc:  # torch raises several types for a bad or unsafe file
+            raise CheckpointError(state_path, f"cannot read trainer state: {exc}") from None
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.task.load_state_dict(state["task"])
+        for key in ("step", "epoch", "units", "mid_epoch", "best_metric", "best_metrics", "bad_evals", "last_eval_step", "log_rows"):
+            setattr(self, key, state[key])
+        self.elapsed_before = state["elapsed"]
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"].cpu())
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+        keys, pos, has_gauss, cached = rng["numpy"]
+        np.random.set_state(("MT19937", np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+        random.setstate((3, tuple(rng["python"][0]), rng["python"][1]))
+
+    # ---- signals, progress, records ----------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        self._previous_handlers = {}
+
+        def handler(signum, frame):
+            if self._signal is not None:  # a second Ctrl-C: give up at once
+                raise KeyboardInterrupt
+            self._signal = signum
+            self._print("interrupt received: saving a resumable checkpoint after this step...")
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous_handlers[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread: no handlers, Ctrl-C behaves as usual
+                pass
+
+    def _restore_signal_handlers(self) -> None:
+        for sig, previous in self._previous_handlers.items():
+            signal.signal(sig, previous)
+
+    def _progress_bar(self):
+        if not self.config.progress:
+            return None
+        from tqdm import tqdm
+
+        tty = sys.stderr.isatty()
+        return tqdm(
+            total=self.planned_steps(),
+            initial=self.step,
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=0.5 if tty else 30.0,
+            file=sys.stderr,
+            leave=True,
+        )
+
+    def _postfix(self, loss: float, rate: float, lr: float) -> str:
+        parts = [f"loss={loss:.3f}"]
+        if self.task.unit == "tok":
+            parts.append(f"ppl={math.exp(min(loss, 50)):.1f}")
+        parts.append(f"{rate:,.0f} {self.task.unit}/s")
+        parts.append(f"lr={lr:.2g}")
+        if self.config.time_budget:
+            parts.append(f"budget left={format_seconds(self.config.time_budget - self.elapsed())}")
+        return " ".join(parts)
+
+    def _log_train_row(self, loss: float, lr: float, rate: float) -> None:
+        self.log_rows.append(
+            {
+                "step": self.step,
+                "epoch": self.epoch,
+                "tokens": self.units,
+                "elapsed_s": round(self.elapsed(), 1),
+                "lr": lr,
+                "train_loss": round(loss, 5),
+                "tokens_per_s": round(rate, 1),
+            }
+        )
+
+    def _print(self, message: str) -> None:
+        if self.config.progress:
+            from tqdm import tqdm
+
+            tqdm.write(message, file=sys.stderr)
+
+    def _write_records(self, status: str) -> None:
+        wall = self.elapsed()
+        metrics = {
+            "status": status,
+            "steps": self.step,
+            "epochs_completed": self.epoch,
+            f"{self.task.unit}_trained": self.units,
+            "train_seconds": round(wall, 1),
+            f"{self.task.unit}_per_s": round(self.units / max(wall, 1e-9), 1),
+            "best": self.best_metrics,
+        }
+        write_metrics(self.out_dir / "metrics.json", metrics)
+        write_log_csv(self.out_dir / "log.csv", self.log_rows)
+        if self.log_rows:
+            plot_curves(self.out_dir / "curves.png", self.log_rows, f"valid_{self.task.metric}".replace("valid_valid_", "valid_"))
+        write_manifest(
+            self.out_dir / "manifest.json",
+            seed=self.config.seed,
+            data_files=self.task.data_files(),
+            wall_time_s=wall,
+            started=self._wall_started,
+            device=str(self.task.device),
+            extra={"trainer": self.config.to_dict(), **self.manifest_extra},
+        )
+
+
+def _numpy_state() -> list:
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    return [keys.tolist(), int(pos), int(has_gauss), float(cached)]
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
+
+
+def parse_duration(text: str) -> float:
+    """'90' or '90s' -> 90.0, '30m' -> 1800.0, '1.5h' -> 5400.0."""
+    text = text.strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise ValueError(f"cannot read duration {text!r}; use e.g. 90s, 30m or 1.5h") from None

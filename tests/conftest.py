@@ -1,0 +1,53 @@
+"""Shared fixtures: tiny, mutually distinct sizes so that a swapped axis fails loudly."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+# Hermetic: no installed third-party task plug-ins unless a test installs one itself.
+os.environ.setdefault("NLP_APPS_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+VOCAB, EMB, HIDDEN, BATCH, STEPS = 37, 10, 24, 5, 7
+
+
+def make_corpus(lines: int, seed: int) -> str:
+    """A small text with real structure (so a model can learn it) and some odd whitespace."""
+    rng = random.Random(seed)
+    subjects = ["the cat", "a dog", "my old friend", "the river", "Anna", "the lamp"]
+    verbs = ["sees", "follows", "remembers", "crosses", "lights", "finds"]
+    objects = ["the moon.", "a small boat.", "the bridge.", "her brother!", "the garden?", "two birds."]
+    out = []
+    for _ in range(lines):
+        out.append(f"{rng.choice(subjects).capitalize()} {rng.choice(verbs)} {rng.choice(objects)}")
+    return "\n".join(out) + "\n"
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: Path) -> tuple[Path, Path]:
+    train, valid = tmp_path / "train.txt", tmp_path / "valid.txt"
+    train.write_text(make_corpus(400, seed=1), encoding="utf-8")
+    valid.write_text(make_corpus(40, seed=2), encoding="utf-8")
+    return train, valid
+
+
+@pytest.fixture
+def tiny_config():
+    from nlp_apps.backbone import BackboneConfig
+
+    return BackboneConfig(
+        vocab_size=VOCAB, emb_size=EMB, hidden_size=HIDDEN, num_layers=2,
+        input_dropout=0.0, hidden_dropout=0.0, output_dropout=0.0,
+    )
+
+
+def shared_data(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not present: {path}")
+    return path
