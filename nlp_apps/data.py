@@ -151,7 +151,7 @@ class BPTTBatcher:
 
 
 def _segment(rows: np.ndarray, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
-    window = torch.from_numpy(np.asarray(rows[:, start : stop + 1], dtype=np.int64))  # (B, T+1)
+    window = torch.from_numpy(np.ascontiguousarray(rows[:, start : stop + 1], dtype=np.int64))  # (B, T+1)
     return window[:, :-1], window[:, 1:]  # inputs (B, T), targets (B, T)
 
 

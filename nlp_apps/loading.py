@@ -50,7 +50,11 @@ class LanguageModelPipeline:
             stop_ids=(EOS_ID,) if stop_at_newline else (),
             generator=generator,
         )
-        return decode_lines(self.tokenizer, new_ids)
+        # Decode prompt and continuation together: a subword tokenizer puts the space before a
+        # word into that word's first piece, which decoding on its own would drop.
+        prompt_text = decode_lines(self.tokenizer, prompt_ids[1:])
+        full_text = decode_lines(self.tokenizer, prompt_ids[1:] + new_ids)
+        return full_text[len(prompt_text) :] if full_text.startswith(prompt_text) else full_text
 
 
 def decode_lines(tokenizer, ids: list[int]) -> str:

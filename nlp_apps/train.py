@@ -203,6 +203,7 @@ class Trainer:
         else:
             seed_everything(self.config.seed)
         self._started = time.monotonic()
+        self._first_step = self.step
         self._wall_started = time.time()
         self._last_checkpoint = time.monotonic()
         self._install_signal_handlers()
@@ -334,6 +335,7 @@ class Trainer:
             "elapsed": self.elapsed(),
             "last_eval_step": self.last_eval_step,
             "log_rows": self.log_rows,
+            "model": self.task.model.state_dict(),  # exact weights, whatever format task.save uses
             "optimizer": self.optimizer.state_dict(),
             "task": self.task.state_dict(),
             "rng": {
@@ -360,13 +362,11 @@ class Trainer:
         state_path = last / TRAINER_STATE_FILE
         if not state_path.is_file():
             raise CheckpointError(self.out_dir, "nothing to resume: last/trainer_state.pt is missing")
-        from nlp_apps.checkpoint import load_weights_into, read_weights
-
-        load_weights_into(self.task.model, {k: v.to(self.task.device) for k, v in read_weights(last).items()}, last)
         try:
             state = torch.load(state_path, map_location=self.task.device, weights_only=True)
         except Exception as exc:  # torch raises several types for a bad or unsafe file
             raise CheckpointError(state_path, f"cannot read trainer state: {exc}") from None
+        self.task.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.task.load_state_dict(state["task"])
         for key in ("step", "epoch", "units", "mid_epoch", "best_metric", "best_metrics", "bad_evals", "last_eval_step", "log_rows"):
@@ -411,6 +411,8 @@ class Trainer:
             total=self.planned_steps(),
             initial=self.step,
             unit="step",
+            # tqdm's own ETA ignores the time budget; ours is in the postfix.
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} steps [{elapsed}, {postfix}]",
             dynamic_ncols=True,
             mininterval=0.5 if tty else 30.0,
             file=sys.stderr,
@@ -423,9 +425,17 @@ class Trainer:
             parts.append(f"ppl={math.exp(min(loss, 50)):.1f}")
         parts.append(f"{rate:,.0f} {self.task.unit}/s")
         parts.append(f"lr={lr:.2g}")
-        if self.config.time_budget:
-            parts.append(f"budget left={format_seconds(self.config.time_budget - self.elapsed())}")
+        parts.append(f"eta={format_seconds(self._eta())}")
         return " ".join(parts)
+
+    def _eta(self) -> float:
+        """Seconds left: the planned steps at the current pace, or the time budget if it ends first."""
+        elapsed_here = time.monotonic() - self._started
+        steps_here = max(1, self.step - self._first_step)
+        eta = (self.planned_steps() - self.step) * elapsed_here / steps_here
+        if self.config.time_budget:
+            eta = min(eta, self.config.time_budget - self.elapsed())
+        return max(0.0, eta)
 
     def _log_train_row(self, loss: float, lr: float, rate: float) -> None:
         self.log_rows.append(

@@ -7,9 +7,13 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
 
 # Hermetic: no installed third-party task plug-ins unless a test installs one itself.
 os.environ.setdefault("NLP_APPS_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+# Tiny models run fastest on one thread, and CI machines are shared.
+torch.set_num_threads(1)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
