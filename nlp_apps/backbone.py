@@ -157,10 +157,14 @@ class RecurrentLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, state: Optional[LayerState]) -> tuple[torch.Tensor, LayerState]:
         # x: (B, T, H_in) -> (B, T, H_out)
-        if self.training and self.weight_dropout > 0:
-            dropped = F.dropout(self.rnn.weight_hh_l0, self.weight_dropout, training=True)
-            return functional_call(self.rnn, {"weight_hh_l0": dropped}, (x, state))
-        return self.rnn(x, state)
+        # The recurrence stays in float32 under bf16 autocast: its small per-step matmuls gain
+        # nothing from bf16 on CPUs, and errors would compound over time steps.
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float()
+            if self.training and self.weight_dropout > 0:
+                dropped = F.dropout(self.rnn.weight_hh_l0, self.weight_dropout, training=True)
+                return functional_call(self.rnn, {"weight_hh_l0": dropped}, (x, state))
+            return self.rnn(x, state)
 
 
 class RNNStack(nn.Module):

@@ -157,6 +157,7 @@ class Trainer:
         self.best_metrics: dict = {}
         self.bad_evals = 0
         self.elapsed_before = 0.0
+        self.train_seconds = 0.0  # optimizer steps only: no evaluation, no checkpointing
         self.log_rows: list[dict] = []
         self.last_eval_step = -1
         self.optimizer = self._build_optimizer()
@@ -222,7 +223,9 @@ class Trainer:
                     if batch is None:
                         break
                     lr = self._set_lr()
+                    step_start = time.monotonic()
                     loss, units = self._train_step(batch)
+                    self.train_seconds += time.monotonic() - step_start
                     self.step += 1
                     self.units += units
                     window_loss, window_units, window_steps = window_loss + loss, window_units + units, window_steps + 1
@@ -333,6 +336,7 @@ class Trainer:
             "best_metrics": self.best_metrics,
             "bad_evals": self.bad_evals,
             "elapsed": self.elapsed(),
+            "train_seconds": self.train_seconds,
             "last_eval_step": self.last_eval_step,
             "log_rows": self.log_rows,
             "model": self.task.model.state_dict(),  # exact weights, whatever format task.save uses
@@ -372,6 +376,7 @@ class Trainer:
         for key in ("step", "epoch", "units", "mid_epoch", "best_metric", "best_metrics", "bad_evals", "last_eval_step", "log_rows"):
             setattr(self, key, state[key])
         self.elapsed_before = state["elapsed"]
+        self.train_seconds = state["train_seconds"]
         rng = state["rng"]
         torch.set_rng_state(rng["torch"].cpu())
         if rng["cuda"] and torch.cuda.is_available():
@@ -463,8 +468,9 @@ class Trainer:
             "steps": self.step,
             "epochs_completed": self.epoch,
             f"{self.task.unit}_trained": self.units,
-            "train_seconds": round(wall, 1),
-            f"{self.task.unit}_per_s": round(self.units / max(wall, 1e-9), 1),
+            "wall_seconds": round(wall, 1),
+            "train_seconds": round(self.train_seconds, 1),
+            f"{self.task.unit}_per_s": round(self.units / max(self.train_seconds, 1e-9), 1),
             "best": self.best_metrics,
         }
         write_metrics(self.out_dir / "metrics.json", metrics)

@@ -1,0 +1,60 @@
+"""Shared by the benchmark scripts: print one JSON line, store it, refresh README's results table."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+README = ROOT / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def shared_data(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        sys.exit(f"error: {path} not found (benchmarks read ../shared/data)")
+    return path
+
+
+def report(name: str, rows: list[dict]) -> None:
+    """Store `rows` (one per measured configuration) as results/<name>.json and print them as JSON lines."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    for row in rows:
+        row.setdefault("measured", stamp)
+        print(json.dumps({"benchmark": name, **row}), flush=True)
+    (RESULTS_DIR / f"{name}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    refresh_readme()
+
+
+def refresh_readme() -> None:
+    sections = []
+    for path in sorted(RESULTS_DIR.glob("*.json")):
+        rows = json.loads(path.read_text())
+        if not rows:
+            continue
+        columns = [c for c in rows[0] if c != "notes"]
+        for row in rows[1:]:
+            columns.extend(c for c in row if c not in columns and c != "notes")
+        lines = [f"**{path.stem}** (`python -m benchmarks.{path.stem}`)", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        for row in rows:
+            lines.append("| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |")
+        notes = [row["notes"] for row in rows if row.get("notes")]
+        lines.extend(["", *notes] if notes else [])
+        sections.append("\n".join(lines))
+    text = README.read_text(encoding="utf-8")
+    body = "\n\n".join(sections) or "(no results yet)"
+    text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{body}\n{END}", text, flags=re.S)
+    README.write_text(text, encoding="utf-8")
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
