@@ -79,3 +79,7 @@ def cli() -> None:
 
 def main() -> None:
     cli(prog_name="nlp-apps")
+
+
+if __name__ == "__main__":
+    main()

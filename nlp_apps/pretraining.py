@@ -21,7 +21,7 @@ from nlp_apps.errors import CheckpointError, DataError
 from nlp_apps.fileio import atomic_write_json
 from nlp_apps.lm import RNNLanguageModel, score_tokens
 from nlp_apps.tokenizer import Tokenizer, load_tokenizer, train_tokenizer
-from nlp_apps.train import StepOutput, Trainer, TrainerConfig, TrainResult, resolve_device, seed_everything
+from nlp_apps.train import StepOutput, Trainer, TrainerConfig, TrainResult, prepare_run_dir, resolve_device, seed_everything
 
 
 class LanguageModelingTask:
@@ -170,23 +170,6 @@ class PretrainConfig:
 
 
 RUN_CONFIG_FILE = "run_config.json"
-RUN_MARKERS = (RUN_CONFIG_FILE, "config.json", "last")
-
-
-def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
-    """Refuse to mix two runs in one directory; --overwrite replaces an earlier run only."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(out_dir, "--out exists and is a file, expected a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        holds_run = any((out_dir / marker).exists() for marker in RUN_MARKERS)
-        if not holds_run:
-            raise DataError(out_dir, "--out is a non-empty directory that holds no run; choose an empty or new directory")
-        if not overwrite:
-            raise DataError(out_dir, "--out already holds a run; pass --overwrite to replace it or --resume to continue it")
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-
 def build_pretraining(run: PretrainConfig, out_dir: Path, *, resume: bool, log=print) -> Trainer:
     """Train the tokenizer and encode the corpora (new run) or reopen them (resume); build the Trainer."""
     data_dir = out_dir / "data"
@@ -226,7 +209,7 @@ def build_pretraining(run: PretrainConfig, out_dir: Path, *, resume: bool, log=p
 
 def pretrain(run: PretrainConfig, out_dir: str | os.PathLike, *, overwrite: bool = False, log=print) -> TrainResult:
     out_dir = Path(out_dir)
-    prepare_out_dir(out_dir, overwrite)
+    prepare_run_dir(out_dir, overwrite)
     try:
         trainer = build_pretraining(run, out_dir, resume=False, log=log)
     except BaseException:

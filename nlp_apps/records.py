@@ -89,7 +89,8 @@ def plot_curves(path: Path, rows: list[dict], metric: str) -> None:
         axes[0].plot(*zip(*[(r["step"], r["valid_loss"]) for r in rows if r.get("valid_loss") not in (None, "")]), "o-", label="valid loss")
     axes[0].set_xlabel("step")
     axes[0].set_ylabel("loss")
-    axes[0].legend()
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend()
     if valid:
         axes[1].plot(*zip(*valid), "o-")
     axes[1].set_xlabel("step")

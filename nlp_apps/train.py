@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from nlp_apps.configs import config_from_dict, config_to_dict
-from nlp_apps.errors import CheckpointError, TrainingError
+from nlp_apps.errors import CheckpointError, DataError, TrainingError
 from nlp_apps.records import plot_curves, write_log_csv, write_manifest, write_metrics
 from nlp_apps.schedules import SCHEDULES, lr_multiplier
 
@@ -417,7 +417,7 @@ class Trainer:
             initial=self.step,
             unit="step",
             # tqdm's own ETA ignores the time budget; ours is in the postfix.
-            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} steps [{elapsed}, {postfix}]",
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} steps [{elapsed}{postfix}]",
             dynamic_ncols=True,
             mininterval=0.5 if tty else 30.0,
             file=sys.stderr,
@@ -491,6 +491,24 @@ class Trainer:
 def _numpy_state() -> list:
     _, keys, pos, has_gauss, cached = np.random.get_state()
     return [keys.tolist(), int(pos), int(has_gauss), float(cached)]
+
+
+RUN_MARKERS = ("run_config.json", "config.json", "last")
+
+
+def prepare_run_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse to mix two runs in one directory; --overwrite replaces an earlier run only."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(out_dir, "--out exists and is a file, expected a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        holds_run = any((out_dir / marker).exists() for marker in RUN_MARKERS)
+        if not holds_run:
+            raise DataError(out_dir, "--out is a non-empty directory that holds no run; choose an empty or new directory")
+        if not overwrite:
+            raise DataError(out_dir, "--out already holds a run; pass --overwrite to replace it or --resume to continue it")
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
 
 
 def format_seconds(seconds: float) -> str:

@@ -1,0 +1,153 @@
+"""`nlp-apps sentiment train | evaluate | predict`."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from nlp_apps.commands.options import trainer_options, trainer_values
+
+# Trainer defaults for this task (ULMFiT-style); the command line can change each of them.
+TASK_TRAINER_DEFAULTS = dict(epochs=4, lr=2e-3, schedule="slanted_triangular", patience=2, clip=0.25)
+
+
+def data_options(command):
+    options = [
+        click.option("--format", "fmt", type=click.Choice(["auto", "csv", "tsv", "jsonl", "sst2", "folder"]), default="auto",
+                     show_default=True, help="auto: by extension (.csv .tsv .jsonl), a directory is folder-per-label."),
+        click.option("--text-column", help="CSV/TSV text column, by header name or 0-based index."),
+        click.option("--label-column", help="CSV/TSV label column, by header name or 0-based index."),
+        click.option("--text-field", default="text", show_default=True, help="JSONL text field."),
+        click.option("--label-field", default="label", show_default=True, help="JSONL label field."),
+    ]
+    return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
+
+
+def read(path, fmt, text_column, label_column, text_field, label_field, require_labels=True):
+    from tasks.sentiment.adapter import read_dataset
+
+    return read_dataset(path, format=fmt, text_column=text_column, label_column=label_column, text_field=text_field,
+                        label_field=label_field, require_labels=require_labels)
+
+
+@click.group()
+def sentiment() -> None:
+    """Text classification (sentiment or any label set), fine-tuned from the backbone ULMFiT-style."""
+
+
+@sentiment.command()
+@click.option("--train", "train_file", required=True, type=click.Path(), help="Labelled training data.")
+@click.option("--valid", "valid_file", required=True, type=click.Path(), help="Labelled validation data (early stopping).")
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="Model directory to write.")
+@click.option("--backbone", default="default", show_default=True, help="'default' or a model directory from `nlp-apps pretrain`.")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out.")
+@click.option("--lm-finetune/--no-lm-finetune", default=True, show_default=True, help="Fine-tune the LM on the task texts first.")
+@click.option("--lm-epochs", type=int, default=1, show_default=True)
+@click.option("--discriminative-lr/--no-discriminative-lr", default=True, show_default=True, help="lr / 2.6 per layer down.")
+@click.option("--gradual-unfreezing/--no-gradual-unfreezing", default=True, show_default=True, help="Unfreeze one layer per epoch.")
+@click.option("--pretrained/--random-init", default=True, show_default=True, help="Start from the backbone's weights or from random ones.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--dropout", type=float, default=0.2, show_default=True, help="Dropout in the head and inside the backbone.")
+@click.option("--device", default="auto", show_default=True)
+@data_options
+@trainer_options
+def train(train_file, valid_file, out_dir, backbone, overwrite, lm_finetune, lm_epochs, discriminative_lr, gradual_unfreezing,
+          pretrained, batch_size, dropout, device, fmt, text_column, label_column, text_field, label_field, **options) -> None:
+    """Fine-tune a classifier on labelled texts (any number of labels)."""
+    from nlp_apps.train import TrainerConfig, prepare_run_dir
+    from tasks.sentiment.head_config import HeadConfig
+    from tasks.sentiment.training import RecipeConfig, train_classifier
+
+    train_set = read(train_file, fmt, text_column, label_column, text_field, label_field)
+    valid_set = read(valid_file, fmt, text_column, label_column, text_field, label_field)
+    try:
+        recipe = RecipeConfig(lm_finetune=lm_finetune, lm_epochs=lm_epochs, discriminative_lr=discriminative_lr,
+                              gradual_unfreezing=gradual_unfreezing, batch_size=batch_size, backbone_dropout=dropout,
+                              pretrained=pretrained)
+        trainer = TrainerConfig(**{**TASK_TRAINER_DEFAULTS, **trainer_values(options)})
+        head = HeadConfig(dropout=dropout)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    prepare_run_dir(Path(out_dir), overwrite)
+    log = lambda message: click.echo(message, err=True)  # noqa: E731
+    try:
+        result = train_classifier(train_set, valid_set, out_dir, backbone=backbone, recipe=recipe, head=head, trainer=trainer,
+                                  device=device, data_files=[train_file, valid_file], log=log)
+    except BaseException:
+        if not (Path(out_dir) / "config.json").exists():
+            import shutil
+
+            shutil.rmtree(out_dir, ignore_errors=True)  # nothing usable was written: leave no partial model
+        raise
+    best = result.metrics
+    click.echo(f"{result.status} after {result.steps} steps; best accuracy {best.get('accuracy', float('nan')):.4f}, "
+               f"macro-F1 {best.get('macro_f1', float('nan')):.4f}; model in {out_dir}")
+
+
+@sentiment.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `sentiment train`.")
+@click.option("--data", "data_file", required=True, type=click.Path(), help="Labelled data to score.")
+@click.option("--out", "out_dir", type=click.Path(), help="Where to write metrics.json and confusion_matrix.png [the model directory].")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@data_options
+def evaluate(model_dir, data_file, out_dir, as_json, fmt, text_column, label_column, text_field, label_field) -> None:
+    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix (scikit-learn)."""
+    from nlp_apps.fileio import atomic_write_json
+    from tasks.sentiment.metric import classification_metrics
+    from tasks.sentiment.pipeline import load
+    from tasks.sentiment.plots import plot_confusion_matrix
+    from tasks.sentiment.training import check_known_labels
+
+    pipeline = load(model_dir)
+    examples = read(data_file, fmt, text_column, label_column, text_field, label_field)
+    check_known_labels(examples, pipeline.labels)
+    predictions = [p["label"] for p in pipeline.predict([e.text for e in examples])]
+    scores = classification_metrics([e.label for e in examples], predictions, pipeline.labels)
+    scores["data"] = str(data_file)
+    target = Path(out_dir or model_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(target / "eval_metrics.json", scores)
+    plot_confusion_matrix(target / "confusion_matrix.png", scores["confusion_matrix"], pipeline.labels)
+    if as_json:
+        click.echo(json.dumps(scores))
+        return
+    click.echo(f"examples:  {len(examples)}")
+    click.echo(f"accuracy:  {scores['accuracy']:.4f}")
+    click.echo(f"macro-F1:  {scores['macro_f1']:.4f}")
+    click.echo(f"{'label':<16}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+    for label, row in scores["per_class"].items():
+        click.echo(f"{label:<16}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>9}")
+    click.echo("confusion matrix (rows = true, columns = predicted): " + " ".join(pipeline.labels))
+    for label, row in zip(pipeline.labels, scores["confusion_matrix"]):
+        click.echo(f"  {label:<14}" + " ".join(f"{n:>6}" for n in row))
+    click.echo(f"wrote {target / 'eval_metrics.json'} and {target / 'confusion_matrix.png'}")
+
+
+@sentiment.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `sentiment train`.")
+@click.argument("texts", nargs=-1)
+@click.option("--file", "input_file", type=click.Path(), help="Read texts from a file, one per line ('-' = stdin).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def predict(model_dir, texts, input_file, as_json) -> None:
+    """Label texts given as arguments, in a file or on stdin (one per line)."""
+    from nlp_apps.fileio import read_lines
+    from tasks.sentiment.pipeline import load
+
+    if input_file == "-" or (not texts and not input_file):
+        texts = [line.rstrip("\n") for line in sys.stdin]
+    elif input_file:
+        texts = list(read_lines(input_file))
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        raise click.UsageError("no text to classify")
+    pipeline = load(model_dir)
+    for text, result in zip(texts, pipeline.predict(texts)):
+        if as_json:
+            click.echo(json.dumps({"text": text, **result}))
+        else:
+            probs = " ".join(f"{label}={p:.3f}" for label, p in result["probabilities"].items())
+            click.echo(f"{result['label']}\t{probs}\t{text}")

@@ -1,0 +1,25 @@
+"""Classification scores, all computed by scikit-learn."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+
+def classification_metrics(references: Sequence[str], predictions: Sequence[str], labels: Sequence[str]) -> dict:
+    """accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix (rows = truth)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+    labels = list(labels)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        references, predictions, labels=labels, zero_division=0
+    )
+    return {
+        "accuracy": float(accuracy_score(references, predictions)),
+        "macro_f1": float(f1_score(references, predictions, labels=labels, average="macro", zero_division=0)),
+        "per_class": {
+            label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support)
+        },
+        "labels": labels,
+        "confusion_matrix": confusion_matrix(references, predictions, labels=labels).tolist(),
+    }

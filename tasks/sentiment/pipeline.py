@@ -1,0 +1,60 @@
+"""A fine-tuned sentiment model on disk, ready for raw text: `load(dir).predict([...])`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from nlp_apps.backbone import RNNBackbone
+from nlp_apps.checkpoint import load_model_tokenizer, load_weights_into, read_backbone_config, read_config, read_weights
+from nlp_apps.data import bucket_batches, pad_sequences
+from nlp_apps.errors import CheckpointError
+from tasks.sentiment.head import SentimentClassifier
+from tasks.sentiment.head_config import HeadConfig
+
+
+class SentimentPipeline:
+    def __init__(self, model: SentimentClassifier, tokenizer, path: Path | None = None):
+        self.model, self.tokenizer, self.path = model.eval(), tokenizer, path
+        self.labels = model.config.labels
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return [ids or [0] for ids in self.tokenizer.encode_batch(list(texts))]
+
+    @torch.no_grad()
+    def probabilities(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        """(N, C) class probabilities, in the order of `texts`."""
+        ids = self.encode(texts)
+        device = next(self.model.parameters()).device
+        out = torch.zeros(len(ids), len(self.labels))
+        for batch in bucket_batches([len(x) for x in ids], batch_size, shuffle=False):
+            tokens, lengths = pad_sequences([ids[i] for i in batch])
+            out[batch] = torch.softmax(self.model(tokens.to(device), lengths).float(), dim=-1).cpu()
+        return out
+
+    def predict(self, texts: Sequence[str] | str, batch_size: int = 64) -> list[dict]:
+        """[{"label": ..., "probabilities": {label: p, ...}}, ...] for each text."""
+        if isinstance(texts, str):
+            texts = [texts]
+        probs = self.probabilities(texts, batch_size)
+        return [
+            {"label": self.labels[int(row.argmax())], "probabilities": {l: float(p) for l, p in zip(self.labels, row)}}
+            for row in probs
+        ]
+
+
+def load(path: str | os.PathLike, device: str = "cpu") -> SentimentPipeline:
+    path = Path(path)
+    config = read_config(path)
+    if config.get("task") != "sentiment":
+        raise CheckpointError(path, f"holds a {config.get('task') or config.get('model_type')!r} model, not a sentiment classifier")
+    try:
+        head = HeadConfig.from_dict(config.get("head") or {}, source=str(path / "config.json"))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(path / "config.json", str(exc)) from None
+    model = SentimentClassifier(RNNBackbone(read_backbone_config(path, config)), head)
+    load_weights_into(model, read_weights(path), path)
+    return SentimentPipeline(model.to(device), load_model_tokenizer(path), path)

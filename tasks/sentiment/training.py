@@ -1,0 +1,229 @@
+"""Fine-tuning a sentiment classifier the ULMFiT way, driven by the core Trainer.
+
+1. (optional) fine-tune the language model on the task's own texts, both directions;
+2. put the concat-pooling head on the (fine-tuned) backbone;
+3. train with discriminative learning rates, a slanted triangular schedule and gradual unfreezing.
+Each step can be switched off to measure what it is worth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nlp_apps.backbone import BackboneConfig, RNNBackbone
+from nlp_apps.checkpoint import load_backbone, load_language_model, load_model_tokenizer, read_config, resolve_model_dir, save_model
+from nlp_apps.data import bucket_batches, encode_corpus, open_token_file, pad_sequences
+from nlp_apps.errors import DataError
+from nlp_apps.fileio import atomic_write_text
+from nlp_apps.pretraining import LanguageModelingTask
+from nlp_apps.train import StepOutput, Trainer, TrainerConfig, TrainResult, resolve_device, seed_everything
+from tasks.sentiment.adapter import Example
+from tasks.sentiment.head import SentimentClassifier
+from tasks.sentiment.head_config import HeadConfig
+from tasks.sentiment.metric import classification_metrics
+
+
+@dataclass
+class RecipeConfig:
+    """The ULMFiT steps, each on by default."""
+
+    lm_finetune: bool = True
+    lm_epochs: int = 1
+    lm_lr: float = 1e-3
+    discriminative_lr: bool = True
+    lr_decay: float = 2.6  # each layer down gets lr / 2.6 (ULMFiT)
+    gradual_unfreezing: bool = True  # epoch 0 trains the head only, each epoch unfreezes one more layer
+    batch_size: int = 32
+    backbone_dropout: float = 0.2  # locked dropout inside the backbone while fine-tuning
+    pretrained: bool = True  # False: same architecture, random weights (an ablation)
+
+
+class ClassificationTask:
+    metric = "accuracy"
+    metric_mode = "max"
+    unit = "ex"
+
+    def __init__(
+        self,
+        model: SentimentClassifier,
+        tokenizer,
+        train: Sequence[Example],
+        valid: Sequence[Example],
+        recipe: RecipeConfig,
+        *,
+        seed: int = 0,
+        device: torch.device = torch.device("cpu"),
+        data_files: Sequence[str] = (),
+    ):
+        self.model, self.tokenizer, self.recipe = model.to(device), tokenizer, recipe
+        self.device, self.seed = device, seed
+        self.labels = model.config.labels
+        index = {label: i for i, label in enumerate(self.labels)}
+        self.train_ids = encode_examples(tokenizer, train)
+        self.train_targets = [index[e.label] for e in train]
+        self.valid_ids = encode_examples(tokenizer, valid)
+        self.valid_labels = [e.label for e in valid]
+        self._data_files = list(data_files)
+        self.groups = model.layer_groups()
+        self.pending: list[list[int]] = []
+        self.unfrozen = len(self.groups)
+
+    def param_groups(self) -> list[dict]:
+        if not self.recipe.discriminative_lr:
+            return [{"params": [p for g in self.groups for p in g], "lr_scale": 1.0}]
+        top = len(self.groups) - 2  # the top recurrent layer learns at the full rate, like the head
+        scales = [self.recipe.lr_decay ** -max(0, top - i) for i in range(len(self.groups) - 1)] + [1.0]
+        return [{"params": group, "lr_scale": scale} for group, scale in zip(self.groups, scales)]
+
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.train_ids) / self.recipe.batch_size)
+
+    def start_epoch(self, epoch: int) -> None:
+        rng = np.random.default_rng(self.seed + epoch)
+        self.pending = list(bucket_batches([len(x) for x in self.train_ids], self.recipe.batch_size, shuffle=True, generator=rng))
+        self.unfrozen = epoch + 1 if self.recipe.gradual_unfreezing else len(self.groups)
+        self._apply_freezing()
+
+    def _apply_freezing(self) -> None:
+        first_trainable = max(0, len(self.groups) - self.unfrozen)
+        for i, group in enumerate(self.groups):
+            for p in group:
+                p.requires_grad_(i >= first_trainable)
+
+    def next_batch(self):
+        return self.pending.pop(0) if self.pending else None
+
+    def training_step(self, batch: list[int]) -> StepOutput:
+        tokens, lengths = pad_sequences([self.train_ids[i] for i in batch])
+        targets = torch.tensor([self.train_targets[i] for i in batch], device=self.device)
+        logits = self.model(tokens.to(self.device), lengths)
+        return StepOutput(loss=F.cross_entropy(logits.float(), targets), units=len(batch))
+
+    @torch.no_grad()
+    def predict_ids(self, ids: list[list[int]]) -> list[str]:
+        self.model.eval()
+        predictions = [""] * len(ids)
+        for batch in bucket_batches([len(x) for x in ids], 64, shuffle=False):
+            tokens, lengths = pad_sequences([ids[i] for i in batch])
+            best = self.model(tokens.to(self.device), lengths).argmax(-1).tolist()
+            for i, b in zip(batch, best):
+                predictions[i] = self.labels[b]
+        return predictions
+
+    def evaluate(self) -> dict[str, float]:
+        scores = classification_metrics(self.valid_labels, self.predict_ids(self.valid_ids), self.labels)
+        return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+
+    def save(self, directory: Path, exact: bool = False) -> None:
+        save_model(directory, model_type="classifier", backbone_config=self.model.backbone.config, model=self.model,
+                   tokenizer=self.tokenizer, task="sentiment", head=self.model.config.to_dict())
+
+    def state_dict(self) -> dict:
+        return {"pending": self.pending, "unfrozen": self.unfrozen}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pending = [list(b) for b in state["pending"]]
+        self.unfrozen = int(state["unfrozen"])
+        self._apply_freezing()
+
+    def data_files(self) -> list[str]:
+        return self._data_files
+
+
+def encode_examples(tokenizer, examples: Sequence[Example]) -> list[list[int]]:
+    return [ids or [0] for ids in tokenizer.encode_batch([e.text for e in examples])]
+
+
+def label_set(train: Sequence[Example], source: str) -> list[str]:
+    labels = sorted({e.label for e in train}, key=lambda l: (not l.lstrip("-").isdigit(), int(l) if l.lstrip("-").isdigit() else 0, l))
+    if len(labels) < 2:
+        raise DataError(source, f"the training set has a single class ({labels[0] if labels else 'none'}); a classifier needs at least two")
+    return labels
+
+
+def check_known_labels(examples: Sequence[Example], labels: Sequence[str]) -> None:
+    known = set(labels)
+    for example in examples:
+        if example.label not in known:
+            path, _, line = example.source.rpartition(":")
+            raise DataError(path or example.source, f"label {example.label!r} was never seen in training (known: {', '.join(labels)})",
+                            line=int(line) if line.isdigit() else None)
+
+
+def finetune_language_model(backbone_dir, texts: Sequence[str], out_dir: Path, recipe: RecipeConfig, *, seed: int,
+                            device: torch.device, progress: bool, log=print) -> Path:
+    """Fine-tune the pretrained LM (both directions) on the task's texts; returns its directory."""
+    model, tokenizer, _ = load_language_model(backbone_dir)
+    lm_dir = out_dir / "lm_finetuned"
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "texts.txt"
+        atomic_write_text(corpus, "\n".join(t.replace("\n", " ") for t in texts) + "\n")
+        stats = encode_corpus(corpus, tokenizer, Path(tmp) / "texts.tokens")
+        tokens, _ = open_token_file(Path(tmp) / "texts.tokens")
+        tokens = np.array(tokens)  # the temporary file goes away
+    held_out = max(1, len(tokens) // 20)
+    batch_size = max(1, min(32, (len(tokens) - held_out) // 80))
+    task = LanguageModelingTask(model, tokenizer, tokens[:-held_out], tokens[-held_out:], max(1, stats.words // 20),
+                                batch_size=batch_size, bptt=70, seed=seed, device=device)
+    config = TrainerConfig(epochs=recipe.lm_epochs, lr=recipe.lm_lr, schedule="slanted_triangular", patience=None,
+                           seed=seed, progress=progress, clip=0.25)
+    log(f"fine-tuning the language model on {stats.tokens:,} tokens of task text ({recipe.lm_epochs} epoch(s)) ...")
+    Trainer(task, config, lm_dir).fit()
+    return lm_dir
+
+
+def build_classifier(backbone_dir, labels: list[str], recipe: RecipeConfig, head: HeadConfig) -> SentimentClassifier:
+    pretrained = load_backbone(backbone_dir)
+    drop = recipe.backbone_dropout
+    config = dataclasses.replace(pretrained.config, input_dropout=drop, hidden_dropout=drop, output_dropout=drop)
+    backbone = RNNBackbone(config)
+    if recipe.pretrained:
+        backbone.load_state_dict(pretrained.state_dict())
+    return SentimentClassifier(backbone, dataclasses.replace(head, labels=labels))
+
+
+def train_classifier(
+    train: Sequence[Example],
+    valid: Sequence[Example],
+    out_dir: str | os.PathLike,
+    *,
+    backbone: str = "default",
+    recipe: Optional[RecipeConfig] = None,
+    head: Optional[HeadConfig] = None,
+    trainer: Optional[TrainerConfig] = None,
+    device: str = "auto",
+    data_files: Sequence[str] = (),
+    log=print,
+) -> TrainResult:
+    recipe, head = recipe or RecipeConfig(), head or HeadConfig()
+    trainer = trainer or TrainerConfig(epochs=4, lr=2e-3, schedule="slanted_triangular", patience=2)
+    out_dir = Path(out_dir)
+    labels = label_set(train, train[0].source.rpartition(":")[0] if train else "training set")
+    check_known_labels(valid, labels)
+    backbone_dir = resolve_model_dir(backbone)
+    torch_device = resolve_device(device)
+    seed_everything(trainer.seed)
+    if recipe.lm_finetune and recipe.pretrained:
+        if read_config(backbone_dir).get("model_type") == "language_model":
+            backbone_dir = finetune_language_model(backbone_dir, [e.text for e in train] + [e.text for e in valid], out_dir,
+                                                   recipe, seed=trainer.seed, device=torch_device, progress=trainer.progress, log=log)
+        else:
+            log(f"{backbone_dir} has no language-model head: skipping LM fine-tuning")
+    tokenizer = load_model_tokenizer(backbone_dir)
+    seed_everything(trainer.seed)
+    model = build_classifier(backbone_dir, labels, recipe, head)
+    task = ClassificationTask(model, tokenizer, train, valid, recipe, seed=trainer.seed, device=torch_device, data_files=data_files)
+    result = Trainer(task, trainer, out_dir, manifest_extra={"recipe": dataclasses.asdict(recipe)}).fit()
+    shutil.rmtree(out_dir / "lm_finetuned" / "last", ignore_errors=True)
+    return result
