@@ -72,13 +72,13 @@ def installed_plugins(tmp_path, monkeypatch):
 
 def test_plugins_are_discovered_and_broken_ones_recorded(installed_plugins):
     reg = get_registry()
-    assert reg.names() == ["echo"]
+    assert "echo" in reg.names()  # beside the first-party tasks of this distribution
     assert reg.distribution("echo") == "fake-tasks 1.0"
     assert "a dependency of brokenplug is missing" in reg.broken["broken"].error
     assert "expected a nlp_apps.registry.TaskSpec" in reg.broken["notspec"].error
     with pytest.raises(PluginError, match="failed to load"):
         reg.get("broken")
-    with pytest.raises(KeyError, match=r"no task named 'nope' \(installed: echo\)"):
+    with pytest.raises(KeyError, match=r"no task named 'nope' \(installed: .*echo"):
         reg.get("nope")
 
 
@@ -97,7 +97,7 @@ def test_cli_runs_plugin_commands_and_survives_broken_ones(installed_plugins):
 def test_autoload_switch_and_blocklist(installed_plugins, monkeypatch):
     monkeypatch.setenv(registry.BLOCK_ENV, "echo, broken")
     reset_registry()
-    assert get_registry().names() == [] and set(get_registry().broken) == {"notspec"}
+    assert "echo" not in get_registry().names() and set(get_registry().broken) == {"notspec"}
     monkeypatch.setenv(registry.DISABLE_ENV, "1")
     reset_registry()
     assert get_registry().names() == [] and not get_registry().broken
