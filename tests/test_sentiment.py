@@ -199,3 +199,17 @@ def test_cli_bad_inputs(tmp_path, tiny_backbone, labelled, plugins_on):
     assert not (tmp_path / "y").exists()
     for command in ("train", "evaluate", "predict"):
         assert invoke("sentiment", command, "--help").exit_code == 0
+
+
+def test_cli_resume_continues_training(tmp_path, tiny_backbone, labelled, plugins_on):
+    out = tmp_path / "clf"
+    first = invoke("sentiment", "train", "--train", labelled[0], "--valid", labelled[1], "--out", out, "--backbone", tiny_backbone,
+                   "--epochs", 2, "--patience", 9, "--batch-size", 8, "--no-progress", "--no-lm-finetune")
+    assert first.exit_code == 0, first.output
+    assert json.loads((out / "metrics.json").read_text())["epochs_completed"] == 2
+    again = invoke("sentiment", "train", "--resume", out, "--epochs", 3)
+    assert again.exit_code == 0, again.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_completed"] == 3 and metrics["steps"] == 9
+    refused = invoke("sentiment", "train", "--train", labelled[0], "--valid", labelled[1], "--out", out, "--backbone", tiny_backbone)
+    assert refused.exit_code == 1 and "already holds a run" in refused.output

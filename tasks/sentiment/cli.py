@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sys
@@ -40,9 +41,10 @@ def sentiment() -> None:
 
 
 @sentiment.command()
-@click.option("--train", "train_file", required=True, type=click.Path(), help="Labelled training data.")
-@click.option("--valid", "valid_file", required=True, type=click.Path(), help="Labelled validation data (early stopping).")
-@click.option("--out", "out_dir", required=True, type=click.Path(), help="Model directory to write.")
+@click.option("--train", "train_file", type=click.Path(), help="Labelled training data.")
+@click.option("--valid", "valid_file", type=click.Path(), help="Labelled validation data (early stopping).")
+@click.option("--out", "out_dir", type=click.Path(), help="Model directory to write.")
+@click.option("--resume", "resume_dir", type=click.Path(), help="Continue the interrupted run in this directory.")
 @click.option("--backbone", default="default", show_default=True, help="'default' or a model directory from `nlp-apps pretrain`.")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out.")
 @click.option("--lm-finetune/--no-lm-finetune", default=True, show_default=True, help="Fine-tune the LM on the task texts first.")
@@ -55,13 +57,36 @@ def sentiment() -> None:
 @click.option("--device", default="auto", show_default=True)
 @data_options
 @trainer_options
-def train(train_file, valid_file, out_dir, backbone, overwrite, lm_finetune, lm_epochs, discriminative_lr, gradual_unfreezing,
-          pretrained, batch_size, dropout, device, fmt, text_column, label_column, text_field, label_field, **options) -> None:
-    """Fine-tune a classifier on labelled texts (any number of labels)."""
+def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_finetune, lm_epochs, discriminative_lr,
+          gradual_unfreezing, pretrained, batch_size, dropout, device, fmt, text_column, label_column, text_field, label_field,
+          **options) -> None:
+    """Fine-tune a classifier on labelled texts (any number of labels).
+
+    \b
+    nlp-apps sentiment train --train train.tsv --valid dev.tsv --out runs/clf --time-budget 30m
+    nlp-apps sentiment train --resume runs/clf     # after Ctrl-C / SIGTERM
+    """
+    from nlp_apps.fileio import atomic_write_json
     from nlp_apps.train import TrainerConfig, prepare_run_dir
     from tasks.sentiment.head_config import HeadConfig
     from tasks.sentiment.training import RecipeConfig, train_classifier
 
+    if resume_dir:
+        run = load_run_config(Path(resume_dir))
+        run["trainer"].update({k: v for k, v in trainer_values(options).items() if k in ("time_budget", "epochs", "max_steps")})
+        data = run["data"]
+        train_set = read(data["train"], **data["options"])
+        valid_set = read(data["valid"], **data["options"])
+        result = train_classifier(train_set, valid_set, resume_dir, backbone=run["backbone"], recipe=RecipeConfig(**run["recipe"]),
+                                  head=HeadConfig.from_dict(run["head"]), trainer=TrainerConfig.from_dict(run["trainer"]),
+                                  device=run["device"], data_files=[data["train"], data["valid"]], resume=True,
+                                  log=lambda message: click.echo(message, err=True))
+        report_result(result, resume_dir)
+        return
+    for flag, value in (("--train", train_file), ("--valid", valid_file), ("--out", out_dir)):
+        if not value:
+            raise click.UsageError(f"{flag} is required (or use --resume DIR)")
+    data_options_used = dict(fmt=fmt, text_column=text_column, label_column=label_column, text_field=text_field, label_field=label_field)
     train_set = read(train_file, fmt, text_column, label_column, text_field, label_field)
     valid_set = read(valid_file, fmt, text_column, label_column, text_field, label_field)
     try:
@@ -73,19 +98,43 @@ def train(train_file, valid_file, out_dir, backbone, overwrite, lm_finetune, lm_
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     prepare_run_dir(Path(out_dir), overwrite)
+    atomic_write_json(Path(out_dir) / "run_config.json", {
+        "data": {"train": str(train_file), "valid": str(valid_file), "options": data_options_used},
+        "backbone": backbone, "device": device, "recipe": dataclasses.asdict(recipe), "head": head.to_dict(),
+        "trainer": trainer.to_dict(),
+    })
     log = lambda message: click.echo(message, err=True)  # noqa: E731
     try:
         result = train_classifier(train_set, valid_set, out_dir, backbone=backbone, recipe=recipe, head=head, trainer=trainer,
                                   device=device, data_files=[train_file, valid_file], log=log)
     except BaseException:
-        if not (Path(out_dir) / "config.json").exists():
+        if not (Path(out_dir) / "last").exists():
             import shutil
 
-            shutil.rmtree(out_dir, ignore_errors=True)  # nothing usable was written: leave no partial model
+            shutil.rmtree(out_dir, ignore_errors=True)  # nothing resumable was written: leave no partial model
         raise
+    report_result(result, out_dir)
+
+
+def report_result(result, out_dir) -> None:
     best = result.metrics
     click.echo(f"{result.status} after {result.steps} steps; best accuracy {best.get('accuracy', float('nan')):.4f}, "
                f"macro-F1 {best.get('macro_f1', float('nan')):.4f}; model in {out_dir}")
+    if result.status == "interrupted":
+        click.echo(f"resume with: nlp-apps sentiment train --resume {out_dir}", err=True)
+        raise SystemExit(130)
+
+
+def load_run_config(out_dir: Path) -> dict:
+    from nlp_apps.errors import CheckpointError
+
+    path = out_dir / "run_config.json"
+    if not path.is_file():
+        raise CheckpointError(out_dir, "nothing to resume: run_config.json is missing")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(path, f"invalid JSON: {exc}") from None
 
 
 @sentiment.command()
@@ -151,3 +200,27 @@ def predict(model_dir, texts, input_file, as_json) -> None:
         else:
             probs = " ".join(f"{label}={p:.3f}" for label, p in result["probabilities"].items())
             click.echo(f"{result['label']}\t{probs}\t{text}")
+
+
+@sentiment.command()
+@click.option("--out", "out_dir", default="runs/sentiment-demo", show_default=True, type=click.Path(), help="Where to write the model.")
+@click.option("--backbone", default="default", show_default=True, help="'default' or a model directory from `nlp-apps pretrain`.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo(out_dir, backbone, seed) -> None:
+    """The quickstart: fine-tune on the shipped demo reviews, evaluate, and label two new sentences."""
+    from importlib import resources
+
+    demo_dir = Path(str(resources.files("tasks.sentiment").joinpath("demo")))
+    ctx = click.get_current_context()
+    click.echo(f"== fine-tuning on {demo_dir / 'train.tsv'} (validation: {demo_dir / 'valid.tsv'})")
+    ctx.invoke(train, train_file=str(demo_dir / "train.tsv"), valid_file=str(demo_dir / "valid.tsv"), out_dir=out_dir,
+               backbone=backbone, overwrite=True, lm_finetune=True, lm_epochs=1, discriminative_lr=True,
+               gradual_unfreezing=True, pretrained=True, batch_size=32, dropout=0.2, device="auto", fmt="tsv",
+               text_column=None, label_column=None, text_field="text", label_field="label", seed=seed)
+    click.echo(f"== evaluating on {demo_dir / 'valid.tsv'}")
+    ctx.invoke(evaluate, model_dir=out_dir, data_file=str(demo_dir / "valid.tsv"), out_dir=None, as_json=False, fmt="tsv",
+               text_column=None, label_column=None, text_field="text", label_field="label")
+    click.echo("== predicting")
+    ctx.invoke(predict, model_dir=out_dir, texts=("The staff were friendly and the room was spotless.",
+                                                  "The battery died after an hour and support never answered."),
+               input_file=None, as_json=False)

@@ -41,6 +41,7 @@ class RecipeConfig:
     lm_finetune: bool = True
     lm_epochs: int = 1
     lm_lr: float = 1e-3
+    lm_time_budget: Optional[float] = None  # seconds for the LM fine-tuning stage
     discriminative_lr: bool = True
     lr_decay: float = 2.6  # each layer down gets lr / 2.6 (ULMFiT)
     gradual_unfreezing: bool = True  # epoch 0 trains the head only, each epoch unfreezes one more layer
@@ -177,7 +178,7 @@ def finetune_language_model(backbone_dir, texts: Sequence[str], out_dir: Path, r
     task = LanguageModelingTask(model, tokenizer, tokens[:-held_out], tokens[-held_out:], max(1, stats.words // 20),
                                 batch_size=batch_size, bptt=70, seed=seed, device=device)
     config = TrainerConfig(epochs=recipe.lm_epochs, lr=recipe.lm_lr, schedule="slanted_triangular", patience=None,
-                           seed=seed, progress=progress, clip=0.25)
+                           seed=seed, progress=progress, clip=0.25, time_budget=recipe.lm_time_budget)
     log(f"fine-tuning the language model on {stats.tokens:,} tokens of task text ({recipe.lm_epochs} epoch(s)) ...")
     Trainer(task, config, lm_dir).fit()
     return lm_dir
@@ -204,8 +205,10 @@ def train_classifier(
     trainer: Optional[TrainerConfig] = None,
     device: str = "auto",
     data_files: Sequence[str] = (),
+    resume: bool = False,
     log=print,
 ) -> TrainResult:
+    """Run the whole recipe into `out_dir`; with `resume`, continue an interrupted run there."""
     recipe, head = recipe or RecipeConfig(), head or HeadConfig()
     trainer = trainer or TrainerConfig(epochs=4, lr=2e-3, schedule="slanted_triangular", patience=2)
     out_dir = Path(out_dir)
@@ -214,7 +217,11 @@ def train_classifier(
     backbone_dir = resolve_model_dir(backbone)
     torch_device = resolve_device(device)
     seed_everything(trainer.seed)
-    if recipe.lm_finetune and recipe.pretrained:
+    lm_dir = out_dir / "lm_finetuned"
+    if resume and (lm_dir / "metrics.json").is_file():
+        backbone_dir = lm_dir  # the LM stage had finished
+    elif recipe.lm_finetune and recipe.pretrained:
+        shutil.rmtree(lm_dir, ignore_errors=True)
         if read_config(backbone_dir).get("model_type") == "language_model":
             backbone_dir = finetune_language_model(backbone_dir, [e.text for e in train] + [e.text for e in valid], out_dir,
                                                    recipe, seed=trainer.seed, device=torch_device, progress=trainer.progress, log=log)
@@ -224,6 +231,6 @@ def train_classifier(
     seed_everything(trainer.seed)
     model = build_classifier(backbone_dir, labels, recipe, head)
     task = ClassificationTask(model, tokenizer, train, valid, recipe, seed=trainer.seed, device=torch_device, data_files=data_files)
-    result = Trainer(task, trainer, out_dir, manifest_extra={"recipe": dataclasses.asdict(recipe)}).fit()
+    result = Trainer(task, trainer, out_dir, manifest_extra={"recipe": dataclasses.asdict(recipe)}).fit(resume=resume)
     shutil.rmtree(out_dir / "lm_finetuned" / "last", ignore_errors=True)
     return result

@@ -1,0 +1,69 @@
+"""SST-2 (GLUE) dev accuracy after a fixed fine-tuning budget, starting from the default backbone.
+
+Three runs, one after another, the same budget each, so the value of each ULMFiT step shows:
+  full recipe | without LM fine-tuning | without pretraining (random backbone, same architecture)
+Also reports training and prediction examples/s.
+
+    python -m benchmarks.sst2 [--minutes 30] [--only full,no_lm,random]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.results import report, shared_data
+from nlp_apps.train import TrainerConfig
+from tasks.sentiment.adapter import read_dataset
+from tasks.sentiment.metric import classification_metrics
+from tasks.sentiment.pipeline import load
+from tasks.sentiment.training import RecipeConfig, train_classifier
+
+VARIANTS = {
+    "full": ("ULMFiT recipe (LM fine-tuning, discriminative LR, STLR, gradual unfreezing)", {}),
+    "no_lm": ("without LM fine-tuning", {"lm_finetune": False}),
+    "random": ("without pretraining (random backbone)", {"pretrained": False, "lm_finetune": False}),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--only", default=",".join(VARIANTS))
+    parser.add_argument("--out", default="runs/bench-sst2")
+    args = parser.parse_args()
+    sst2 = shared_data("sst2")
+    train = read_dataset(sst2 / "train.tsv", format="sst2")
+    dev = read_dataset(sst2 / "dev.tsv", format="sst2")
+    rows = []
+    for key in args.only.split(","):
+        name, changes = VARIANTS[key]
+        out = Path(args.out) / key
+        # The budget covers both stages: a third for LM fine-tuning (when on), the rest for the classifier.
+        lm_seconds = args.minutes * 60 / 3 if changes.get("lm_finetune", True) else 0.0
+        recipe = RecipeConfig(lm_epochs=1, lm_time_budget=lm_seconds or None, **changes)
+        trainer = TrainerConfig(epochs=10, lr=2e-3, schedule="slanted_triangular", patience=3, time_budget=args.minutes * 60 - lm_seconds,
+                                eval_every=500, progress=False, seed=0)
+        import shutil
+
+        shutil.rmtree(out, ignore_errors=True)
+        result = train_classifier(train, dev, out, recipe=recipe, trainer=trainer, data_files=[str(sst2 / "train.tsv")])
+        pipeline = load(out)
+        start = time.perf_counter()
+        predictions = [p["label"] for p in pipeline.predict([e.text for e in dev])]
+        predict_rate = len(dev) / (time.perf_counter() - start)
+        scores = classification_metrics([e.label for e in dev], predictions, pipeline.labels)
+        metrics = json.loads((out / "metrics.json").read_text())
+        rows.append({"variant": name, "budget_minutes": args.minutes, "dev_accuracy": scores["accuracy"],
+                     "dev_macro_f1": scores["macro_f1"], "train_examples_per_s": metrics["ex_per_s"],
+                     "predict_examples_per_s": predict_rate, "status": result.status, "threads": torch.get_num_threads()})
+    rows[-1]["notes"] = "SST-2 target: dev accuracy >= 88.0 after at most 30 minutes of fine-tuning on 2 CPU cores."
+    report("sst2", rows)
+
+
+if __name__ == "__main__":
+    main()
