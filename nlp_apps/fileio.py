@@ -66,8 +66,14 @@ def atomic_write_json(path: str | os.PathLike, value: Any) -> None:
 
 
 def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """SHA-256 of a file; for a directory, of its files' relative paths and contents in sorted order."""
+    path = Path(path)
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk_size):
-            digest.update(block)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode("utf-8") + b"\0")
+        with open(file, "rb") as handle:
+            while block := handle.read(chunk_size):
+                digest.update(block)
     return digest.hexdigest()

@@ -155,6 +155,11 @@ class PretrainConfig:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "batch_size", "bptt"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
     def to_dict(self) -> dict:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values["backbone"] = self.backbone.to_dict()
@@ -174,10 +179,9 @@ def build_pretraining(run: PretrainConfig, out_dir: Path, *, resume: bool, log=p
     """Train the tokenizer and encode the corpora (new run) or reopen them (resume); build the Trainer."""
     data_dir = out_dir / "data"
     if resume:
-        tokenizer = load_tokenizer(out_dir / "last", read_config(out_dir / "last")["tokenizer"])
+        last = out_dir / "last" if (out_dir / "last").is_dir() else out_dir / "last.old"
+        tokenizer = load_tokenizer(last, read_config(last)["tokenizer"])
     else:
-        for path in (run.train, run.valid):
-            scan_corpus(path)
         data_dir.mkdir(parents=True, exist_ok=True)
         log(f"training a {run.tokenizer} tokenizer ({run.vocab_size} entries) on {run.train} ...")
         tokenizer = train_tokenizer(run.tokenizer, run.train, run.vocab_size, seed=run.trainer.seed)
@@ -189,26 +193,31 @@ def build_pretraining(run: PretrainConfig, out_dir: Path, *, resume: bool, log=p
     backbone = dataclasses.replace(run.backbone, vocab_size=tokenizer.vocab_size)
     seed_everything(run.trainer.seed)
     model = RNNLanguageModel(backbone)
-    task = LanguageModelingTask(
-        model,
-        tokenizer,
-        train_tokens,
-        np.asarray(valid_tokens),
-        valid_stats.words,
-        batch_size=run.batch_size,
-        bptt=run.bptt,
-        variable_length=run.variable_length,
-        seed=run.trainer.seed,
-        device=resolve_device(run.device),
-        data_files=(run.train, run.valid),
-        weights_dtype=torch.float16 if run.half else None,
-    )
+    try:
+        task = LanguageModelingTask(
+            model,
+            tokenizer,
+            train_tokens,
+            np.asarray(valid_tokens),
+            valid_stats.words,
+            batch_size=run.batch_size,
+            bptt=run.bptt,
+            variable_length=run.variable_length,
+            seed=run.trainer.seed,
+            device=resolve_device(run.device),
+            data_files=(run.train, run.valid),
+            weights_dtype=torch.float16 if run.half else None,
+        )
+    except ValueError as exc:  # e.g. a corpus too small for the batch size
+        raise DataError(run.train, str(exc)) from None
     run.backbone = backbone
     return Trainer(task, run.trainer, out_dir, manifest_extra={"parameters": count_parameters(model)})
 
 
 def pretrain(run: PretrainConfig, out_dir: str | os.PathLike, *, overwrite: bool = False, log=print) -> TrainResult:
     out_dir = Path(out_dir)
+    for path in (run.train, run.valid):
+        scan_corpus(path)  # bad input must not cost an earlier run (--overwrite)
     prepare_run_dir(out_dir, overwrite)
     try:
         trainer = build_pretraining(run, out_dir, resume=False, log=log)

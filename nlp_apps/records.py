@@ -53,7 +53,7 @@ def write_manifest(
         "versions": versions,
         "seed": seed,
         "command": [Path(sys.argv[0]).name] + sys.argv[1:],
-        "data_files": {str(Path(f).resolve()): {"sha256": sha256_file(f), "bytes": Path(f).stat().st_size} for f in data_files},
+        "data_files": {str(Path(f).resolve()): {"sha256": sha256_file(f), "bytes": _size(Path(f))} for f in data_files},
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "wall_time_s": round(wall_time_s, 1),
         "device": device,
@@ -63,6 +63,10 @@ def write_manifest(
     }
     manifest.update(extra or {})
     atomic_write_json(path, manifest)
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
 def peak_rss_mb() -> float:

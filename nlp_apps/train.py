@@ -65,6 +65,10 @@ class TrainerConfig:
             raise ValueError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be at least 1, got {self.patience}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
 
     def to_dict(self) -> dict:
         return config_to_dict(self)
@@ -207,13 +211,13 @@ class Trainer:
         self._first_step = self.step
         self._wall_started = time.time()
         self._last_checkpoint = time.monotonic()
-        self._install_signal_handlers()
-        for cb in self.callbacks:
-            cb.on_train_start(self, self.control)
-        status = None
-        bar = self._progress_bar()
+        status, bar = None, None
         window_loss, window_units, window_steps, window_start = 0.0, 0, 0, time.monotonic()
+        self._install_signal_handlers()
         try:
+            for cb in self.callbacks:
+                cb.on_train_start(self, self.control)
+            bar = self._progress_bar()
             while self.epoch < self.config.epochs and status is None:
                 if not self.mid_epoch:
                     self.task.start_epoch(self.epoch)

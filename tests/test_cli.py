@@ -117,3 +117,30 @@ def test_every_command_has_help(command):
 def test_root_help_lists_core_commands():
     result = invoke("--help")
     assert all(name in result.output for name in CORE_COMMANDS)
+
+
+def test_batch_larger_than_the_corpus_is_a_one_line_error(tmp_path, tiny_corpus):
+    train, valid = tiny_corpus
+    args = [a for a in TINY if a not in ("--batch-size", "4")]
+    result = invoke("pretrain", "--train", train, "--valid", valid, "--out", tmp_path / "o", "--batch-size", 100000, *args)
+    assert result.exit_code == 1 and "too few for batch size 100000" in result.output
+    error_lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(error_lines) == 1 and not (tmp_path / "o").exists()
+
+
+def test_backward_perplexity_of_a_forward_only_model(tmp_path, tiny_corpus):
+    train, valid = tiny_corpus
+    out = tmp_path / "fwd"
+    assert invoke("pretrain", "--train", train, "--valid", valid, "--out", out, "--epochs", 1, *TINY).exit_code == 0
+    result = invoke("perplexity", "--model", out, valid, "--direction", "backward")
+    assert result.exit_code == 2 and "has no backward language model" in result.output
+
+
+def test_manifest_hashes_directories(tmp_path):
+    from nlp_apps.fileio import sha256_file
+
+    (tmp_path / "pos").mkdir()
+    (tmp_path / "pos" / "1.txt").write_text("good")
+    first = sha256_file(tmp_path)
+    (tmp_path / "pos" / "1.txt").write_text("bad")
+    assert sha256_file(tmp_path) != first

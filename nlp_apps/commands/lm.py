@@ -27,6 +27,8 @@ def perplexity(model_dir: str, file: str, direction: str, batch_size: int, as_js
     from nlp_apps.loading import load_language_model_pipeline
 
     pipeline = load_language_model_pipeline(model_dir)
+    if direction not in pipeline.model.config.directions:
+        raise click.UsageError(f"{model_dir} has no {direction} language model (it has: {', '.join(pipeline.model.config.directions)})")
     tokens, words = encode_corpus_in_memory(file, pipeline.tokenizer)
     result = score_tokens(pipeline.model, tokens, words, batch_size=batch_size, direction=direction)
     if as_json:

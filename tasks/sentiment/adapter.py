@@ -79,7 +79,11 @@ def _read_text(path: Path) -> str:
 def read_delimited(
     path: Path, text: str, delimiter: str, text_column: Column, label_column: Column, require_labels: bool, sst2: bool = False
 ) -> list[Example]:
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL))
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
+    try:
+        rows = list(reader)
+    except csv.Error as exc:  # e.g. a runaway quote swallowing the rest of the file
+        raise DataError(path, f"malformed {'CSV' if delimiter == ',' else 'TSV'}: {exc}", line=reader.line_num) from None
     rows = [(number, row) for number, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
     if not rows:
         return []

@@ -69,11 +69,13 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
     from nlp_apps.fileio import atomic_write_json
     from nlp_apps.train import TrainerConfig, prepare_run_dir
     from tasks.sentiment.head_config import HeadConfig
-    from tasks.sentiment.training import RecipeConfig, train_classifier
+    from nlp_apps.checkpoint import read_config, resolve_model_dir
+    from tasks.sentiment.training import RecipeConfig, check_known_labels, label_set, train_classifier
 
     if resume_dir:
         run = load_run_config(Path(resume_dir))
         run["trainer"].update({k: v for k, v in trainer_values(options).items() if k in ("time_budget", "epochs", "max_steps")})
+        atomic_write_json(Path(resume_dir) / "run_config.json", run)
         data = run["data"]
         train_set = read(data["train"], **data["options"])
         valid_set = read(data["valid"], **data["options"])
@@ -97,6 +99,9 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
         head = HeadConfig(dropout=dropout)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    # Check what can be checked before an earlier run in --out is replaced.
+    check_known_labels(valid_set, label_set(train_set, str(train_file)))
+    read_config(resolve_model_dir(backbone))
     prepare_run_dir(Path(out_dir), overwrite)
     atomic_write_json(Path(out_dir) / "run_config.json", {
         "data": {"train": str(train_file), "valid": str(valid_file), "options": data_options_used},

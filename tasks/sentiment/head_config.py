@@ -18,6 +18,8 @@ class HeadConfig:
     def __post_init__(self) -> None:
         if self.chunk_size < 1 or self.grad_chunks < 1:
             raise ValueError("chunk_size and grad_chunks must be at least 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
     def to_dict(self) -> dict:
         return config_to_dict(self)

@@ -13,6 +13,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -49,6 +50,12 @@ class RecipeConfig:
     backbone_dropout: float = 0.2  # locked dropout inside the backbone while fine-tuning
     pretrained: bool = True  # False: same architecture, random weights (an ablation)
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.backbone_dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.backbone_dropout}")
+        if self.batch_size < 1 or self.lm_epochs < 1:
+            raise ValueError("batch size and LM epochs must be at least 1")
+
 
 class ClassificationTask:
     metric = "accuracy"
@@ -83,8 +90,8 @@ class ClassificationTask:
     def param_groups(self) -> list[dict]:
         if not self.recipe.discriminative_lr:
             return [{"params": [p for g in self.groups for p in g], "lr_scale": 1.0}]
-        top = len(self.groups) - 2  # the top recurrent layer learns at the full rate, like the head
-        scales = [self.recipe.lr_decay ** -max(0, top - i) for i in range(len(self.groups) - 1)] + [1.0]
+        top = len(self.groups) - 1  # the head learns at the full rate, each group below at / 2.6 more
+        scales = [self.recipe.lr_decay ** -(top - i) for i in range(len(self.groups))]
         return [{"params": group, "lr_scale": scale} for group, scale in zip(self.groups, scales)]
 
     def steps_per_epoch(self) -> int:
@@ -162,11 +169,13 @@ def check_known_labels(examples: Sequence[Example], labels: Sequence[str]) -> No
                             line=int(line) if line.isdigit() else None)
 
 
-def finetune_language_model(backbone_dir, texts: Sequence[str], out_dir: Path, recipe: RecipeConfig, *, seed: int,
-                            device: torch.device, progress: bool, log=print) -> Path:
-    """Fine-tune the pretrained LM (both directions) on the task's texts; returns its directory."""
+LM_DONE_MARKER = ".complete"
+
+
+def finetune_language_model(backbone_dir, texts: Sequence[str], lm_dir: Path, recipe: RecipeConfig, *, seed: int,
+                            device: torch.device, progress: bool, resume: bool = False, log=print) -> TrainResult:
+    """Fine-tune the pretrained LM (both directions) on the task's texts, into `lm_dir`."""
     model, tokenizer, _ = load_language_model(backbone_dir)
-    lm_dir = out_dir / "lm_finetuned"
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "texts.txt"
         atomic_write_text(corpus, "\n".join(t.replace("\n", " ") for t in texts) + "\n")
@@ -180,8 +189,10 @@ def finetune_language_model(backbone_dir, texts: Sequence[str], out_dir: Path, r
     config = TrainerConfig(epochs=recipe.lm_epochs, lr=recipe.lm_lr, schedule="slanted_triangular", patience=None,
                            seed=seed, progress=progress, clip=0.25, time_budget=recipe.lm_time_budget)
     log(f"fine-tuning the language model on {stats.tokens:,} tokens of task text ({recipe.lm_epochs} epoch(s)) ...")
-    Trainer(task, config, lm_dir).fit()
-    return lm_dir
+    result = Trainer(task, config, lm_dir).fit(resume=resume)
+    if result.status != "interrupted":
+        atomic_write_text(lm_dir / LM_DONE_MARKER, result.status + "\n")
+    return result
 
 
 def build_classifier(backbone_dir, labels: list[str], recipe: RecipeConfig, head: HeadConfig) -> SentimentClassifier:
@@ -218,19 +229,32 @@ def train_classifier(
     torch_device = resolve_device(device)
     seed_everything(trainer.seed)
     lm_dir = out_dir / "lm_finetuned"
-    if resume and (lm_dir / "metrics.json").is_file():
-        backbone_dir = lm_dir  # the LM stage had finished
+    started = time.monotonic()
+    if (lm_dir / LM_DONE_MARKER).is_file() and resume:
+        backbone_dir = lm_dir  # the LM stage had finished before the interruption
     elif recipe.lm_finetune and recipe.pretrained:
-        shutil.rmtree(lm_dir, ignore_errors=True)
-        if read_config(backbone_dir).get("model_type") == "language_model":
-            backbone_dir = finetune_language_model(backbone_dir, [e.text for e in train] + [e.text for e in valid], out_dir,
-                                                   recipe, seed=trainer.seed, device=torch_device, progress=trainer.progress, log=log)
-        else:
+        if read_config(backbone_dir).get("model_type") != "language_model":
             log(f"{backbone_dir} has no language-model head: skipping LM fine-tuning")
+        else:
+            if trainer.time_budget and recipe.lm_time_budget is None:
+                recipe = dataclasses.replace(recipe, lm_time_budget=trainer.time_budget / 3)  # a third of the budget
+            resume_lm = resume and (lm_dir / "last").is_dir()
+            if not resume_lm:
+                shutil.rmtree(lm_dir, ignore_errors=True)
+            texts = [e.text for e in train] + [e.text for e in valid]
+            lm_result = finetune_language_model(backbone_dir, texts, lm_dir, recipe, seed=trainer.seed, device=torch_device,
+                                                progress=trainer.progress, resume=resume_lm, log=log)
+            if lm_result.status == "interrupted":
+                return lm_result
+            backbone_dir = lm_dir
+    if trainer.time_budget:
+        # The classifier gets what the LM stage left of the budget.
+        trainer = dataclasses.replace(trainer, time_budget=max(1.0, trainer.time_budget - (time.monotonic() - started)))
     tokenizer = load_model_tokenizer(backbone_dir)
     seed_everything(trainer.seed)
     model = build_classifier(backbone_dir, labels, recipe, head)
     task = ClassificationTask(model, tokenizer, train, valid, recipe, seed=trainer.seed, device=torch_device, data_files=data_files)
-    result = Trainer(task, trainer, out_dir, manifest_extra={"recipe": dataclasses.asdict(recipe)}).fit(resume=resume)
+    resume_classifier = resume and (out_dir / "last" / "trainer_state.pt").is_file()
+    result = Trainer(task, trainer, out_dir, manifest_extra={"recipe": dataclasses.asdict(recipe)}).fit(resume=resume_classifier)
     shutil.rmtree(out_dir / "lm_finetuned" / "last", ignore_errors=True)
     return result
