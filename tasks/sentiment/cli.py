@@ -13,7 +13,7 @@ import click
 from nlp_apps.commands.options import trainer_options, trainer_values
 
 # Trainer defaults for this task (ULMFiT-style); the command line can change each of them.
-TASK_TRAINER_DEFAULTS = dict(epochs=4, lr=2e-3, schedule="slanted_triangular", patience=2, clip=0.25)
+TASK_TRAINER_DEFAULTS = dict(epochs=6, lr=2e-3, schedule="slanted_triangular", patience=3, clip=0.25)
 
 
 def data_options(command):

@@ -221,7 +221,7 @@ def train_classifier(
 ) -> TrainResult:
     """Run the whole recipe into `out_dir`; with `resume`, continue an interrupted run there."""
     recipe, head = recipe or RecipeConfig(), head or HeadConfig()
-    trainer = trainer or TrainerConfig(epochs=4, lr=2e-3, schedule="slanted_triangular", patience=2)
+    trainer = trainer or TrainerConfig(epochs=6, lr=2e-3, schedule="slanted_triangular", patience=3)
     out_dir = Path(out_dir)
     labels = label_set(train, train[0].source.rpartition(":")[0] if train else "training set")
     check_known_labels(valid, labels)
