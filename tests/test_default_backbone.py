@@ -1,0 +1,37 @@
+"""The backbone shipped inside the package loads offline and is usable as documented."""
+
+import json
+
+import pytest
+import torch
+
+from nlp_apps.backbone import RNNBackbone
+from nlp_apps.checkpoint import DEFAULT_MODEL_DIR
+
+
+def test_default_backbone_is_shipped_small_and_bidirectional():
+    files = {p.name for p in DEFAULT_MODEL_DIR.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.model", "manifest.json"} <= files
+    size = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir())
+    assert size < 25 * 2**20
+    config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
+    assert config["model_type"] == "language_model" and config["backbone"]["bidirectional"]
+
+
+def test_default_backbone_loads_and_encodes_both_ways():
+    backbone = RNNBackbone.from_pretrained().eval()
+    tokens = torch.tensor([[10, 20, 30, 40], [50, 60, 0, 0]])
+    out = backbone.encode(tokens, torch.tensor([4, 2]))
+    assert out["forward"].last_hidden_state.shape == (2, 4, backbone.output_size)
+    assert out["backward"].last_hidden_state.shape == (2, 4, backbone.output_size)
+
+
+def test_default_language_model_beats_uniform_on_the_demo_text():
+    import nlp_apps
+    from importlib import resources
+
+    lm = nlp_apps.load()
+    text = resources.files("nlp_apps").joinpath("resources/demo.txt").read_text(encoding="utf-8")
+    result = lm.perplexity(text)
+    assert result.token_perplexity < lm.tokenizer.vocab_size / 10
+    assert lm.generate("It was", max_tokens=5, seed=0) == lm.generate("It was", max_tokens=5, seed=0)
