@@ -14,7 +14,6 @@ Tensors are batch-first: (B, T, ...) with B = batch, T = time.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Optional, Union
@@ -287,6 +286,3 @@ def detach_state(state: Optional[StackState]) -> Optional[StackState]:
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
-
-def replace_config(config: BackboneConfig, **changes) -> BackboneConfig:
-    return dataclasses.replace(config, **changes)

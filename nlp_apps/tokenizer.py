@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -172,6 +171,3 @@ def load_tokenizer(directory: str | os.PathLike, config: dict) -> Tokenizer:
         return WordTokenizer.load(directory, config)
     raise CheckpointError(directory, f"unknown tokenizer kind {kind!r} in config.json")
 
-
-def copy_tokenizer_files(src: str | os.PathLike, dst: str | os.PathLike, config: dict) -> None:
-    shutil.copyfile(Path(src) / config["file"], Path(dst) / config["file"])

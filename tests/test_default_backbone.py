@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 import torch
 
 from nlp_apps.backbone import RNNBackbone

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nlp_apps.commands.options import duration, trainer_options, trainer_values
+from nlp_apps.commands.options import trainer_options, trainer_values
 
 # Options left unset fall back to the dataclass defaults, so each default lives in one place.
 BACKBONE_OPTIONS = {

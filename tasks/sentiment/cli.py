@@ -221,7 +221,8 @@ def demo(out_dir, backbone, seed) -> None:
     ctx.invoke(train, train_file=str(demo_dir / "train.tsv"), valid_file=str(demo_dir / "valid.tsv"), out_dir=out_dir,
                backbone=backbone, overwrite=True, lm_finetune=True, lm_epochs=1, discriminative_lr=True,
                gradual_unfreezing=True, pretrained=True, batch_size=32, dropout=0.2, device="auto", fmt="tsv",
-               text_column=None, label_column=None, text_field="text", label_field="label", seed=seed)
+               text_column=None, label_column=None, text_field="text", label_field="label", seed=seed,
+               epochs=16, patience=16, lr=0.005)  # a few hundred examples: more, shorter epochs
     click.echo(f"== evaluating on {demo_dir / 'valid.tsv'}")
     ctx.invoke(evaluate, model_dir=out_dir, data_file=str(demo_dir / "valid.tsv"), out_dir=None, as_json=False, fmt="tsv",
                text_column=None, label_column=None, text_field="text", label_field="label")

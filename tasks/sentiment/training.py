@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nlp_apps.backbone import BackboneConfig, RNNBackbone
+from nlp_apps.backbone import RNNBackbone
 from nlp_apps.checkpoint import load_backbone, load_language_model, load_model_tokenizer, read_config, resolve_model_dir, save_model
 from nlp_apps.data import bucket_batches, encode_corpus, open_token_file, pad_sequences
 from nlp_apps.errors import DataError
