@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from nlp_apps.backbone import BackboneConfig, RNNBackbone, StackState
+from nlp_apps.fused_loss import linear_cross_entropy
 from nlp_apps.tokenizer import EOS_ID
 
 
@@ -40,7 +40,7 @@ class RNNLanguageModel(nn.Module):
         return self.backbone.embedding.weight if self.decoder_weight is None else self.decoder_weight
 
     def forward(
-        self, tokens: torch.Tensor, state: Optional[StackState] = None, direction: str = "forward"
+        self, tokens: torch.Tensor, state: StackState | None = None, direction: str = "forward"
     ) -> tuple[torch.Tensor, StackState]:
         # tokens: (B, T) -> logits (B, T, V)
         out = self.backbone(tokens, state, direction)
@@ -48,12 +48,12 @@ class RNNLanguageModel(nn.Module):
         return logits, out.state
 
     def loss(
-        self, inputs: torch.Tensor, targets: torch.Tensor, state: Optional[StackState] = None, direction: str = "forward"
+        self, inputs: torch.Tensor, targets: torch.Tensor, state: StackState | None = None, direction: str = "forward"
     ) -> tuple[torch.Tensor, StackState]:
         """Mean next-token cross-entropy over (B, T) targets, and the state to carry on."""
-        logits, state = self(inputs, state, direction)
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1))
-        return loss, state
+        out = self.backbone(inputs, state, direction)
+        loss = linear_cross_entropy(out.last_hidden_state, self.output_embedding(), self.decoder_bias, targets)
+        return loss, out.state
 
     @torch.no_grad()
     def generate(
@@ -61,10 +61,10 @@ class RNNLanguageModel(nn.Module):
         prompt: list[int],
         max_new_tokens: int = 50,
         temperature: float = 1.0,
-        top_k: Optional[int] = None,
-        top_p: Optional[float] = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
         stop_ids: tuple[int, ...] = (),
-        generator: Optional[torch.Generator] = None,
+        generator: torch.Generator | None = None,
     ) -> list[int]:
         """Sample a continuation of `prompt` (token ids); returns only the new ids."""
         if not prompt:
@@ -86,7 +86,7 @@ class RNNLanguageModel(nn.Module):
         return new_tokens
 
     @classmethod
-    def from_pretrained(cls, path: Optional[str | os.PathLike] = None) -> "RNNLanguageModel":
+    def from_pretrained(cls, path: str | os.PathLike | None = None) -> RNNLanguageModel:
         from nlp_apps.checkpoint import load_language_model
 
         return load_language_model(path)[0]
@@ -100,9 +100,9 @@ class RNNLanguageModel(nn.Module):
 def sample_next(
     logits: torch.Tensor,
     temperature: float,
-    top_k: Optional[int],
-    top_p: Optional[float],
-    generator: Optional[torch.Generator],
+    top_k: int | None,
+    top_p: float | None,
+    generator: torch.Generator | None,
 ) -> int:
     """Pick one token id from next-token logits (V,): greedy at temperature 0, else top-k/top-p sampling."""
     if temperature == 0:

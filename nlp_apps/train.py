@@ -17,13 +17,14 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 
 from nlp_apps.configs import config_from_dict, config_to_dict
 from nlp_apps.errors import CheckpointError, DataError, TrainingError
@@ -37,8 +38,8 @@ TRAINER_STATE_FILE = "trainer_state.pt"
 @dataclass
 class TrainerConfig:
     epochs: int = 10
-    max_steps: Optional[int] = None
-    time_budget: Optional[float] = None  # seconds, across resumes
+    max_steps: int | None = None
+    time_budget: float | None = None  # seconds, across resumes
     lr: float = 3e-3  # peak learning rate of the top parameter group
     optimizer: str = "adamw"  # adamw | sgd
     weight_decay: float = 0.0
@@ -47,8 +48,8 @@ class TrainerConfig:
     schedule: str = "cosine"  # constant | linear | cosine | slanted_triangular
     warmup: float = 0.0  # fraction of training spent warming up (not for slanted_triangular)
     clip: float = 0.25  # max gradient norm; 0 turns clipping off
-    patience: Optional[int] = 3  # evaluations without improvement before stopping; None: never stop early
-    eval_every: Optional[int] = None  # steps between evaluations; None: at the end of each epoch
+    patience: int | None = 3  # evaluations without improvement before stopping; None: never stop early
+    eval_every: int | None = None  # steps between evaluations; None: at the end of each epoch
     checkpoint_every: float = 600.0  # seconds between saves of last/
     log_every: int = 100  # steps between training rows in log.csv
     precision: str = "fp32"  # fp32 | bf16 (autocast)
@@ -74,7 +75,7 @@ class TrainerConfig:
         return config_to_dict(self)
 
     @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> "TrainerConfig":
+    def from_dict(cls, values: dict, source: str = "config") -> TrainerConfig:
         return config_from_dict(cls, values, source=source)
 
 
@@ -114,17 +115,17 @@ class Control:
 
 
 class Callback:
-    def on_train_start(self, trainer: "Trainer", control: Control) -> None: ...
-    def on_step_end(self, trainer: "Trainer", control: Control) -> None: ...
-    def on_eval_end(self, trainer: "Trainer", metrics: dict, control: Control) -> None: ...
-    def on_save(self, trainer: "Trainer", directory: Path) -> None: ...
+    def on_train_start(self, trainer: Trainer, control: Control) -> None: ...
+    def on_step_end(self, trainer: Trainer, control: Control) -> None: ...
+    def on_eval_end(self, trainer: Trainer, metrics: dict, control: Control) -> None: ...
+    def on_save(self, trainer: Trainer, directory: Path) -> None: ...
 
 
 @dataclass
 class TrainResult:
     status: str  # finished | early_stopped | time_budget | max_steps | stopped | interrupted
     steps: int
-    best_metric: Optional[float]
+    best_metric: float | None
     metrics: dict = field(default_factory=dict)
 
 
@@ -147,7 +148,7 @@ class Trainer:
         config: TrainerConfig,
         out_dir: str | os.PathLike,
         callbacks: Iterable[Callback] = (),
-        manifest_extra: Optional[dict] = None,
+        manifest_extra: dict | None = None,
     ):
         self.task, self.config, self.out_dir = task, config, Path(out_dir)
         self.callbacks = list(callbacks)
@@ -157,7 +158,7 @@ class Trainer:
         self.epoch = 0
         self.units = 0
         self.mid_epoch = False
-        self.best_metric: Optional[float] = None
+        self.best_metric: float | None = None
         self.best_metrics: dict = {}
         self.bad_evals = 0
         self.elapsed_before = 0.0
@@ -286,7 +287,7 @@ class Trainer:
         self.optimizer.step()
         return loss_value, out.units
 
-    def _stop_reason(self) -> Optional[str]:
+    def _stop_reason(self) -> str | None:
         if self._signal is not None or self.control.should_interrupt:
             return "interrupted"
         if self.control.should_stop:
@@ -297,7 +298,7 @@ class Trainer:
             return "time_budget"
         return None
 
-    def _evaluate(self) -> Optional[str]:
+    def _evaluate(self) -> str | None:
         metrics = self.task.evaluate()
         self.last_eval_step = self.step
         value = metrics[self.task.metric]
@@ -374,13 +375,19 @@ class Trainer:
             state = torch.load(state_path, map_location=self.task.device, weights_only=True)
         except Exception as exc:  # torch raises several types for a bad or unsafe file
             raise CheckpointError(state_path, f"cannot read trainer state: {exc}") from None
+        required = ("model", "optimizer", "task", "rng", "elapsed", "step", "epoch", "units", "mid_epoch",
+                    "best_metric", "best_metrics", "bad_evals", "last_eval_step", "log_rows")
+        missing = [key for key in required if key not in state]
+        if missing:
+            raise CheckpointError(state_path, f"trainer state lacks {', '.join(missing)}")
         self.task.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.task.load_state_dict(state["task"])
         for key in ("step", "epoch", "units", "mid_epoch", "best_metric", "best_metrics", "bad_evals", "last_eval_step", "log_rows"):
             setattr(self, key, state[key])
         self.elapsed_before = state["elapsed"]
-        self.train_seconds = state["train_seconds"]
+        # States written before train_seconds existed count all wall time as training time.
+        self.train_seconds = state.get("train_seconds", state["elapsed"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"].cpu())
         if rng["cuda"] and torch.cuda.is_available():

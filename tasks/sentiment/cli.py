@@ -50,7 +50,10 @@ def sentiment() -> None:
 @click.option("--lm-finetune/--no-lm-finetune", default=True, show_default=True, help="Fine-tune the LM on the task texts first.")
 @click.option("--lm-epochs", type=int, default=1, show_default=True)
 @click.option("--discriminative-lr/--no-discriminative-lr", default=True, show_default=True, help="lr / 2.6 per layer down.")
-@click.option("--gradual-unfreezing/--no-gradual-unfreezing", default=True, show_default=True, help="Unfreeze one layer per epoch.")
+@click.option("--gradual-unfreezing/--no-gradual-unfreezing", default=True, show_default=True,
+              help="Train the head first; the layers below join one by one.")
+@click.option("--unfreeze-span", type=float, default=0.25, show_default=True,
+              help="Fraction of training after which every layer trains (gradual unfreezing).")
 @click.option("--pretrained/--random-init", default=True, show_default=True, help="Start from the backbone's weights or from random ones.")
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--dropout", type=float, default=0.2, show_default=True, help="Dropout in the head and inside the backbone.")
@@ -58,7 +61,7 @@ def sentiment() -> None:
 @data_options
 @trainer_options
 def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_finetune, lm_epochs, discriminative_lr,
-          gradual_unfreezing, pretrained, batch_size, dropout, device, fmt, text_column, label_column, text_field, label_field,
+          gradual_unfreezing, unfreeze_span, pretrained, batch_size, dropout, device, fmt, text_column, label_column, text_field, label_field,
           **options) -> None:
     """Fine-tune a classifier on labelled texts (any number of labels).
 
@@ -66,11 +69,16 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
     nlp-apps sentiment train --train train.tsv --valid dev.tsv --out runs/clf --time-budget 30m
     nlp-apps sentiment train --resume runs/clf     # after Ctrl-C / SIGTERM
     """
+    from nlp_apps.checkpoint import read_config, resolve_model_dir
     from nlp_apps.fileio import atomic_write_json
     from nlp_apps.train import TrainerConfig, prepare_run_dir
     from tasks.sentiment.head_config import HeadConfig
-    from nlp_apps.checkpoint import read_config, resolve_model_dir
-    from tasks.sentiment.training import RecipeConfig, check_known_labels, label_set, train_classifier
+    from tasks.sentiment.training import (
+        RecipeConfig,
+        check_known_labels,
+        label_set,
+        train_classifier,
+    )
 
     if resume_dir:
         run = load_run_config(Path(resume_dir))
@@ -93,7 +101,7 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
     valid_set = read(valid_file, fmt, text_column, label_column, text_field, label_field)
     try:
         recipe = RecipeConfig(lm_finetune=lm_finetune, lm_epochs=lm_epochs, discriminative_lr=discriminative_lr,
-                              gradual_unfreezing=gradual_unfreezing, batch_size=batch_size, backbone_dropout=dropout,
+                              gradual_unfreezing=gradual_unfreezing, unfreeze_span=unfreeze_span, batch_size=batch_size, backbone_dropout=dropout,
                               pretrained=pretrained)
         trainer = TrainerConfig(**{**TASK_TRAINER_DEFAULTS, **trainer_values(options)})
         head = HeadConfig(dropout=dropout)
@@ -108,7 +116,7 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
         "backbone": backbone, "device": device, "recipe": dataclasses.asdict(recipe), "head": head.to_dict(),
         "trainer": trainer.to_dict(),
     })
-    log = lambda message: click.echo(message, err=True)  # noqa: E731
+    log = lambda message: click.echo(message, err=True)
     try:
         result = train_classifier(train_set, valid_set, out_dir, backbone=backbone, recipe=recipe, head=head, trainer=trainer,
                                   device=device, data_files=[train_file, valid_file], log=log)
@@ -220,7 +228,7 @@ def demo(out_dir, backbone, seed) -> None:
     click.echo(f"== fine-tuning on {demo_dir / 'train.tsv'} (validation: {demo_dir / 'valid.tsv'})")
     ctx.invoke(train, train_file=str(demo_dir / "train.tsv"), valid_file=str(demo_dir / "valid.tsv"), out_dir=out_dir,
                backbone=backbone, overwrite=True, lm_finetune=True, lm_epochs=1, discriminative_lr=True,
-               gradual_unfreezing=True, pretrained=True, batch_size=32, dropout=0.2, device="auto", fmt="tsv",
+               gradual_unfreezing=True, unfreeze_span=0.25, pretrained=True, batch_size=32, dropout=0.2, device="auto", fmt="tsv",
                text_column=None, label_column=None, text_field="text", label_field="label", seed=seed,
                epochs=16, patience=16, lr=0.005)  # a few hundred examples: more, shorter epochs
     click.echo(f"== evaluating on {demo_dir / 'valid.tsv'}")

@@ -14,21 +14,36 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from nlp_apps.backbone import RNNBackbone
-from nlp_apps.checkpoint import load_backbone, load_language_model, load_model_tokenizer, read_config, resolve_model_dir, save_model
+from nlp_apps.checkpoint import (
+    load_backbone,
+    load_language_model,
+    load_model_tokenizer,
+    read_config,
+    resolve_model_dir,
+    save_model,
+)
 from nlp_apps.data import bucket_batches, encode_corpus, open_token_file, pad_sequences
 from nlp_apps.errors import DataError
 from nlp_apps.fileio import atomic_write_text
 from nlp_apps.pretraining import LanguageModelingTask
-from nlp_apps.train import StepOutput, Trainer, TrainerConfig, TrainResult, resolve_device, seed_everything
+from nlp_apps.train import (
+    StepOutput,
+    Trainer,
+    TrainerConfig,
+    TrainResult,
+    resolve_device,
+    seed_everything,
+)
+from nlp_apps.unfreezing import GradualUnfreezing
 from tasks.sentiment.adapter import Example
 from tasks.sentiment.head import SentimentClassifier
 from tasks.sentiment.head_config import HeadConfig
@@ -42,10 +57,11 @@ class RecipeConfig:
     lm_finetune: bool = True
     lm_epochs: int = 1
     lm_lr: float = 1e-3
-    lm_time_budget: Optional[float] = None  # seconds for the LM fine-tuning stage
+    lm_time_budget: float | None = None  # seconds for the LM fine-tuning stage
     discriminative_lr: bool = True
     lr_decay: float = 2.6  # each layer down gets lr / 2.6 (ULMFiT)
-    gradual_unfreezing: bool = True  # epoch 0 trains the head only, each epoch unfreezes one more layer
+    gradual_unfreezing: bool = True  # the head trains first; the layers below join one by one
+    unfreeze_span: float = 0.25  # fraction of training after which every layer trains
     batch_size: int = 32
     backbone_dropout: float = 0.2  # locked dropout inside the backbone while fine-tuning
     pretrained: bool = True  # False: same architecture, random weights (an ablation)
@@ -53,6 +69,8 @@ class RecipeConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.backbone_dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.backbone_dropout}")
+        if not 0.0 < self.unfreeze_span <= 1.0:
+            raise ValueError(f"the unfreezing span must be in (0, 1], got {self.unfreeze_span}")
         if self.batch_size < 1 or self.lm_epochs < 1:
             raise ValueError("batch size and LM epochs must be at least 1")
 
@@ -85,7 +103,6 @@ class ClassificationTask:
         self._data_files = list(data_files)
         self.groups = model.layer_groups()
         self.pending: list[list[int]] = []
-        self.unfrozen = len(self.groups)
 
     def param_groups(self) -> list[dict]:
         if not self.recipe.discriminative_lr:
@@ -100,14 +117,6 @@ class ClassificationTask:
     def start_epoch(self, epoch: int) -> None:
         rng = np.random.default_rng(self.seed + epoch)
         self.pending = list(bucket_batches([len(x) for x in self.train_ids], self.recipe.batch_size, shuffle=True, generator=rng))
-        self.unfrozen = epoch + 1 if self.recipe.gradual_unfreezing else len(self.groups)
-        self._apply_freezing()
-
-    def _apply_freezing(self) -> None:
-        first_trainable = max(0, len(self.groups) - self.unfrozen)
-        for i, group in enumerate(self.groups):
-            for p in group:
-                p.requires_grad_(i >= first_trainable)
 
     def next_batch(self):
         return self.pending.pop(0) if self.pending else None
@@ -138,12 +147,10 @@ class ClassificationTask:
                    tokenizer=self.tokenizer, task="sentiment", head=self.model.config.to_dict())
 
     def state_dict(self) -> dict:
-        return {"pending": self.pending, "unfrozen": self.unfrozen}
+        return {"pending": self.pending}
 
     def load_state_dict(self, state: dict) -> None:
         self.pending = [list(b) for b in state["pending"]]
-        self.unfrozen = int(state["unfrozen"])
-        self._apply_freezing()
 
     def data_files(self) -> list[str]:
         return self._data_files
@@ -211,9 +218,9 @@ def train_classifier(
     out_dir: str | os.PathLike,
     *,
     backbone: str = "default",
-    recipe: Optional[RecipeConfig] = None,
-    head: Optional[HeadConfig] = None,
-    trainer: Optional[TrainerConfig] = None,
+    recipe: RecipeConfig | None = None,
+    head: HeadConfig | None = None,
+    trainer: TrainerConfig | None = None,
     device: str = "auto",
     data_files: Sequence[str] = (),
     resume: bool = False,
@@ -255,6 +262,8 @@ def train_classifier(
     model = build_classifier(backbone_dir, labels, recipe, head)
     task = ClassificationTask(model, tokenizer, train, valid, recipe, seed=trainer.seed, device=torch_device, data_files=data_files)
     resume_classifier = resume and (out_dir / "last" / "trainer_state.pt").is_file()
-    result = Trainer(task, trainer, out_dir, manifest_extra={"recipe": dataclasses.asdict(recipe)}).fit(resume=resume_classifier)
+    callbacks = [GradualUnfreezing(task.groups, recipe.unfreeze_span)] if recipe.gradual_unfreezing else []
+    result = Trainer(task, trainer, out_dir, callbacks=callbacks, manifest_extra={"recipe": dataclasses.asdict(recipe)}).fit(
+        resume=resume_classifier)
     shutil.rmtree(out_dir / "lm_finetuned" / "last", ignore_errors=True)
     return result

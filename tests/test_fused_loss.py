@@ -1,0 +1,70 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nlp_apps.fused_loss import linear_cross_entropy
+from nlp_apps.lm import RNNLanguageModel
+from tests.conftest import BATCH, HIDDEN, STEPS, VOCAB
+
+
+def plain_and_fused(chunk_rows, with_bias=True):
+    torch.manual_seed(0)
+    hidden = torch.randn(BATCH, STEPS, HIDDEN, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(VOCAB, HIDDEN, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(VOCAB, dtype=torch.float64, requires_grad=True) if with_bias else None
+    targets = torch.randint(0, VOCAB, (BATCH, STEPS))
+    results = []
+    for loss_fn in (
+        lambda: F.cross_entropy(F.linear(hidden, weight, bias).reshape(-1, VOCAB), targets.reshape(-1)),
+        lambda: linear_cross_entropy(hidden, weight, bias, targets, chunk_rows=chunk_rows),
+    ):
+        loss = loss_fn()
+        (loss * 3.0).backward()  # a non-unit upstream gradient must be carried through
+        grads = [t.grad.clone() for t in (hidden, weight, bias) if t is not None]
+        for t in (hidden, weight, bias):
+            if t is not None:
+                t.grad = None
+        results.append((loss.detach(), grads))
+    return results
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 16, BATCH * STEPS, 1000])
+def test_fused_loss_and_gradients_equal_the_plain_ones(chunk_rows):
+    (plain_loss, plain_grads), (fused_loss, fused_grads) = plain_and_fused(chunk_rows)
+    torch.testing.assert_close(fused_loss, plain_loss)
+    for fused, plain in zip(fused_grads, plain_grads):
+        torch.testing.assert_close(fused, plain)
+
+
+def test_fused_loss_without_bias():
+    (plain_loss, plain_grads), (fused_loss, fused_grads) = plain_and_fused(4, with_bias=False)
+    torch.testing.assert_close(fused_loss, plain_loss)
+    assert len(fused_grads) == 2
+    for fused, plain in zip(fused_grads, plain_grads):
+        torch.testing.assert_close(fused, plain)
+
+
+def test_tied_language_model_gets_the_same_gradients_as_the_plain_loss(tiny_config):
+    torch.manual_seed(0)
+    model = RNNLanguageModel(tiny_config).eval()  # no dropout, so both passes see the same network
+    tokens = torch.randint(0, VOCAB, (BATCH, STEPS + 1))
+    fused_loss, _ = model.loss(tokens[:, :-1], tokens[:, 1:])
+    fused_loss.backward()
+    fused = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    logits, _ = model(tokens[:, :-1])
+    plain_loss = F.cross_entropy(logits.reshape(-1, VOCAB), tokens[:, 1:].reshape(-1))
+    plain_loss.backward()
+    torch.testing.assert_close(fused_loss, plain_loss)
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(fused[name], param.grad, msg=name)
+
+
+def test_no_gradients_are_computed_without_grad_mode():
+    hidden = torch.randn(6, HIDDEN, requires_grad=True)
+    weight = torch.randn(VOCAB, HIDDEN, requires_grad=True)
+    targets = torch.randint(0, VOCAB, (6,))
+    with torch.no_grad():
+        loss = linear_cross_entropy(hidden, weight, None, targets)
+    assert not loss.requires_grad
+    torch.testing.assert_close(loss, F.cross_entropy(hidden @ weight.t(), targets))
