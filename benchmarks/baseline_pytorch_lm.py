@@ -11,8 +11,8 @@ import math
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 
 class PlainLSTMLM(nn.Module):

@@ -50,7 +50,7 @@ def refresh_readme() -> None:
         sections.append("\n".join(lines))
     text = README.read_text(encoding="utf-8")
     body = "\n\n".join(sections) or "(no results yet)"
-    text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{body}\n{END}", text, flags=re.S)
+    text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{body}\n{END}", text, flags=re.DOTALL)
     README.write_text(text, encoding="utf-8")
 
 

@@ -5,7 +5,7 @@ Importing this package is cheap: it imports no task, no scikit-learn, sacrebleu 
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load", "RNNBackbone", "RNNLanguageModel", "BackboneConfig"]
+__all__ = ["BackboneConfig", "RNNBackbone", "RNNLanguageModel", "__version__", "load"]
 
 
 def __getattr__(name):

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Union
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 from torch.func import functional_call
 
 from nlp_apps.configs import config_from_dict, config_to_dict
@@ -89,7 +89,7 @@ class BackboneConfig:
         return config_to_dict(self)
 
     @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> "BackboneConfig":
+    def from_dict(cls, values: dict, source: str = "config") -> BackboneConfig:
         return config_from_dict(cls, values, source=source)
 
 
@@ -128,7 +128,7 @@ class ElmanRNN(nn.Module):
         for weight in self.parameters():
             nn.init.uniform_(weight, -bound, bound)
 
-    def forward(self, x: torch.Tensor, h: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         batch, steps, _ = x.shape
         h_t = x.new_zeros(batch, self.hidden_size) if h is None else h[0]  # (B, H)
         projected = F.linear(x, self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0)  # (B, T, H), all steps at once
@@ -154,7 +154,7 @@ class RecurrentLayer(nn.Module):
         else:
             self.rnn = ElmanRNN(input_size, hidden_size, activation)
 
-    def forward(self, x: torch.Tensor, state: Optional[LayerState]) -> tuple[torch.Tensor, LayerState]:
+    def forward(self, x: torch.Tensor, state: LayerState | None) -> tuple[torch.Tensor, LayerState]:
         # x: (B, T, H_in) -> (B, T, H_out)
         # The recurrence stays in float32 under bf16 autocast: its small per-step matmuls gain
         # nothing from bf16 on CPUs, and errors would compound over time steps.
@@ -178,7 +178,7 @@ class RNNStack(nn.Module):
         )
 
     def forward(
-        self, x: torch.Tensor, state: Optional[StackState] = None
+        self, x: torch.Tensor, state: StackState | None = None
     ) -> tuple[list[torch.Tensor], StackState]:
         # x: (B, T, E) -> one (B, T, H_l) output per layer, before any dropout on the top one
         outputs, new_state = [], []
@@ -225,7 +225,7 @@ class RNNBackbone(nn.Module):
         return locked_dropout(x, self.config.input_dropout, self.training)
 
     def forward(
-        self, tokens: torch.Tensor, state: Optional[StackState] = None, direction: str = "forward"
+        self, tokens: torch.Tensor, state: StackState | None = None, direction: str = "forward"
     ) -> BackboneOutput:
         """Run one direction's stack over `tokens` (B, T), in the order given."""
         if direction not in self.config.directions:
@@ -253,7 +253,7 @@ class RNNBackbone(nn.Module):
         return outputs
 
     @classmethod
-    def from_pretrained(cls, path: Optional[str | os.PathLike] = None) -> "RNNBackbone":
+    def from_pretrained(cls, path: str | os.PathLike | None = None) -> RNNBackbone:
         """Load a backbone from a model directory; no path loads the shipped default."""
         from nlp_apps.checkpoint import load_backbone
 
@@ -276,7 +276,7 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return x.gather(1, index)
 
 
-def detach_state(state: Optional[StackState]) -> Optional[StackState]:
+def detach_state(state: StackState | None) -> StackState | None:
     """Cut the graph between BPTT segments while keeping the values."""
     if state is None:
         return None

@@ -14,10 +14,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Optional
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from nlp_apps import __version__
 from nlp_apps.backbone import BackboneConfig, RNNBackbone
@@ -33,7 +32,7 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "pretrained" / "default"
 BACKBONE_PREFIX = "backbone."
 
 
-def resolve_model_dir(path: Optional[str | os.PathLike]) -> Path:
+def resolve_model_dir(path: str | os.PathLike | None) -> Path:
     """None or "default" names the backbone shipped inside the package."""
     if path is None or str(path) == "default":
         return DEFAULT_MODEL_DIR
@@ -46,10 +45,10 @@ def save_model(
     model_type: str,
     backbone_config: BackboneConfig,
     model: nn.Module,
-    tokenizer: Optional[Tokenizer] = None,
-    task: Optional[str] = None,
-    head: Optional[dict] = None,
-    weights_dtype: Optional[torch.dtype] = None,
+    tokenizer: Tokenizer | None = None,
+    task: str | None = None,
+    head: dict | None = None,
+    weights_dtype: torch.dtype | None = None,
 ) -> None:
     """Write `model` as a model directory. A bare RNNBackbone's keys get the "backbone." prefix."""
     path = Path(path)
@@ -152,7 +151,7 @@ def load_weights_into(module: nn.Module, tensors: dict[str, torch.Tensor], path:
     module.load_state_dict(tensors)
 
 
-def load_backbone(path: Optional[str | os.PathLike] = None) -> RNNBackbone:
+def load_backbone(path: str | os.PathLike | None = None) -> RNNBackbone:
     """The backbone part of any model directory (a language model or a fine-tuned task model)."""
     path = resolve_model_dir(path)
     config = read_config(path)
@@ -163,7 +162,7 @@ def load_backbone(path: Optional[str | os.PathLike] = None) -> RNNBackbone:
     return backbone
 
 
-def load_model_tokenizer(path: Optional[str | os.PathLike] = None) -> Tokenizer:
+def load_model_tokenizer(path: str | os.PathLike | None = None) -> Tokenizer:
     path = resolve_model_dir(path)
     config = read_config(path)
     if not config.get("tokenizer"):
@@ -171,7 +170,7 @@ def load_model_tokenizer(path: Optional[str | os.PathLike] = None) -> Tokenizer:
     return load_tokenizer(path, config["tokenizer"])
 
 
-def load_language_model(path: Optional[str | os.PathLike] = None):
+def load_language_model(path: str | os.PathLike | None = None):
     """(RNNLanguageModel, Tokenizer, config dict) from a directory written by `nlp-apps pretrain`."""
     from nlp_apps.lm import RNNLanguageModel
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -131,7 +131,7 @@ class BPTTBatcher:
         base = self.bptt if self.rng.random() < 0.95 else self.bptt / 2
         return max(5, int(self.rng.normal(base, 5)))
 
-    def next_batch(self) -> Optional[dict[str, torch.Tensor]]:
+    def next_batch(self) -> dict[str, torch.Tensor] | None:
         """The next segment as {"forward": (x, y)[, "backward": (x, y)]}; None at the end of an epoch."""
         if self.position >= self.rows - 1:
             return None
@@ -187,7 +187,7 @@ def pad_sequences(sequences: Sequence[Sequence[int]], pad_id: int = PAD_ID) -> t
 
 
 def bucket_batches(
-    lengths: Sequence[int], batch_size: int, *, shuffle: bool, generator: Optional[np.random.Generator] = None
+    lengths: Sequence[int], batch_size: int, *, shuffle: bool, generator: np.random.Generator | None = None
 ) -> Iterator[list[int]]:
     """Batches of example indices of similar length (less padding); shuffled batch order if asked.
 

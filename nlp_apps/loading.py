@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 import torch
 
@@ -32,9 +31,9 @@ class LanguageModelPipeline:
         prompt: str,
         max_tokens: int = 50,
         temperature: float = 1.0,
-        top_k: Optional[int] = None,
-        top_p: Optional[float] = None,
-        seed: Optional[int] = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
         stop_at_newline: bool = False,
     ) -> str:
         """The continuation of `prompt` (without the prompt). </s> becomes a newline."""
@@ -54,7 +53,7 @@ class LanguageModelPipeline:
         # word into that word's first piece, which decoding on its own would drop.
         prompt_text = decode_lines(self.tokenizer, prompt_ids[1:])
         full_text = decode_lines(self.tokenizer, prompt_ids[1:] + new_ids)
-        return full_text[len(prompt_text) :] if full_text.startswith(prompt_text) else full_text
+        return full_text.removeprefix(prompt_text)
 
 
 def decode_lines(tokenizer, ids: list[int]) -> str:
@@ -69,7 +68,7 @@ def decode_lines(tokenizer, ids: list[int]) -> str:
     return "\n".join(lines)
 
 
-def load(path: Optional[str | os.PathLike] = None, device: str = "cpu"):
+def load(path: str | os.PathLike | None = None, device: str = "cpu"):
     """Load a model directory: a language model (pipeline) or a fine-tuned task model.
 
     No path (or "default") loads the pretrained backbone shipped with the package.
@@ -83,7 +82,7 @@ def load(path: Optional[str | os.PathLike] = None, device: str = "cpu"):
     return load_language_model_pipeline(path, device)
 
 
-def load_language_model_pipeline(path: Optional[str | os.PathLike] = None, device: str = "cpu") -> LanguageModelPipeline:
+def load_language_model_pipeline(path: str | os.PathLike | None = None, device: str = "cpu") -> LanguageModelPipeline:
     path = resolve_model_dir(path)
     model, tokenizer, config = load_language_model(path)
     return LanguageModelPipeline(model.to(device), tokenizer, config, path)

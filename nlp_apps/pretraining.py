@@ -8,7 +8,6 @@ import os
 import shutil
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -49,7 +48,7 @@ class LanguageModelingTask:
         seed: int = 0,
         device: torch.device = torch.device("cpu"),
         data_files: tuple[str, ...] = (),
-        weights_dtype: Optional[torch.dtype] = None,
+        weights_dtype: torch.dtype | None = None,
         eval_batch_size: int = 16,
     ):
         self.model = model.to(device)
@@ -68,7 +67,7 @@ class LanguageModelingTask:
         self.bptt, self.eval_batch_size = bptt, eval_batch_size
         self._data_files = list(data_files)
         self.weights_dtype = weights_dtype
-        self.carried: dict[str, Optional[list]] = {d: None for d in self.directions}
+        self.carried: dict[str, list | None] = {d: None for d in self.directions}
 
     def param_groups(self) -> list[dict]:
         return [{"params": list(self.model.parameters()), "lr_scale": 1.0}]
@@ -167,7 +166,7 @@ class PretrainConfig:
         return values
 
     @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> "PretrainConfig":
+    def from_dict(cls, values: dict, source: str = "config") -> PretrainConfig:
         values = dict(values)
         values["backbone"] = BackboneConfig.from_dict(values.get("backbone", {}), source)
         values["trainer"] = TrainerConfig.from_dict(values.get("trainer", {}), source)
@@ -228,7 +227,7 @@ def pretrain(run: PretrainConfig, out_dir: str | os.PathLike, *, overwrite: bool
     return trainer.fit()
 
 
-def resume_pretraining(out_dir: str | os.PathLike, *, overrides: Optional[dict] = None, log=print) -> TrainResult:
+def resume_pretraining(out_dir: str | os.PathLike, *, overrides: dict | None = None, log=print) -> TrainResult:
     """Continue an interrupted run from OUT/last; `overrides` may change the trainer's limits."""
     out_dir = Path(out_dir)
     run_config_path = out_dir / RUN_CONFIG_FILE

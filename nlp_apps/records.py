@@ -8,8 +8,8 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 from nlp_apps import __version__
 from nlp_apps.fileio import atomic_write_json, atomic_write_text, sha256_file
@@ -37,7 +37,7 @@ def write_manifest(
     wall_time_s: float,
     started: float,
     device: str,
-    extra: Optional[dict] = None,
+    extra: dict | None = None,
 ) -> None:
     import numpy
     import torch

@@ -15,9 +15,10 @@ import dataclasses
 import os
 import re
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Callable, Optional
+from typing import Any
 
 ENTRY_POINT_GROUP = "nlp_apps.tasks"
 DISABLE_ENV = "NLP_APPS_DISABLE_PLUGIN_AUTOLOAD"
@@ -55,7 +56,7 @@ class PluginError(Exception):
     """A plug-in does not meet the TaskSpec contract."""
 
 
-def validate_spec(spec: Any, entry_name: Optional[str] = None) -> TaskSpec:
+def validate_spec(spec: Any, entry_name: str | None = None) -> TaskSpec:
     import click
 
     if not isinstance(spec, TaskSpec):
@@ -82,17 +83,17 @@ def validate_spec(spec: Any, entry_name: Optional[str] = None) -> TaskSpec:
 @dataclass
 class BrokenPlugin:
     name: str
-    distribution: Optional[str]
+    distribution: str | None
     error: str  # the formatted traceback
 
 
 class Registry:
     def __init__(self) -> None:
         self._tasks: dict[str, TaskSpec] = {}
-        self._distributions: dict[str, Optional[str]] = {}
+        self._distributions: dict[str, str | None] = {}
         self.broken: dict[str, BrokenPlugin] = {}
 
-    def register(self, spec: TaskSpec, distribution: Optional[str] = None, entry_name: Optional[str] = None) -> None:
+    def register(self, spec: TaskSpec, distribution: str | None = None, entry_name: str | None = None) -> None:
         validate_spec(spec, entry_name)
         if spec.name in self._tasks:
             raise PluginError(
@@ -113,7 +114,7 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._tasks)
 
-    def distribution(self, name: str) -> Optional[str]:
+    def distribution(self, name: str) -> str | None:
         return self._distributions.get(name)
 
 
@@ -131,7 +132,7 @@ def task_entry_points() -> list[metadata.EntryPoint]:
     return sorted(points, key=lambda ep: ep.name)
 
 
-def _distribution_label(ep: metadata.EntryPoint) -> Optional[str]:
+def _distribution_label(ep: metadata.EntryPoint) -> str | None:
     dist = getattr(ep, "dist", None)
     return f"{dist.metadata['Name']} {dist.version}" if dist is not None else None
 
@@ -145,7 +146,7 @@ def load_entry_point(registry: Registry, ep: metadata.EntryPoint) -> None:
         registry.broken[ep.name] = BrokenPlugin(ep.name, distribution, traceback.format_exc(limit=5))
 
 
-_REGISTRY: Optional[Registry] = None
+_REGISTRY: Registry | None = None
 
 
 def get_registry() -> Registry:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import collections
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from nlp_apps.errors import CheckpointError, DataError
 from nlp_apps.fileio import atomic_write_bytes, read_lines
@@ -46,7 +46,7 @@ class SentencePieceTokenizer:
         model_type: str = "unigram",
         max_sentences: int = 1_000_000,
         seed: int = 0,
-    ) -> "SentencePieceTokenizer":
+    ) -> SentencePieceTokenizer:
         import sentencepiece as spm
 
         spm.set_random_generator_seed(seed)  # input sampling is random; keep it reproducible
@@ -94,7 +94,7 @@ class SentencePieceTokenizer:
         return {"kind": self.kind, "file": self.file_name, "vocab_size": self.vocab_size}
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, config: dict) -> "SentencePieceTokenizer":
+    def load(cls, directory: str | os.PathLike, config: dict) -> SentencePieceTokenizer:
         path = Path(directory) / config.get("file", cls.file_name)
         if not path.is_file():
             raise CheckpointError(directory, f"tokenizer file {path.name} is missing")
@@ -119,7 +119,7 @@ class WordTokenizer:
         self.vocab_size = len(self.tokens)
 
     @classmethod
-    def train(cls, corpus: str | os.PathLike, vocab_size: int = 10_000, min_freq: int = 1) -> "WordTokenizer":
+    def train(cls, corpus: str | os.PathLike, vocab_size: int = 10_000, min_freq: int = 1) -> WordTokenizer:
         counts: collections.Counter[str] = collections.Counter()
         for line in read_lines(corpus):
             counts.update(line.split())
@@ -145,7 +145,7 @@ class WordTokenizer:
         return {"kind": self.kind, "file": self.file_name, "vocab_size": self.vocab_size}
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, config: dict) -> "WordTokenizer":
+    def load(cls, directory: str | os.PathLike, config: dict) -> WordTokenizer:
         path = Path(directory) / config.get("file", cls.file_name)
         if not path.is_file():
             raise CheckpointError(directory, f"tokenizer file {path.name} is missing")

@@ -26,8 +26,9 @@ def test_default_backbone_loads_and_encodes_both_ways():
 
 
 def test_default_language_model_beats_uniform_on_the_demo_text():
-    import nlp_apps
     from importlib import resources
+
+    import nlp_apps
 
     lm = nlp_apps.load()
     text = resources.files("nlp_apps").joinpath("resources/demo.txt").read_text(encoding="utf-8")

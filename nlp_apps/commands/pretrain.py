@@ -61,10 +61,11 @@ def pretrain(train_file, valid_file, out_dir, resume_dir, overwrite, **options) 
     the latest resumable state to OUT/last.
     """
     from nlp_apps.backbone import BackboneConfig
-    from nlp_apps.pretraining import PretrainConfig, pretrain as run_pretrain, resume_pretraining
+    from nlp_apps.pretraining import PretrainConfig, resume_pretraining
+    from nlp_apps.pretraining import pretrain as run_pretrain
     from nlp_apps.train import TrainerConfig
 
-    log = lambda message: click.echo(message, err=True)  # noqa: E731
+    log = lambda message: click.echo(message, err=True)
     if resume_dir:
         overrides = {k: v for k, v in trainer_values(options).items() if k in ("time_budget", "epochs", "max_steps")}
         result = resume_pretraining(resume_dir, overrides=overrides, log=log)

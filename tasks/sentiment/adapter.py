@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 from nlp_apps.errors import DataError
 from nlp_apps.fileio import check_readable_file
@@ -24,7 +24,7 @@ Column = Union[str, int, None]
 @dataclass(frozen=True)
 class Example:
     text: str
-    label: Optional[str]  # None when the file has no labels (prediction input)
+    label: str | None  # None when the file has no labels (prediction input)
     source: str  # "file:line" or a file path, for error messages
 
 
@@ -115,7 +115,7 @@ def _looks_like_header(header: list[str], text_column: Column, label_column: Col
     return bool({"text", "label", "sentence", "review", "sentiment"} & {h.lower() for h in header})
 
 
-def _column_index(path: Path, header: Optional[list[str]], column: Column, default: int, role: str, optional: bool = False) -> Optional[int]:
+def _column_index(path: Path, header: list[str] | None, column: Column, default: int, role: str, optional: bool = False) -> int | None:
     if column is None:
         if header is not None:
             for candidates in (("text", "sentence", "review", "content"),) if role == "text" else (("label", "sentiment", "class", "target"),):
@@ -168,7 +168,7 @@ def read_folder(path: Path) -> list[Example]:
     return examples
 
 
-def _example(path: Path, line: Optional[int], text: str, label: Optional[str]) -> Example:
+def _example(path: Path, line: int | None, text: str, label: str | None) -> Example:
     text = text.strip()
     source = f"{path}:{line}" if line is not None else str(path)
     if not text:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from nlp_apps.backbone import RNNBackbone, detach_state, reverse_padded
 from tasks.sentiment.head_config import HeadConfig

@@ -25,5 +25,5 @@ class HeadConfig:
         return config_to_dict(self)
 
     @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> "HeadConfig":
+    def from_dict(cls, values: dict, source: str = "config") -> HeadConfig:
         return config_from_dict(cls, values, source=source)

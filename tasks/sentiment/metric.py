@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def classification_metrics(references: Sequence[str], predictions: Sequence[str], labels: Sequence[str]) -> dict:
