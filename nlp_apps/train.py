@@ -197,7 +197,7 @@ class Trainer:
     def _set_lr(self) -> float:
         factor = lr_multiplier(self.config.schedule, self.progress(), self.config.warmup)
         for group in self.optimizer.param_groups:
-            group["lr"] = self.config.lr * factor * group["lr_scale"]
+            group["lr"] = self.config.lr * factor * group["lr_scale"] * group.get("lr_gate", 1.0)
         return self.config.lr * factor
 
     # ---- the loop ----------------------------------------------------------------------

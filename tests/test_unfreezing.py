@@ -1,4 +1,5 @@
 import pytest
+import torch
 from torch import nn
 
 from nlp_apps.train import Control
@@ -6,8 +7,9 @@ from nlp_apps.unfreezing import GradualUnfreezing
 
 
 class FakeTrainer:
-    def __init__(self):
+    def __init__(self, groups=()):
         self.at = 0.0
+        self.optimizer = torch.optim.AdamW([{"params": g} for g in groups] or [nn.Parameter(torch.zeros(1))])
 
     def progress(self):
         return self.at
@@ -24,7 +26,7 @@ def trainable(layers):
 
 def test_the_top_group_trains_first_and_the_rest_join_by_the_span():
     layers, groups = layered_groups()
-    callback, trainer = GradualUnfreezing(groups, span=0.3), FakeTrainer()
+    callback, trainer = GradualUnfreezing(groups, span=0.3), FakeTrainer(groups)
     callback.on_train_start(trainer, Control())
     assert trainable(layers) == [False, False, False, True]
     seen = []
@@ -39,7 +41,7 @@ def test_the_top_group_trains_first_and_the_rest_join_by_the_span():
 
 def test_a_resumed_run_recomputes_the_frozen_groups_from_progress():
     layers, groups = layered_groups()
-    trainer = FakeTrainer()
+    trainer = FakeTrainer(groups)
     trainer.at = 0.15
     GradualUnfreezing(groups, span=0.3).on_train_start(trainer, Control())
     assert trainable(layers) == [False, False, True, True]
@@ -48,7 +50,28 @@ def test_a_resumed_run_recomputes_the_frozen_groups_from_progress():
 def test_a_single_group_always_trains_and_bad_spans_are_refused():
     layer = nn.Linear(2, 2)
     callback = GradualUnfreezing([list(layer.parameters())])
-    callback.on_train_start(FakeTrainer(), Control())
+    callback.on_train_start(FakeTrainer([list(layer.parameters())]), Control())
     assert all(p.requires_grad for p in layer.parameters())
     with pytest.raises(ValueError, match="span"):
         GradualUnfreezing([list(layer.parameters())], span=0.0)
+
+
+def test_a_joining_group_warms_up_from_zero_learning_rate():
+    _, groups = layered_groups()
+    callback, trainer = GradualUnfreezing(groups, span=0.3), FakeTrainer(groups)
+    gates = lambda: [g["lr_gate"] for g in trainer.optimizer.param_groups]
+    callback.on_train_start(trainer, Control())
+    assert gates() == [0.0, 0.0, 0.0, 1.0]
+    trainer.at = 0.15  # the third group from the bottom joined at 0.1 and is half warmed up
+    callback.on_step_end(trainer, Control())
+    assert gates() == pytest.approx([0.0, 0.0, 0.5, 1.0])
+    trainer.at = 0.5
+    callback.on_step_end(trainer, Control())
+    assert gates() == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_optimizer_groups_that_mix_layers_are_refused():
+    _, groups = layered_groups()
+    trainer = FakeTrainer([[p for g in groups for p in g]])
+    with pytest.raises(ValueError, match="one optimizer parameter group per"):
+        GradualUnfreezing(groups).on_train_start(trainer, Control())

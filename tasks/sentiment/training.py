@@ -105,10 +105,9 @@ class ClassificationTask:
         self.pending: list[list[int]] = []
 
     def param_groups(self) -> list[dict]:
-        if not self.recipe.discriminative_lr:
-            return [{"params": [p for g in self.groups for p in g], "lr_scale": 1.0}]
         top = len(self.groups) - 1  # the head learns at the full rate, each group below at / 2.6 more
-        scales = [self.recipe.lr_decay ** -(top - i) for i in range(len(self.groups))]
+        decay = self.recipe.lr_decay if self.recipe.discriminative_lr else 1.0
+        scales = [decay ** -(top - i) for i in range(len(self.groups))]
         return [{"params": group, "lr_scale": scale} for group, scale in zip(self.groups, scales)]
 
     def steps_per_epoch(self) -> int:
