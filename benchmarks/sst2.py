@@ -20,7 +20,7 @@ import torch
 from benchmarks.results import RESULTS_DIR, report, shared_data
 from nlp_apps.train import TrainerConfig
 from tasks.sentiment.adapter import read_dataset
-from tasks.sentiment.cli import TASK_TRAINER_DEFAULTS
+from tasks.sentiment.defaults import TRAINER_DEFAULTS
 from tasks.sentiment.metric import classification_metrics
 from tasks.sentiment.pipeline import load
 from tasks.sentiment.training import RecipeConfig, train_classifier
@@ -38,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--only", default=",".join(VARIANTS), help="comma-separated variants; others keep their stored rows")
-    parser.add_argument("--lr", type=float, default=TASK_TRAINER_DEFAULTS["lr"])
+    parser.add_argument("--lr", type=float, default=TRAINER_DEFAULTS["lr"])
     parser.add_argument("--out", default="runs/bench-sst2")
     args = parser.parse_args()
     sst2 = shared_data("sst2")
@@ -51,7 +51,7 @@ def main() -> None:
         # The budget covers both stages: train_classifier gives LM fine-tuning (when on) a third and
         # the classifier what is left. The best checkpoint is kept, so no early stopping is needed.
         recipe = RecipeConfig(**changes)
-        trainer = TrainerConfig(**{**TASK_TRAINER_DEFAULTS, "epochs": 100, "lr": args.lr, "patience": None,
+        trainer = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "lr": args.lr, "patience": None,
                                    "time_budget": args.minutes * 60, "eval_every": 500, "progress": False, "seed": 0})
         shutil.rmtree(out, ignore_errors=True)
         result = train_classifier(train, dev, out, recipe=recipe, trainer=trainer, data_files=[str(sst2 / "train.tsv")])

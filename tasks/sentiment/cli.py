@@ -11,9 +11,9 @@ from pathlib import Path
 import click
 
 from nlp_apps.commands.options import trainer_options, trainer_values
+from tasks.sentiment.defaults import TRAINER_DEFAULTS
 
 # Trainer defaults for this task (ULMFiT-style); the command line can change each of them.
-TASK_TRAINER_DEFAULTS = dict(epochs=6, lr=2e-3, schedule="slanted_triangular", patience=3, clip=0.25)
 
 
 def data_options(command):
@@ -103,7 +103,7 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
         recipe = RecipeConfig(lm_finetune=lm_finetune, lm_epochs=lm_epochs, discriminative_lr=discriminative_lr,
                               gradual_unfreezing=gradual_unfreezing, unfreeze_span=unfreeze_span, batch_size=batch_size, backbone_dropout=dropout,
                               pretrained=pretrained)
-        trainer = TrainerConfig(**{**TASK_TRAINER_DEFAULTS, **trainer_values(options)})
+        trainer = TrainerConfig(**{**TRAINER_DEFAULTS, **trainer_values(options)})
         head = HeadConfig(dropout=dropout)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

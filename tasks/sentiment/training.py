@@ -45,6 +45,7 @@ from nlp_apps.train import (
 )
 from nlp_apps.unfreezing import GradualUnfreezing
 from tasks.sentiment.adapter import Example
+from tasks.sentiment.defaults import TRAINER_DEFAULTS
 from tasks.sentiment.head import SentimentClassifier
 from tasks.sentiment.head_config import HeadConfig
 from tasks.sentiment.metric import classification_metrics
@@ -227,7 +228,7 @@ def train_classifier(
 ) -> TrainResult:
     """Run the whole recipe into `out_dir`; with `resume`, continue an interrupted run there."""
     recipe, head = recipe or RecipeConfig(), head or HeadConfig()
-    trainer = trainer or TrainerConfig(epochs=6, lr=2e-3, schedule="slanted_triangular", patience=3)
+    trainer = trainer or TrainerConfig(**TRAINER_DEFAULTS)
     out_dir = Path(out_dir)
     labels = label_set(train, train[0].source.rpartition(":")[0] if train else "training set")
     check_known_labels(valid, labels)
