@@ -52,7 +52,7 @@ def sentiment() -> None:
 @click.option("--discriminative-lr/--no-discriminative-lr", default=True, show_default=True, help="lr / 2.6 per layer down.")
 @click.option("--gradual-unfreezing/--no-gradual-unfreezing", default=True, show_default=True,
               help="Train the head first; the layers below join one by one.")
-@click.option("--unfreeze-span", type=float, default=0.25, show_default=True,
+@click.option("--unfreeze-span", type=float, default=0.1, show_default=True,
               help="Fraction of training after which every layer trains (gradual unfreezing).")
 @click.option("--pretrained/--random-init", default=True, show_default=True, help="Start from the backbone's weights or from random ones.")
 @click.option("--batch-size", type=int, default=32, show_default=True)
@@ -228,7 +228,7 @@ def demo(out_dir, backbone, seed) -> None:
     click.echo(f"== fine-tuning on {demo_dir / 'train.tsv'} (validation: {demo_dir / 'valid.tsv'})")
     ctx.invoke(train, train_file=str(demo_dir / "train.tsv"), valid_file=str(demo_dir / "valid.tsv"), out_dir=out_dir,
                backbone=backbone, overwrite=True, lm_finetune=True, lm_epochs=1, discriminative_lr=True,
-               gradual_unfreezing=True, unfreeze_span=0.25, pretrained=True, batch_size=32, dropout=0.2, device="auto", fmt="tsv",
+               gradual_unfreezing=True, unfreeze_span=0.1, pretrained=True, batch_size=32, dropout=0.2, device="auto", fmt="tsv",
                text_column=None, label_column=None, text_field="text", label_field="label", seed=seed,
                epochs=16, patience=16, lr=0.005)  # a few hundred examples: more, shorter epochs
     click.echo(f"== evaluating on {demo_dir / 'valid.tsv'}")

@@ -62,7 +62,7 @@ class RecipeConfig:
     discriminative_lr: bool = True
     lr_decay: float = 2.6  # each layer down gets lr / 2.6 (ULMFiT)
     gradual_unfreezing: bool = True  # the head trains first; the layers below join one by one
-    unfreeze_span: float = 0.25  # fraction of training after which every layer trains
+    unfreeze_span: float = 0.1  # fraction of training after which every layer trains
     batch_size: int = 32
     backbone_dropout: float = 0.2  # locked dropout inside the backbone while fine-tuning
     pretrained: bool = True  # False: same architecture, random weights (an ablation)
