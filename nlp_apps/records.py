@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import platform
 import sys
@@ -38,6 +39,7 @@ def write_manifest(
     started: float,
     device: str,
     extra: dict | None = None,
+    resumed: bool = False,
 ) -> None:
     import numpy
     import torch
@@ -62,7 +64,20 @@ def write_manifest(
         "platform": platform.platform(),
     }
     manifest.update(extra or {})
+    if resumed and path.is_file():
+        manifest = with_earlier_sessions(json.loads(path.read_text(encoding="utf-8")), manifest)
     atomic_write_json(path, manifest)
+
+
+def with_earlier_sessions(earlier: dict, current: dict) -> dict:
+    """A resumed run's manifest: the first session's start, the earlier sessions listed, the peak over all."""
+    sessions = earlier.get("earlier_sessions", []) + [
+        {key: earlier.get(key) for key in ("command", "started", "wall_time_s", "peak_rss_mb", "torch_threads")}
+    ]
+    merged = dict(current, earlier_sessions=sessions)
+    merged["started"] = sessions[0]["started"] or current["started"]
+    merged["peak_rss_mb"] = max([current["peak_rss_mb"]] + [s["peak_rss_mb"] or 0 for s in sessions])
+    return merged
 
 
 def _size(path: Path) -> int:

@@ -204,6 +204,7 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> TrainResult:
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._resumed = resume
         if resume:
             self._load_last()
         else:
@@ -496,6 +497,7 @@ class Trainer:
             started=self._wall_started,
             device=str(self.task.device),
             extra={"trainer": self.config.to_dict(), **self.manifest_extra},
+            resumed=self._resumed,
         )
 
 
