@@ -1,3 +1,4 @@
+import json
 import math
 import os
 import signal
@@ -59,6 +60,9 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, tiny_c
     second = no_save(make_task(tiny_config, seed=123))  # different init: everything must come from the checkpoint
     resumed = Trainer(second, config, tmp_path / "b").fit(resume=True)
     assert resumed.steps == result.steps
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert len(manifest["earlier_sessions"]) == 1  # the interrupted session is still on record
+    assert manifest["peak_rss_mb"] >= manifest["earlier_sessions"][0]["peak_rss_mb"]
     for name, value in weights(straight).items():
         torch.testing.assert_close(weights(second)[name], value, rtol=0, atol=0, msg=name)
 
