@@ -101,7 +101,22 @@ def main() -> None:
         row["minutes"] = args.minutes
         row["threads"] = torch.get_num_threads()
         row["ceiling_gflops"] = round(ceiling, 1)
+    rows[-1]["notes"] = summary(rows)
     report("side_by_side", rows)
+
+
+def summary(rows: list[dict]) -> str:
+    """The ratios the targets are about, from this run's rows."""
+    by_letter = {row["model"][0]: row for row in rows if row.get("tokens_per_s")}
+    parts = [("a) and d) use nlp-apps' fused chunked softmax loss; b) is plain PyTorch (F.cross_entropy); "
+             "c) counts one prediction per 100-token window.")]
+    if "a" in by_letter and "b" in by_letter:
+        a, b = by_letter["a"], by_letter["b"]
+        parts.append(f"a/b: {a['tokens_per_s'] / b['tokens_per_s']:.2f}x tokens/s, ppl {a['valid_ppl']:.1f} vs {b['valid_ppl']:.1f}.")
+    if "c" in by_letter and "d" in by_letter:
+        c, d = by_letter["c"], by_letter["d"]
+        parts.append(f"d/c: {d['tokens_per_s'] / c['tokens_per_s']:.2f}x predictions/s, ppl {d['valid_ppl']:.1f} vs {c['valid_ppl']:.1f}.")
+    return " ".join(parts)
 
 
 def run_keras(train_ids, valid_ids, vocab, seconds, work: Path) -> dict:
