@@ -101,8 +101,9 @@ def main() -> None:
         row["minutes"] = args.minutes
         row["threads"] = torch.get_num_threads()
         row["ceiling_gflops"] = round(ceiling, 1)
-    rows[-1]["notes"] = summary(rows)
-    report("side_by_side", rows)
+    if rows:
+        rows[-1]["notes"] = " ".join(filter(None, [rows[-1].get("notes"), summary(rows)]))
+        report("side_by_side", rows)
 
 
 def summary(rows: list[dict]) -> str:

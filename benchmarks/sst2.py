@@ -70,8 +70,9 @@ def main() -> None:
     rows.update(measured)
     ordered = [rows[name] for name, _ in VARIANTS.values() if name in rows]
     for row in ordered:
-        row.pop("notes", None)
-    ordered[-1]["notes"] = NOTES
+        if row.get("notes") == NOTES:
+            del row["notes"]
+    ordered[-1]["notes"] = " ".join(filter(None, [ordered[-1].get("notes"), NOTES]))
     report("sst2", ordered)
 
 

@@ -41,9 +41,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
             if need_hidden or need_weight or need_bias:
                 grad_logits = exp.div_(norm)  # softmax
                 grad_logits[torch.arange(t.size(0), device=t.device), t] -= 1.0
-                grad_logits = grad_logits.to(weight.dtype)
                 if need_hidden:
-                    grad_hidden[start : start + chunk_rows] = grad_logits @ weight
+                    grad_hidden[start : start + chunk_rows] = grad_logits.to(weight.dtype) @ weight
                 if need_weight:
                     grad_weight.addmm_(grad_logits.t(), h.to(grad_weight.dtype))
                 if need_bias:
@@ -53,6 +52,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return total / rows
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss):
         grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
         scale = grad_loss / ctx.rows
@@ -76,7 +76,8 @@ def linear_cross_entropy(
     """mean_i CE(softmax(hidden_i @ weight.T + bias), targets_i), without materialising all logits.
 
     hidden: (..., H); targets: (...) with the same leading shape; weight: (V, H). Equal, up to
-    floating-point rounding, to F.cross_entropy(F.linear(hidden, weight, bias), targets).
+    floating-point rounding, to F.cross_entropy(F.linear(hidden, weight, bias), targets), except
+    that every target must be a real class id (no ignore_index) and there must be at least one.
     """
     if torch.is_autocast_enabled(hidden.device.type):
         # Under autocast the plain path lets autocast pick each op's precision.

@@ -65,17 +65,26 @@ def write_manifest(
     }
     manifest.update(extra or {})
     if resumed and path.is_file():
-        manifest = with_earlier_sessions(json.loads(path.read_text(encoding="utf-8")), manifest)
+        try:
+            manifest = with_earlier_sessions(json.loads(path.read_text(encoding="utf-8")), manifest)
+        except (OSError, ValueError, KeyError, TypeError):  # a damaged earlier manifest must not cost this one
+            manifest["earlier_sessions"] = "unreadable"
     atomic_write_json(path, manifest)
 
 
 def with_earlier_sessions(earlier: dict, current: dict) -> dict:
-    """A resumed run's manifest: the first session's start, the earlier sessions listed, the peak over all."""
+    """A resumed run's manifest: the first session's start, the earlier sessions listed, the peak over all.
+
+    wall_time_s is cumulative: the whole run's in the manifest, the run's so far in each earlier session.
+    """
     sessions = earlier.get("earlier_sessions", []) + [
-        {key: earlier.get(key) for key in ("command", "started", "wall_time_s", "peak_rss_mb", "torch_threads")}
+        {key: earlier.get(key) for key in ("command", "session_started", "started", "wall_time_s", "peak_rss_mb", "torch_threads")}
     ]
-    merged = dict(current, earlier_sessions=sessions)
-    merged["started"] = sessions[0]["started"] or current["started"]
+    for session in sessions:
+        session["session_started"] = session.get("session_started") or session.pop("started", None)
+        session.pop("started", None)
+    merged = dict(current, earlier_sessions=sessions, session_started=current["started"])
+    merged["started"] = earlier.get("started") or current["started"]
     merged["peak_rss_mb"] = max([current["peak_rss_mb"]] + [s["peak_rss_mb"] or 0 for s in sessions])
     return merged
 

@@ -120,6 +120,11 @@ class Callback:
     def on_eval_end(self, trainer: Trainer, metrics: dict, control: Control) -> None: ...
     def on_save(self, trainer: Trainer, directory: Path) -> None: ...
 
+    def state_dict(self) -> dict:  # saved in last/ and handed back on resume
+        return {}
+
+    def load_state_dict(self, state: dict) -> None: ...
+
 
 @dataclass
 class TrainResult:
@@ -348,6 +353,7 @@ class Trainer:
             "model": self.task.model.state_dict(),  # exact weights, whatever format task.save uses
             "optimizer": self.optimizer.state_dict(),
             "task": self.task.state_dict(),
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
             "rng": {
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -382,8 +388,15 @@ class Trainer:
         if missing:
             raise CheckpointError(state_path, f"trainer state lacks {', '.join(missing)}")
         self.task.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except ValueError as exc:  # the task's parameter groups changed since the state was saved
+            raise CheckpointError(state_path, f"optimizer state does not fit this run's parameter groups: {exc}") from None
+        for group in self.optimizer.param_groups:
+            group.pop("lr_gate", None)  # a callback that gates learning rates sets it again
         self.task.load_state_dict(state["task"])
+        for callback, callback_state in zip(self.callbacks, state.get("callbacks", [])):
+            callback.load_state_dict(callback_state)
         for key in ("step", "epoch", "units", "mid_epoch", "best_metric", "best_metrics", "bad_evals", "last_eval_step", "log_rows"):
             setattr(self, key, state[key])
         self.elapsed_before = state["elapsed"]

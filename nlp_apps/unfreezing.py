@@ -20,7 +20,7 @@ from nlp_apps.train import Callback, Control, Trainer
 
 
 class GradualUnfreezing(Callback):
-    def __init__(self, groups: Sequence[Sequence[nn.Parameter]], span: float = 0.25):
+    def __init__(self, groups: Sequence[Sequence[nn.Parameter]], span: float = 0.1):
         """groups: from the bottom (embedding) to the top (the task head)."""
         if not 0.0 < span <= 1.0:
             raise ValueError(f"the unfreezing span must be in (0, 1], got {span}")
@@ -28,6 +28,9 @@ class GradualUnfreezing(Callback):
             raise ValueError("gradual unfreezing needs at least one parameter group")
         self.groups, self.span = [list(g) for g in groups], span
         self.trainable = 0
+        # The furthest progress seen: a resumed run whose budget grew (so progress fell) never
+        # freezes a layer again.
+        self.furthest = 0.0
 
     def trainable_groups(self, progress: float) -> int:
         """How many groups, counted from the top, train at this point of the run."""
@@ -48,6 +51,7 @@ class GradualUnfreezing(Callback):
         return min(1.0, max(0.0, (progress - joins_at) / self.share()))
 
     def apply(self, progress: float, optimizer=None) -> None:
+        progress = self.furthest = max(progress, self.furthest)
         count = self.trainable_groups(progress)
         if count != self.trainable:
             first = len(self.groups) - count
@@ -68,6 +72,12 @@ class GradualUnfreezing(Callback):
 
     def on_step_end(self, trainer: Trainer, control: Control) -> None:
         self.apply(trainer.progress(), trainer.optimizer)
+
+    def state_dict(self) -> dict:
+        return {"furthest": self.furthest}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.furthest = float(state.get("furthest", 0.0))
 
     def _check_groups(self, optimizer) -> None:
         """Each unfreezing group must be an optimizer group of its own, or the gates would mix."""

@@ -68,3 +68,21 @@ def test_no_gradients_are_computed_without_grad_mode():
         loss = linear_cross_entropy(hidden, weight, None, targets)
     assert not loss.requires_grad
     torch.testing.assert_close(loss, F.cross_entropy(hidden @ weight.t(), targets))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_weights_give_close_loss_and_gradients(dtype):
+    torch.manual_seed(0)
+    hidden = torch.randn(9, HIDDEN)
+    weight = torch.randn(VOCAB, HIDDEN) * 0.3
+    targets = torch.randint(0, VOCAB, (9,))
+    half_hidden, half_weight = hidden.to(dtype).requires_grad_(), weight.to(dtype).requires_grad_()
+    loss = linear_cross_entropy(half_hidden, half_weight, None, targets)
+    loss.backward()
+    exact_hidden, exact_weight = hidden.requires_grad_(), weight.requires_grad_()
+    exact = F.cross_entropy(exact_hidden @ exact_weight.t(), targets)
+    exact.backward()
+    assert loss.dtype == torch.float32 and half_weight.grad.dtype == dtype
+    torch.testing.assert_close(loss, exact, rtol=0.02, atol=0.02)
+    torch.testing.assert_close(half_weight.grad.float(), exact_weight.grad, rtol=0.05, atol=0.01)
+    torch.testing.assert_close(half_hidden.grad.float(), exact_hidden.grad, rtol=0.05, atol=0.01)

@@ -75,3 +75,16 @@ def test_optimizer_groups_that_mix_layers_are_refused():
     trainer = FakeTrainer([[p for g in groups for p in g]])
     with pytest.raises(ValueError, match="one optimizer parameter group per"):
         GradualUnfreezing(groups).on_train_start(trainer, Control())
+
+
+def test_progress_that_falls_back_on_resume_never_refreezes_a_layer():
+    layers, groups = layered_groups()
+    callback, trainer = GradualUnfreezing(groups, span=0.3), FakeTrainer(groups)
+    trainer.at = 0.25
+    callback.on_train_start(trainer, Control())
+    saved = callback.state_dict()
+    resumed = GradualUnfreezing(groups, span=0.3)
+    resumed.load_state_dict(saved)
+    trainer.at = 0.05  # a larger budget on resume: the same run is now less far along
+    resumed.on_train_start(trainer, Control())
+    assert trainable(layers) == [False, True, True, True]

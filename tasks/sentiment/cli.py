@@ -13,8 +13,6 @@ import click
 from nlp_apps.commands.options import trainer_options, trainer_values
 from tasks.sentiment.defaults import TRAINER_DEFAULTS
 
-# Trainer defaults for this task (ULMFiT-style); the command line can change each of them.
-
 
 def data_options(command):
     options = [

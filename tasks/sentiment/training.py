@@ -9,6 +9,7 @@ Each step can be switched off to measure what it is worth.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import shutil
@@ -32,7 +33,7 @@ from nlp_apps.checkpoint import (
     save_model,
 )
 from nlp_apps.data import bucket_batches, encode_corpus, open_token_file, pad_sequences
-from nlp_apps.errors import DataError
+from nlp_apps.errors import CheckpointError, DataError
 from nlp_apps.fileio import atomic_write_text
 from nlp_apps.pretraining import LanguageModelingTask
 from nlp_apps.train import (
@@ -202,6 +203,14 @@ def finetune_language_model(backbone_dir, texts: Sequence[str], lm_dir: Path, re
     return result
 
 
+def lm_stage_seconds(lm_dir: Path) -> float:
+    """Wall time the finished LM fine-tuning stage took, across its sessions."""
+    try:
+        return float(json.loads((lm_dir / "metrics.json").read_text(encoding="utf-8"))["wall_seconds"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(lm_dir, f"cannot read the LM stage's metrics.json: {exc}") from None
+
+
 def build_classifier(backbone_dir, labels: list[str], recipe: RecipeConfig, head: HeadConfig) -> SentimentClassifier:
     pretrained = load_backbone(backbone_dir)
     drop = recipe.backbone_dropout
@@ -255,8 +264,10 @@ def train_classifier(
                 return lm_result
             backbone_dir = lm_dir
     if trainer.time_budget:
-        # The classifier gets what the LM stage left of the budget.
-        trainer = dataclasses.replace(trainer, time_budget=max(1.0, trainer.time_budget - (time.monotonic() - started)))
+        # The classifier gets what the LM stage left of the budget. The LM stage's own record counts
+        # (not this session's clock), so a resumed run keeps the classifier's budget unchanged.
+        lm_seconds = lm_stage_seconds(lm_dir) if backbone_dir == lm_dir else time.monotonic() - started
+        trainer = dataclasses.replace(trainer, time_budget=max(1.0, trainer.time_budget - lm_seconds))
     tokenizer = load_model_tokenizer(backbone_dir)
     seed_everything(trainer.seed)
     model = build_classifier(backbone_dir, labels, recipe, head)
