@@ -1,7 +1,7 @@
 """SST-2 (GLUE) dev accuracy after a fixed fine-tuning budget, starting from the default backbone.
 
-Three runs, one after another, the same budget each, so the value of each ULMFiT step shows:
-  full recipe | without LM fine-tuning | without pretraining (random backbone, same architecture)
+Runs with the same budget each, so the value of each ULMFiT step shows: full recipe | without LM
+fine-tuning | without gradual unfreezing | without pretraining (random backbone, same architecture).
 Also reports training and prediction examples/s.
 
     python -m benchmarks.sst2 [--minutes 30] [--only full,no_lm,random]
@@ -28,6 +28,7 @@ from tasks.sentiment.training import RecipeConfig, train_classifier
 VARIANTS = {
     "full": ("ULMFiT recipe (LM fine-tuning, discriminative LR, STLR, gradual unfreezing)", {}),
     "no_lm": ("without LM fine-tuning", {"lm_finetune": False}),
+    "no_gu": ("without gradual unfreezing", {"gradual_unfreezing": False}),
     "random": ("without pretraining (random backbone)", {"pretrained": False, "lm_finetune": False}),
 }
 NOTES = ("SST-2 target: dev accuracy >= 88.0 after at most 30 minutes of fine-tuning on 2 CPU cores, from the default "
