@@ -28,6 +28,7 @@ class GradualUnfreezing(Callback):
             raise ValueError("gradual unfreezing needs at least one parameter group")
         self.groups, self.span = [list(g) for g in groups], span
         self.trainable = 0
+        self.optimizer_groups: dict[int, dict] = {}  # unfreezing group index -> its optimizer group
         # The furthest progress seen: a resumed run whose budget grew (so progress fell) never
         # freezes a layer again.
         self.furthest = 0.0
@@ -50,7 +51,7 @@ class GradualUnfreezing(Callback):
         joins_at = from_top * self.share()
         return min(1.0, max(0.0, (progress - joins_at) / self.share()))
 
-    def apply(self, progress: float, optimizer=None) -> None:
+    def apply(self, progress: float) -> None:
         progress = self.furthest = max(progress, self.furthest)
         count = self.trainable_groups(progress)
         if count != self.trainable:
@@ -59,19 +60,16 @@ class GradualUnfreezing(Callback):
                 for param in group:
                     param.requires_grad_(i >= first)
             self.trainable = count
-        if optimizer is not None:
-            owner = {id(p): g for g in optimizer.param_groups for p in g["params"]}
-            for i, group in enumerate(self.groups):
-                if group:
-                    # The Trainer multiplies this group's scheduled learning rate by the gate.
-                    owner[id(group[0])]["lr_gate"] = self.lr_gate(i, progress)
+        for i, optimizer_group in self.optimizer_groups.items():
+            # The Trainer multiplies this group's scheduled learning rate by the gate.
+            optimizer_group["lr_gate"] = self.lr_gate(i, progress)
 
     def on_train_start(self, trainer: Trainer, control: Control) -> None:
-        self._check_groups(trainer.optimizer)
-        self.apply(trainer.progress(), trainer.optimizer)
+        self._match_groups(trainer.optimizer)
+        self.apply(trainer.progress())
 
     def on_step_end(self, trainer: Trainer, control: Control) -> None:
-        self.apply(trainer.progress(), trainer.optimizer)
+        self.apply(trainer.progress())
 
     def state_dict(self) -> dict:
         return {"furthest": self.furthest}
@@ -79,9 +77,11 @@ class GradualUnfreezing(Callback):
     def load_state_dict(self, state: dict) -> None:
         self.furthest = float(state.get("furthest", 0.0))
 
-    def _check_groups(self, optimizer) -> None:
-        """Each unfreezing group must be an optimizer group of its own, or the gates would mix."""
+    def _match_groups(self, optimizer) -> None:
+        """Find each unfreezing group's optimizer group; each must be one of its own, or the gates would mix."""
         mine = sorted(sorted(id(p) for p in group) for group in self.groups if group)
         theirs = sorted(sorted(id(p) for p in group["params"]) for group in optimizer.param_groups)
         if mine != theirs:
             raise ValueError("gradual unfreezing needs one optimizer parameter group per unfreezing group")
+        owner = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+        self.optimizer_groups = {i: owner[id(group[0])] for i, group in enumerate(self.groups) if group}
