@@ -103,6 +103,7 @@ class BPTTBatcher:
         variable_length: bool = True,
         bidirectional: bool = False,
         seed: int = 0,
+        shard: slice = slice(None),
     ):
         if batch_size < 1 or bptt < 1:
             raise ValueError(f"batch size and bptt must be at least 1 (got {batch_size} and {bptt})")
@@ -110,8 +111,12 @@ class BPTTBatcher:
         if rows < 2:
             raise ValueError(f"{len(tokens)} tokens are too few for batch size {batch_size}")
         usable = tokens[: rows * batch_size]
-        self.forward_rows = usable.reshape(batch_size, rows)  # (B, L), a view: no copy of the memmap
-        self.backward_rows = usable[::-1].reshape(batch_size, rows) if bidirectional else None
+        # shard: the batch rows this process trains on (all of them unless data-parallel)
+        self.shard = shard
+        self.forward_rows = usable.reshape(batch_size, rows)[shard]  # (B, L), a view: no copy of the memmap
+        self.backward_rows = usable[::-1].reshape(batch_size, rows)[shard] if bidirectional else None
+        if len(self.forward_rows) == 0:
+            raise ValueError(f"batch size {batch_size} leaves this process no rows; use at least one row per process")
         self.batch_size, self.bptt, self.rows = batch_size, bptt, rows
         self.variable_length = variable_length
         self.rng = np.random.default_rng(seed)

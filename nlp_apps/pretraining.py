@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nlp_apps import distributed
 from nlp_apps.backbone import BackboneConfig, count_parameters, detach_state
 from nlp_apps.checkpoint import read_config, save_model
 from nlp_apps.configs import config_from_dict
@@ -62,6 +63,7 @@ class LanguageModelingTask:
             variable_length=variable_length,
             bidirectional=len(self.directions) > 1,
             seed=seed,
+            shard=distributed.shard(batch_size),
         )
         self.valid_tokens, self.valid_words = valid_tokens, valid_words
         self.bptt, self.eval_batch_size = bptt, eval_batch_size
@@ -122,20 +124,37 @@ class LanguageModelingTask:
         )
 
     def state_dict(self) -> dict:
-        return {"batcher": self.batcher.state_dict(), "carried": {d: s for d, s in self.carried.items() if s is not None}}
+        """The data position and the carried state of every batch row (from all processes)."""
+        carried = {d: _map_state(s, lambda t, _: t.cpu()) for d, s in self.carried.items() if s is not None}
+        parts = distributed.gather_objects(carried)
+        if len(parts) > 1:  # state tensors are (layers, rows, hidden): join the processes' rows
+            carried = {d: _map_state(parts[0][d], lambda _t, path, d=d: torch.cat([_at(p[d], path) for p in parts], dim=1))
+                       for d in carried}
+        return {"batcher": self.batcher.state_dict(), "carried": carried}
 
     def load_state_dict(self, state: dict) -> None:
+        """Continues a run saved with any number of processes, as long as the global batch is the same."""
         self.batcher.load_state_dict(state["batcher"])
         self.carried = {d: None for d in self.directions}
+        rows = self.batcher.shard
         for direction, carried in state["carried"].items():
-            self.carried[direction] = [
-                tuple(t.to(self.device) for t in layer) if isinstance(layer, (tuple, list)) else layer.to(self.device)
-                for layer in carried
-            ]
+            self.carried[direction] = _map_state(carried, lambda t, _: t[:, rows].to(self.device))
 
     def data_files(self) -> list[str]:
         return self._data_files
 
+
+
+def _map_state(state: list, fn) -> list:
+    """fn(tensor, path) for each tensor of a stack state (per layer: a tensor, or (h, c) for an
+    LSTM); path = (layer, index in the tuple or None) locates the tensor in any such state."""
+    return [tuple(fn(t, (i, j)) for j, t in enumerate(layer)) if isinstance(layer, (tuple, list)) else fn(layer, (i, None))
+            for i, layer in enumerate(state)]
+
+
+def _at(state: list, path: tuple[int, int | None]) -> torch.Tensor:
+    layer, index = path
+    return state[layer] if index is None else state[layer][index]
 
 
 @dataclass
@@ -174,19 +193,30 @@ class PretrainConfig:
 
 
 RUN_CONFIG_FILE = "run_config.json"
+
+
 def build_pretraining(run: PretrainConfig, out_dir: Path, *, resume: bool, log=print) -> Trainer:
-    """Train the tokenizer and encode the corpora (new run) or reopen them (resume); build the Trainer."""
+    """Train the tokenizer and encode the corpora (new run) or reopen them (resume); build the Trainer.
+
+    With several processes, process 0 prepares the data and the others open what it wrote.
+    """
     data_dir = out_dir / "data"
     if resume:
         last = out_dir / "last" if (out_dir / "last").is_dir() else out_dir / "last.old"
         tokenizer = load_tokenizer(last, read_config(last)["tokenizer"])
     else:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        log(f"training a {run.tokenizer} tokenizer ({run.vocab_size} entries) on {run.train} ...")
-        tokenizer = train_tokenizer(run.tokenizer, run.train, run.vocab_size, seed=run.trainer.seed)
-        for name, path in (("train", run.train), ("valid", run.valid)):
-            stats = encode_corpus(path, tokenizer, data_dir / f"{name}.tokens")
-            log(f"{name}: {stats.tokens:,} tokens, {stats.words:,} words, {stats.lines:,} lines -> {data_dir / name}.tokens")
+        tokenizer_config = None
+        if distributed.is_main():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            log(f"training a {run.tokenizer} tokenizer ({run.vocab_size} entries) on {run.train} ...")
+            tokenizer = train_tokenizer(run.tokenizer, run.train, run.vocab_size, seed=run.trainer.seed)
+            for name, path in (("train", run.train), ("valid", run.valid)):
+                stats = encode_corpus(path, tokenizer, data_dir / f"{name}.tokens")
+                log(f"{name}: {stats.tokens:,} tokens, {stats.words:,} words, {stats.lines:,} lines -> {data_dir / name}.tokens")
+            tokenizer_config = tokenizer.save(data_dir)  # the tokenizer the token files were written with
+        tokenizer_config = distributed.broadcast_object(tokenizer_config)
+        if not distributed.is_main():
+            tokenizer = load_tokenizer(data_dir, tokenizer_config)
     train_tokens, _ = open_token_file(data_dir / "train.tokens")
     valid_tokens, valid_stats = open_token_file(data_dir / "valid.tokens")
     backbone = dataclasses.replace(run.backbone, vocab_size=tokenizer.vocab_size)
@@ -214,22 +244,34 @@ def build_pretraining(run: PretrainConfig, out_dir: Path, *, resume: bool, log=p
 
 
 def pretrain(run: PretrainConfig, out_dir: str | os.PathLike, *, overwrite: bool = False, log=print) -> TrainResult:
+    distributed.init_from_env()
     out_dir = Path(out_dir)
+    log = log if distributed.is_main() else _quiet
     for path in (run.train, run.valid):
         scan_corpus(path)  # bad input must not cost an earlier run (--overwrite)
-    prepare_run_dir(out_dir, overwrite)
+    if distributed.is_main():
+        prepare_run_dir(out_dir, overwrite)
+    distributed.barrier()
     try:
         trainer = build_pretraining(run, out_dir, resume=False, log=log)
     except BaseException:
-        shutil.rmtree(out_dir, ignore_errors=True)  # nothing worth keeping was written yet
+        if distributed.is_main():
+            shutil.rmtree(out_dir, ignore_errors=True)  # nothing worth keeping was written yet
         raise
-    atomic_write_json(out_dir / RUN_CONFIG_FILE, run.to_dict())
+    if distributed.is_main():
+        atomic_write_json(out_dir / RUN_CONFIG_FILE, run.to_dict())
     return trainer.fit()
+
+
+def _quiet(*args, **kwargs) -> None:
+    """The log of processes other than process 0: they would only repeat its lines."""
 
 
 def resume_pretraining(out_dir: str | os.PathLike, *, overrides: dict | None = None, log=print) -> TrainResult:
     """Continue an interrupted run from OUT/last; `overrides` may change the trainer's limits."""
+    distributed.init_from_env()
     out_dir = Path(out_dir)
+    log = log if distributed.is_main() else _quiet
     run_config_path = out_dir / RUN_CONFIG_FILE
     if not run_config_path.is_file():
         raise CheckpointError(out_dir, f"nothing to resume: {RUN_CONFIG_FILE} is missing")
@@ -239,6 +281,7 @@ def resume_pretraining(out_dir: str | os.PathLike, *, overrides: dict | None = N
         raise CheckpointError(run_config_path, str(exc)) from None
     if overrides:
         run.trainer = dataclasses.replace(run.trainer, **overrides)
-        atomic_write_json(run_config_path, run.to_dict())
+        if distributed.is_main():
+            atomic_write_json(run_config_path, run.to_dict())
     trainer = build_pretraining(run, out_dir, resume=True, log=log)
     return trainer.fit(resume=True)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nlp_apps import distributed
 from nlp_apps.configs import config_from_dict, config_to_dict
 from nlp_apps.errors import CheckpointError, DataError, TrainingError
 from nlp_apps.records import plot_curves, write_log_csv, write_manifest, write_metrics
@@ -126,6 +127,10 @@ class Callback:
     def load_state_dict(self, state: dict) -> None: ...
 
 
+# When processes disagree on why to stop, the highest-ranked reason wins.
+STOP_REASONS = (None, "time_budget", "max_steps", "stopped", "interrupted")
+
+
 @dataclass
 class TrainResult:
     status: str  # finished | early_stopped | time_budget | max_steps | stopped | interrupted
@@ -136,7 +141,9 @@ class TrainResult:
 
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device("cuda", distributed.local_rank()) if distributed.active() else torch.device("cuda")
     return torch.device(name)
 
 
@@ -155,7 +162,8 @@ class Trainer:
         callbacks: Iterable[Callback] = (),
         manifest_extra: dict | None = None,
     ):
-        self.task, self.config, self.out_dir = task, config, Path(out_dir)
+        # Every process must schedule and stop alike, so all of them use process 0's settings.
+        self.task, self.config, self.out_dir = task, distributed.broadcast_object(config), Path(out_dir)
         self.callbacks = list(callbacks)
         self.manifest_extra = manifest_extra or {}
         self.control = Control()
@@ -170,6 +178,7 @@ class Trainer:
         self.train_seconds = 0.0  # optimizer steps only: no evaluation, no checkpointing
         self.log_rows: list[dict] = []
         self.last_eval_step = -1
+        self.shared_elapsed = 0.0  # with several processes: the elapsed time they agreed on at the last step
         self.optimizer = self._build_optimizer()
         self._signal = None
 
@@ -196,7 +205,9 @@ class Trainer:
     def progress(self) -> float:
         p = self.step / self.planned_steps()
         if self.config.time_budget:
-            p = max(p, self.elapsed() / self.config.time_budget)
+            # Processes must agree on the learning rate to the last bit, so they share one clock.
+            elapsed = self.shared_elapsed if distributed.active() else self.elapsed()
+            p = max(p, elapsed / self.config.time_budget)
         return min(1.0, p)
 
     def _set_lr(self) -> float:
@@ -214,6 +225,10 @@ class Trainer:
             self._load_last()
         else:
             seed_everything(self.config.seed)
+            if distributed.rank() > 0:  # its own dropout masks; data order comes from the task's seeded generators
+                torch.manual_seed(self.config.seed + 7919 * distributed.rank())
+        distributed.broadcast_parameters(self.task.model)
+        self.shared_elapsed = self.elapsed_before
         self._started = time.monotonic()
         self._first_step = self.step
         self._wall_started = time.time()
@@ -252,10 +267,11 @@ class Trainer:
                         window_loss, window_units, window_steps, window_start = 0.0, 0, 0, time.monotonic()
                     for cb in self.callbacks:
                         cb.on_step_end(self, self.control)
-                    status = self._stop_reason()
+                    status, checkpoint_due = self._agree(
+                        self._stop_reason(), time.monotonic() - self._last_checkpoint > self.config.checkpoint_every)
                     if status is None and self.config.eval_every and self.step % self.config.eval_every == 0:
                         status = self._evaluate()
-                    if status is None and time.monotonic() - self._last_checkpoint > self.config.checkpoint_every:
+                    if status is None and checkpoint_due:
                         self._save_last()
                 if status is None:  # the epoch ended
                     self.epoch += 1
@@ -272,6 +288,7 @@ class Trainer:
             self._restore_signal_handlers()
         self._save_last()
         self._write_records(status)
+        distributed.barrier()  # the other processes may read what process 0 wrote once fit returns
         return TrainResult(status=status, steps=self.step, best_metric=self.best_metric, metrics=self.best_metrics)
 
     def _train_step(self, batch: Any) -> tuple[float, int]:
@@ -280,18 +297,33 @@ class Trainer:
         autocast = torch.autocast(self.task.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
         with autocast:
             out = self.task.training_step(batch)
-        loss_value = float(out.loss.detach())
+        self.optimizer.zero_grad(set_to_none=True)
+        units, loss = out.units, out.loss
+        if distributed.active():
+            # Weigh this process's mean loss by its share of the global batch, so that summing the
+            # gradients gives the gradient of the global batch's mean loss.
+            units = int(distributed.sum_tensor(torch.tensor([float(out.units)], device=loss.device)).item())
+            loss = loss * (out.units / units)
+        loss.backward()
+        loss_value = float(distributed.sum_gradients(list(model.parameters()), loss.detach().float()))
         if not math.isfinite(loss_value):
             raise TrainingError(
                 f"loss became {loss_value} at step {self.step + 1}; lower --lr or raise --clip "
                 f"(checkpoints in {self.out_dir} are left as they were)"
             )
-        self.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
         if self.config.clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.clip)
         self.optimizer.step()
-        return loss_value, out.units
+        return loss_value, units
+
+    def _agree(self, status: str | None, checkpoint_due: bool) -> tuple[str | None, bool]:
+        """With several processes: one stop reason, one checkpoint decision and one clock for all."""
+        if not distributed.active():
+            return status, checkpoint_due
+        local = torch.tensor([self.elapsed(), STOP_REASONS.index(status), float(checkpoint_due)], dtype=torch.float64)
+        elapsed, reason, due = distributed.max_tensor(local.to(self.task.device)).tolist()
+        self.shared_elapsed = elapsed
+        return STOP_REASONS[int(reason)], bool(due)
 
     def _stop_reason(self) -> str | None:
         if self._signal is not None or self.control.should_interrupt:
@@ -305,7 +337,7 @@ class Trainer:
         return None
 
     def _evaluate(self) -> str | None:
-        metrics = self.task.evaluate()
+        metrics = distributed.broadcast_object(self.task.evaluate() if distributed.is_main() else None)
         self.last_eval_step = self.step
         value = metrics[self.task.metric]
         better = self.best_metric is None or (
@@ -317,15 +349,17 @@ class Trainer:
         if better:
             self.best_metric, self.bad_evals = value, 0
             self.best_metrics = dict(metrics, step=self.step)
-            self.task.save(self.out_dir)
-            for cb in self.callbacks:
-                cb.on_save(self, self.out_dir)
+            if distributed.is_main():
+                self.task.save(self.out_dir)
+                for cb in self.callbacks:
+                    cb.on_save(self, self.out_dir)
         else:
             self.bad_evals += 1
         self._print(f"eval @ step {self.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()) + (" (best)" if better else ""))
         for cb in self.callbacks:
             cb.on_eval_end(self, metrics, self.control)
-        write_log_csv(self.out_dir / "log.csv", self.log_rows)
+        if distributed.is_main():
+            write_log_csv(self.out_dir / "log.csv", self.log_rows)
         if self.config.patience is not None and self.bad_evals >= self.config.patience:
             return "early_stopped"
         return None
@@ -333,7 +367,16 @@ class Trainer:
     # ---- checkpoints -------------------------------------------------------------------
 
     def _save_last(self) -> None:
-        """Write last/ completely beside the old one, then swap, so a crash never leaves a torn copy."""
+        """Write last/ completely beside the old one, then swap, so a crash never leaves a torn copy.
+
+        With several processes every one of them calls this (the task's state and the random
+        generators are gathered from all), and process 0 writes.
+        """
+        task_state = self.task.state_dict()
+        rng_states = distributed.gather_objects(_rng_state())
+        self._last_checkpoint = time.monotonic()
+        if not distributed.is_main():
+            return
         final, staging, old = self.out_dir / "last", self.out_dir / "last.tmp", self.out_dir / "last.old"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -352,14 +395,10 @@ class Trainer:
             "log_rows": self.log_rows,
             "model": self.task.model.state_dict(),  # exact weights, whatever format task.save uses
             "optimizer": self.optimizer.state_dict(),
-            "task": self.task.state_dict(),
+            "task": task_state,
             "callbacks": [cb.state_dict() for cb in self.callbacks],
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "numpy": _numpy_state(),
-                "python": [list(random.getstate()[1]), random.getstate()[2]],
-            },
+            "rng": rng_states[0],
+            "rng_per_process": rng_states,
         }
         torch.save(state, staging / TRAINER_STATE_FILE)
         if final.exists():
@@ -367,7 +406,6 @@ class Trainer:
             os.replace(final, old)
         os.replace(staging, final)
         shutil.rmtree(old, ignore_errors=True)
-        self._last_checkpoint = time.monotonic()
         for cb in self.callbacks:
             cb.on_save(self, final)
 
@@ -402,7 +440,10 @@ class Trainer:
         self.elapsed_before = state["elapsed"]
         # States written before train_seconds existed count all wall time as training time.
         self.train_seconds = state.get("train_seconds", state["elapsed"])
-        rng = state["rng"]
+        per_process = state.get("rng_per_process", [])
+        rng = per_process[distributed.rank()] if len(per_process) == distributed.world_size() else state["rng"]
+        if len(per_process) != distributed.world_size() and distributed.rank() > 0:
+            rng = dict(rng, torch=torch.Generator().manual_seed(self.config.seed + 7919 * distributed.rank()).get_state())
         torch.set_rng_state(rng["torch"].cpu())
         if rng["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
@@ -432,7 +473,7 @@ class Trainer:
             signal.signal(sig, previous)
 
     def _progress_bar(self):
-        if not self.config.progress:
+        if not self.config.progress or not distributed.is_main():
             return None
         from tqdm import tqdm
 
@@ -481,12 +522,14 @@ class Trainer:
         )
 
     def _print(self, message: str) -> None:
-        if self.config.progress:
+        if self.config.progress and distributed.is_main():
             from tqdm import tqdm
 
             tqdm.write(message, file=sys.stderr)
 
     def _write_records(self, status: str) -> None:
+        if not distributed.is_main():
+            return
         wall = self.elapsed()
         metrics = {
             "status": status,
@@ -512,6 +555,15 @@ class Trainer:
             extra={"trainer": self.config.to_dict(), **self.manifest_extra},
             resumed=self._resumed,
         )
+
+
+def _rng_state() -> dict:
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": _numpy_state(),
+        "python": [list(random.getstate()[1]), random.getstate()[2]],
+    }
 
 
 def _numpy_state() -> list:

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
+from safetensors.torch import load_file
 
 from nlp_apps.backbone import BackboneConfig, RNNBackbone
 from nlp_apps.cli import cli
@@ -14,7 +15,7 @@ from nlp_apps.tokenizer import SentencePieceTokenizer
 from tasks.sentiment import TASK, SentimentClassifier
 from tasks.sentiment.adapter import read_dataset
 from tasks.sentiment.head_config import HeadConfig
-from tests.conftest import BATCH, EMB, HIDDEN, VOCAB
+from tests.conftest import BATCH, EMB, HIDDEN, VOCAB, torchrun
 
 POSITIVE = ["a wonderful warm film", "I loved every minute of it", "great food and lovely staff", "superb and charming"]
 NEGATIVE = ["a dull and boring film", "I hated every minute of it", "awful food and rude staff", "dreadful and tedious"]
@@ -213,3 +214,17 @@ def test_cli_resume_continues_training(tmp_path, tiny_backbone, labelled, plugin
     assert metrics["epochs_completed"] == 3 and metrics["steps"] == 9
     refused = invoke("sentiment", "train", "--train", labelled[0], "--valid", labelled[1], "--out", out, "--backbone", tiny_backbone)
     assert refused.exit_code == 1 and "already holds a run" in refused.output
+
+
+def test_two_processes_fine_tune_the_same_classifier_as_one(tmp_path, tiny_backbone, labelled, plugins_on):
+    args = ["sentiment", "train", "--train", labelled[0], "--valid", labelled[1], "--backbone", tiny_backbone, "--epochs", 3,
+            "--batch-size", 8, "--dropout", 0, "--no-progress", "--seed", 2]
+    assert invoke(*args, "--no-lm-finetune", "--out", tmp_path / "one").exit_code == 0
+    torchrun(*args, "--no-lm-finetune", "--out", tmp_path / "two")
+    one, two = (load_file(tmp_path / run / "last" / "model.safetensors") for run in ("one", "two"))
+    for name, value in one.items():
+        torch.testing.assert_close(value, two[name], rtol=1e-4, atol=1e-5, msg=name)
+    # With LM fine-tuning too, the two stages hand over through files that process 0 writes.
+    proc = torchrun(*args, "--out", tmp_path / "with_lm")
+    assert (tmp_path / "with_lm" / "lm_finetuned" / ".complete").is_file() and (tmp_path / "with_lm" / "model.safetensors").is_file()
+    assert proc.stdout.count("best accuracy") == 1  # one report, from process 0

@@ -67,6 +67,7 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
     nlp-apps sentiment train --train train.tsv --valid dev.tsv --out runs/clf --time-budget 30m
     nlp-apps sentiment train --resume runs/clf     # after Ctrl-C / SIGTERM
     """
+    from nlp_apps import distributed
     from nlp_apps.checkpoint import read_config, resolve_model_dir
     from nlp_apps.fileio import atomic_write_json
     from nlp_apps.train import TrainerConfig, prepare_run_dir
@@ -78,18 +79,22 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
         train_classifier,
     )
 
+    distributed.init_from_env()  # under torchrun: one process per device, process 0 writes the files
+    main_process = distributed.is_main()
+    log = (lambda message: click.echo(message, err=True)) if main_process else (lambda message: None)
     if resume_dir:
         run = load_run_config(Path(resume_dir))
         run["trainer"].update({k: v for k, v in trainer_values(options).items() if k in ("time_budget", "epochs", "max_steps")})
-        atomic_write_json(Path(resume_dir) / "run_config.json", run)
+        if main_process:
+            atomic_write_json(Path(resume_dir) / "run_config.json", run)
         data = run["data"]
         train_set = read(data["train"], **data["options"])
         valid_set = read(data["valid"], **data["options"])
         result = train_classifier(train_set, valid_set, resume_dir, backbone=run["backbone"], recipe=RecipeConfig(**run["recipe"]),
                                   head=HeadConfig.from_dict(run["head"]), trainer=TrainerConfig.from_dict(run["trainer"]),
-                                  device=run["device"], data_files=[data["train"], data["valid"]], resume=True,
-                                  log=lambda message: click.echo(message, err=True))
-        report_result(result, resume_dir)
+                                  device=run["device"], data_files=[data["train"], data["valid"]], resume=True, log=log)
+        if main_process:
+            report_result(result, resume_dir)
         return
     for flag, value in (("--train", train_file), ("--valid", valid_file), ("--out", out_dir)):
         if not value:
@@ -108,23 +113,25 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
     # Check what can be checked before an earlier run in --out is replaced.
     check_known_labels(valid_set, label_set(train_set, str(train_file)))
     read_config(resolve_model_dir(backbone))
-    prepare_run_dir(Path(out_dir), overwrite)
-    atomic_write_json(Path(out_dir) / "run_config.json", {
-        "data": {"train": str(train_file), "valid": str(valid_file), "options": data_options_used},
-        "backbone": backbone, "device": device, "recipe": dataclasses.asdict(recipe), "head": head.to_dict(),
-        "trainer": trainer.to_dict(),
-    })
-    log = lambda message: click.echo(message, err=True)
+    if main_process:
+        prepare_run_dir(Path(out_dir), overwrite)
+        atomic_write_json(Path(out_dir) / "run_config.json", {
+            "data": {"train": str(train_file), "valid": str(valid_file), "options": data_options_used},
+            "backbone": backbone, "device": device, "recipe": dataclasses.asdict(recipe), "head": head.to_dict(),
+            "trainer": trainer.to_dict(),
+        })
+    distributed.barrier()
     try:
         result = train_classifier(train_set, valid_set, out_dir, backbone=backbone, recipe=recipe, head=head, trainer=trainer,
                                   device=device, data_files=[train_file, valid_file], log=log)
     except BaseException:
-        if not (Path(out_dir) / "last").exists():
+        if main_process and not (Path(out_dir) / "last").exists():
             import shutil
 
             shutil.rmtree(out_dir, ignore_errors=True)  # nothing resumable was written: leave no partial model
         raise
-    report_result(result, out_dir)
+    if main_process:
+        report_result(result, out_dir)
 
 
 def report_result(result, out_dir) -> None:

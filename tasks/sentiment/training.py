@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nlp_apps import distributed
 from nlp_apps.backbone import RNNBackbone
 from nlp_apps.checkpoint import (
     load_backbone,
@@ -117,12 +118,15 @@ class ClassificationTask:
 
     def start_epoch(self, epoch: int) -> None:
         rng = np.random.default_rng(self.seed + epoch)
-        self.pending = list(bucket_batches([len(x) for x in self.train_ids], self.recipe.batch_size, shuffle=True, generator=rng))
+        batches = bucket_batches([len(x) for x in self.train_ids], self.recipe.batch_size, shuffle=True, generator=rng)
+        # Data-parallel: every process needs at least one example of each batch (drops a tiny last batch).
+        self.pending = [batch for batch in batches if len(batch) >= distributed.world_size()]
 
     def next_batch(self):
         return self.pending.pop(0) if self.pending else None
 
     def training_step(self, batch: list[int]) -> StepOutput:
+        batch = batch[distributed.shard(len(batch))]  # this process's share of the global batch
         tokens, lengths = pad_sequences([self.train_ids[i] for i in batch])
         targets = torch.tensor([self.train_targets[i] for i in batch], device=self.device)
         logits = self.model(tokens.to(self.device), lengths)
@@ -198,8 +202,9 @@ def finetune_language_model(backbone_dir, texts: Sequence[str], lm_dir: Path, re
                            seed=seed, progress=progress, clip=0.25, time_budget=recipe.lm_time_budget)
     log(f"fine-tuning the language model on {stats.tokens:,} tokens of task text ({recipe.lm_epochs} epoch(s)) ...")
     result = Trainer(task, config, lm_dir).fit(resume=resume)
-    if result.status != "interrupted":
+    if result.status != "interrupted" and distributed.is_main():
         atomic_write_text(lm_dir / LM_DONE_MARKER, result.status + "\n")
+    distributed.barrier()
     return result
 
 
@@ -235,7 +240,11 @@ def train_classifier(
     resume: bool = False,
     log=print,
 ) -> TrainResult:
-    """Run the whole recipe into `out_dir`; with `resume`, continue an interrupted run there."""
+    """Run the whole recipe into `out_dir`; with `resume`, continue an interrupted run there.
+
+    Under torchrun every process runs this; process 0 writes the files.
+    """
+    distributed.init_from_env()
     recipe, head = recipe or RecipeConfig(), head or HeadConfig()
     trainer = trainer or TrainerConfig(**TRAINER_DEFAULTS)
     out_dir = Path(out_dir)
@@ -255,8 +264,9 @@ def train_classifier(
             if trainer.time_budget and recipe.lm_time_budget is None:
                 recipe = dataclasses.replace(recipe, lm_time_budget=trainer.time_budget / 3)  # a third of the budget
             resume_lm = resume and (lm_dir / "last").is_dir()
-            if not resume_lm:
+            if not resume_lm and distributed.is_main():
                 shutil.rmtree(lm_dir, ignore_errors=True)
+            distributed.barrier()
             texts = [e.text for e in train] + [e.text for e in valid]
             lm_result = finetune_language_model(backbone_dir, texts, lm_dir, recipe, seed=trainer.seed, device=torch_device,
                                                 progress=trainer.progress, resume=resume_lm, log=log)
@@ -267,6 +277,7 @@ def train_classifier(
         # The classifier gets what the LM stage left of the budget. The LM stage's own record counts
         # (not this session's clock), so a resumed run keeps the classifier's budget unchanged.
         lm_seconds = lm_stage_seconds(lm_dir) if backbone_dir == lm_dir else time.monotonic() - started
+        lm_seconds = distributed.broadcast_object(lm_seconds)  # one budget for all processes
         trainer = dataclasses.replace(trainer, time_budget=max(1.0, trainer.time_budget - lm_seconds))
     tokenizer = load_model_tokenizer(backbone_dir)
     seed_everything(trainer.seed)
@@ -276,5 +287,6 @@ def train_classifier(
     callbacks = [GradualUnfreezing(task.groups, recipe.unfreeze_span)] if recipe.gradual_unfreezing else []
     result = Trainer(task, trainer, out_dir, callbacks=callbacks, manifest_extra={"recipe": dataclasses.asdict(recipe)}).fit(
         resume=resume_classifier)
-    shutil.rmtree(out_dir / "lm_finetuned" / "last", ignore_errors=True)
+    if distributed.is_main():
+        shutil.rmtree(out_dir / "lm_finetuned" / "last", ignore_errors=True)
     return result

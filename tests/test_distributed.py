@@ -1,0 +1,57 @@
+"""Data-parallel training through torchrun (gloo on CPU): the same command line with the same global
+batch gives the same model as one process, and a run resumes under another process count."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from nlp_apps.cli import cli
+from tests.conftest import torchrun
+
+# Dropout off: each process draws masks for its own rows, so only dropout-free runs can match exactly.
+TINY = ["--vocab-size", "300", "--layers", "2", "--emb-size", "12", "--hidden-size", "20", "--batch-size", "6",
+        "--bptt", "10", "--bidirectional", "--input-dropout", "0", "--hidden-dropout", "0", "--output-dropout", "0",
+        "--schedule", "constant", "--lr", "0.01", "--no-progress", "--seed", "1"]
+
+pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available")
+
+
+def one_process(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def final_weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(run / "last" / "model.safetensors")
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name, value in a.items():
+        torch.testing.assert_close(value, b[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_two_processes_train_the_same_model_as_one(tmp_path, tiny_corpus):
+    train, valid = tiny_corpus
+    common = ["--train", train, "--valid", valid, "--max-steps", 12, *TINY]
+    one_process("pretrain", "--out", tmp_path / "one", *common)
+    proc = torchrun("pretrain", "--out", tmp_path / "two", *common)
+    assert_same_weights(final_weights(tmp_path / "one"), final_weights(tmp_path / "two"))
+    one, two = (json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("one", "two"))
+    assert two["tok_trained"] == one["tok_trained"]  # each process trained on its share of the rows, not on all of them
+    assert (tmp_path / "two" / "model.safetensors").is_file()
+    assert proc.stderr.count("training a sentencepiece tokenizer") == 1  # only process 0 prepares and logs
+
+
+def test_a_two_process_run_resumes_in_one_process(tmp_path, tiny_corpus):
+    train, valid = tiny_corpus
+    common = ["--train", train, "--valid", valid, *TINY]
+    one_process("pretrain", "--out", tmp_path / "straight", "--max-steps", 14, *common)
+    torchrun("pretrain", "--out", tmp_path / "split", "--max-steps", 6, *common)
+    # The carried recurrent state of all 6 rows was gathered from both processes into last/.
+    one_process("pretrain", "--resume", tmp_path / "split", "--max-steps", 14)
+    assert_same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "split"))
