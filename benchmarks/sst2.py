@@ -27,6 +27,7 @@ from tasks.sentiment.training import RecipeConfig, train_classifier
 
 VARIANTS = {
     "full": ("ULMFiT recipe (LM fine-tuning, discriminative LR, STLR, gradual unfreezing)", {}),
+    "full_lm_sixth": ("ULMFiT recipe, LM fine-tuning on a sixth of the budget", {"lm_budget_share": 1 / 6}),
     "no_lm": ("without LM fine-tuning", {"lm_finetune": False}),
     "no_gu": ("without gradual unfreezing", {"gradual_unfreezing": False}),
     "random": ("without pretraining (random backbone)", {"pretrained": False, "lm_finetune": False}),
@@ -52,7 +53,7 @@ def main() -> None:
     for key in args.only.split(","):
         name, changes, lr = (*VARIANTS[key], args.lr)[:3]
         out = Path(args.out) / key
-        # The budget covers both stages: train_classifier gives LM fine-tuning (when on) a third and
+        # The budget covers both stages: train_classifier gives LM fine-tuning (when on) its share and
         # the classifier what is left. The best checkpoint is kept, so no early stopping is needed.
         recipe = RecipeConfig(**changes)
         trainer = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "lr": lr, "patience": None,

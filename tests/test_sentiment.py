@@ -228,3 +228,12 @@ def test_two_processes_fine_tune_the_same_classifier_as_one(tmp_path, tiny_backb
     proc = torchrun(*args, "--out", tmp_path / "with_lm")
     assert (tmp_path / "with_lm" / "lm_finetuned" / ".complete").is_file() and (tmp_path / "with_lm" / "model.safetensors").is_file()
     assert proc.stdout.count("best accuracy") == 1  # one report, from process 0
+
+
+@pytest.mark.parametrize("field, value", [("lm_budget_share", 0.0), ("lm_budget_share", 1.0), ("unfreeze_span", 0.0),
+                                          ("backbone_dropout", 1.0), ("batch_size", 0)])
+def test_recipe_rejects_values_out_of_range(field, value):
+    from tasks.sentiment.training import RecipeConfig
+
+    with pytest.raises(ValueError):
+        RecipeConfig(**{field: value})

@@ -47,6 +47,7 @@ def sentiment() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out.")
 @click.option("--lm-finetune/--no-lm-finetune", default=True, show_default=True, help="Fine-tune the LM on the task texts first.")
 @click.option("--lm-epochs", type=int, default=1, show_default=True)
+@click.option("--lm-budget-share", type=float, default=1 / 3, help="Share of --time-budget for LM fine-tuning [1/3].")
 @click.option("--discriminative-lr/--no-discriminative-lr", default=True, show_default=True, help="lr / 2.6 per layer down.")
 @click.option("--gradual-unfreezing/--no-gradual-unfreezing", default=True, show_default=True,
               help="Train the head first; the layers below join one by one.")
@@ -58,7 +59,7 @@ def sentiment() -> None:
 @click.option("--device", default="auto", show_default=True)
 @data_options
 @trainer_options
-def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_finetune, lm_epochs, discriminative_lr,
+def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_finetune, lm_epochs, lm_budget_share, discriminative_lr,
           gradual_unfreezing, unfreeze_span, pretrained, batch_size, dropout, device, fmt, text_column, label_column, text_field, label_field,
           **options) -> None:
     """Fine-tune a classifier on labelled texts (any number of labels).
@@ -103,7 +104,7 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
     train_set = read(train_file, fmt, text_column, label_column, text_field, label_field)
     valid_set = read(valid_file, fmt, text_column, label_column, text_field, label_field)
     try:
-        recipe = RecipeConfig(lm_finetune=lm_finetune, lm_epochs=lm_epochs, discriminative_lr=discriminative_lr,
+        recipe = RecipeConfig(lm_finetune=lm_finetune, lm_epochs=lm_epochs, lm_budget_share=lm_budget_share, discriminative_lr=discriminative_lr,
                               gradual_unfreezing=gradual_unfreezing, unfreeze_span=unfreeze_span, batch_size=batch_size, backbone_dropout=dropout,
                               pretrained=pretrained)
         trainer = TrainerConfig(**{**TRAINER_DEFAULTS, **trainer_values(options)})

@@ -61,6 +61,7 @@ class RecipeConfig:
     lm_epochs: int = 1
     lm_lr: float = 1e-3
     lm_time_budget: float | None = None  # seconds for the LM fine-tuning stage
+    lm_budget_share: float = 1 / 3  # without lm_time_budget: this share of the run's --time-budget
     discriminative_lr: bool = True
     lr_decay: float = 2.6  # each layer down gets lr / 2.6 (ULMFiT)
     gradual_unfreezing: bool = True  # the head trains first; the layers below join one by one
@@ -74,6 +75,8 @@ class RecipeConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.backbone_dropout}")
         if not 0.0 < self.unfreeze_span <= 1.0:
             raise ValueError(f"the unfreezing span must be in (0, 1], got {self.unfreeze_span}")
+        if not 0.0 < self.lm_budget_share < 1.0:
+            raise ValueError(f"the LM stage's share of the budget must be in (0, 1), got {self.lm_budget_share}")
         if self.batch_size < 1 or self.lm_epochs < 1:
             raise ValueError("batch size and LM epochs must be at least 1")
 
@@ -262,7 +265,7 @@ def train_classifier(
             log(f"{backbone_dir} has no language-model head: skipping LM fine-tuning")
         else:
             if trainer.time_budget and recipe.lm_time_budget is None:
-                recipe = dataclasses.replace(recipe, lm_time_budget=trainer.time_budget / 3)  # a third of the budget
+                recipe = dataclasses.replace(recipe, lm_time_budget=trainer.time_budget * recipe.lm_budget_share)
             resume_lm = resume and (lm_dir / "last").is_dir()
             if not resume_lm and distributed.is_main():
                 shutil.rmtree(lm_dir, ignore_errors=True)
