@@ -1,9 +1,11 @@
 """Four language models on PTB, one after another in one run, the same minutes each:
 
-  a) ours, default-style recipe: LSTM 2x200 tied, SGD + cosine, locked dropout, variable BPTT
+  a) ours, the `nlp-apps pretrain` defaults (AdamW + cosine, locked dropout, variable BPTT, batch
+     32x70) at the baseline's size: LSTM 2x200 tied
   b) a plain PyTorch LSTM LM in the style of pytorch/examples (benchmarks/baseline_pytorch_lm.py)
   c) the seed's Keras recipe (benchmarks/keras_seed.py; skipped if keras is not installed)
   d) the seed's architecture through our toolkit: cell rnn, 128/128, untied, word vocabulary 10k
+  e) ours with b)'s recipe (SGD lr 20, batch 20x35, dropout 0.2): the implementations side by side
 
 For each: predicted tokens/s (training only), validation perplexity reached, and achieved FLOP/s
 divided by the fp32 matmul FLOP/s measured in the same run (before and after the races).
@@ -14,6 +16,7 @@ divided by the fp32 matmul FLOP/s measured in the same run (before and after the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -30,12 +33,16 @@ from benchmarks.results import ROOT, report, shared_data
 from nlp_apps.backbone import BackboneConfig
 from nlp_apps.data import encode_corpus_in_memory
 from nlp_apps.lm import RNNLanguageModel, score_tokens
-from nlp_apps.pretraining import LanguageModelingTask
+from nlp_apps.pretraining import LanguageModelingTask, PretrainConfig
 from nlp_apps.tokenizer import WordTokenizer
 from nlp_apps.train import Trainer, TrainerConfig, seed_everything
 
-OURS_DEFAULT = dict(cell="lstm", num_layers=2, emb_size=200, hidden_size=200, tie_weights=True,
-                    input_dropout=0.2, hidden_dropout=0.2, output_dropout=0.2)
+PRETRAIN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PretrainConfig)}
+
+OURS_DEFAULT = dict(cell="lstm", num_layers=2, emb_size=200, hidden_size=200, tie_weights=True)  # other fields: defaults
+DEFAULT_RECIPE = dict(batch_size=PRETRAIN_DEFAULTS["batch_size"], bptt=PRETRAIN_DEFAULTS["bptt"],
+                      optimizer=TrainerConfig.optimizer, lr=TrainerConfig.lr)
+OURS_AS_BASELINE = dict(OURS_DEFAULT, input_dropout=0.2, hidden_dropout=0.2, output_dropout=0.2)
 OURS_SEED = dict(cell="rnn", activation="tanh", num_layers=1, emb_size=128, hidden_size=128, tie_weights=False,
                  input_dropout=0.0, hidden_dropout=0.0, output_dropout=0.0)
 
@@ -45,7 +52,7 @@ def run_ours(name, arch, recipe, train_ids, valid_ids, valid_words, vocab, secon
     config = BackboneConfig(vocab_size=vocab, **arch)
     model = RNNLanguageModel(config)
     task = LanguageModelingTask(model, None, train_ids, valid_ids, valid_words, batch_size=recipe["batch_size"],
-                                bptt=recipe["bptt"], seed=0)
+                                bptt=recipe["bptt"], variable_length=recipe.get("variable_length", True), seed=0)
     task.save = lambda directory, exact=False: None  # only speed and perplexity matter here
     trainer = Trainer(task, TrainerConfig(epochs=1000, time_budget=seconds, lr=recipe["lr"], optimizer=recipe["optimizer"],
                                           clip=0.25, patience=None, eval_every=10**9, progress=False), out_dir)
@@ -78,8 +85,8 @@ def main() -> None:
     rows = []
     work = Path(tempfile.mkdtemp(prefix="side_by_side_"))
     if "a" not in skip:
-        rows.append(run_ours("a) nlp-apps: LSTM 2x200 tied, SGD lr 20 + cosine, locked dropout 0.2, variable BPTT, batch 20x35", OURS_DEFAULT,
-                             dict(batch_size=20, bptt=35, optimizer="sgd", lr=20.0), train_ids, valid_ids, valid_words, vocab, seconds, work / "a"))
+        rows.append(run_ours("a) nlp-apps pretrain defaults at 2x200 tied: AdamW 3e-3 + cosine, locked dropout 0.1, variable BPTT, batch 32x70",
+                             OURS_DEFAULT, DEFAULT_RECIPE, train_ids, valid_ids, valid_words, vocab, seconds, work / "a"))
     if "b" not in skip:
         seed_everything(0)
         baseline = train_for(torch.from_numpy(train_ids), torch.from_numpy(valid_ids), vocab, seconds)
@@ -92,6 +99,10 @@ def main() -> None:
     if "d" not in skip:
         rows.append(run_ours("d) seed architecture via nlp-apps: rnn tanh 128/128 untied, Adam 3e-3 + cosine, batch 64x35", OURS_SEED,
                              dict(batch_size=64, bptt=35, optimizer="adamw", lr=3e-3), train_ids, valid_ids, valid_words, vocab, seconds, work / "d"))
+    if "e" not in skip:
+        rows.append(run_ours("e) nlp-apps with b)'s recipe: LSTM 2x200 tied, SGD lr 20 + cosine, locked dropout 0.2, fixed BPTT 35, batch 20",
+                             OURS_AS_BASELINE, dict(batch_size=20, bptt=35, optimizer="sgd", lr=20.0, variable_length=False),
+                             train_ids, valid_ids, valid_words, vocab, seconds, work / "e"))
     ceiling_after = matmul_ceiling_gflops()
     ceiling = max(ceiling_before, ceiling_after)
     for row in rows:
@@ -109,11 +120,12 @@ def main() -> None:
 def summary(rows: list[dict]) -> str:
     """The ratios the targets are about, from this run's rows."""
     by_letter = {row["model"][0]: row for row in rows if row.get("tokens_per_s")}
-    parts = [("a) and d) use nlp-apps' fused chunked softmax loss; b) is plain PyTorch (F.cross_entropy); "
+    parts = [("a), d) and e) use nlp-apps' fused chunked softmax loss; b) is plain PyTorch (F.cross_entropy); "
              "c) counts one prediction per 100-token window.")]
-    if "a" in by_letter and "b" in by_letter:
-        a, b = by_letter["a"], by_letter["b"]
-        parts.append(f"a/b: {a['tokens_per_s'] / b['tokens_per_s']:.2f}x tokens/s, ppl {a['valid_ppl']:.1f} vs {b['valid_ppl']:.1f}.")
+    for ours in ("a", "e"):
+        if ours in by_letter and "b" in by_letter:
+            a, b = by_letter[ours], by_letter["b"]
+            parts.append(f"{ours}/b: {a['tokens_per_s'] / b['tokens_per_s']:.2f}x tokens/s, ppl {a['valid_ppl']:.1f} vs {b['valid_ppl']:.1f}.")
     if "c" in by_letter and "d" in by_letter:
         c, d = by_letter["c"], by_letter["d"]
         parts.append(f"d/c: {d['tokens_per_s'] / c['tokens_per_s']:.2f}x predictions/s, ppl {d['valid_ppl']:.1f} vs {c['valid_ppl']:.1f}.")

@@ -32,7 +32,8 @@ def init_from_env() -> None:
         return
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank())
-        dist.init_process_group("nccl", timeout=TIMEOUT)
+        # CUDA tensors go through NCCL, CPU tensors (and `--device cpu` runs) through gloo.
+        dist.init_process_group("cpu:gloo,cuda:nccl", timeout=TIMEOUT)
     else:
         dist.init_process_group("gloo", timeout=TIMEOUT)
 
@@ -85,9 +86,18 @@ def max_tensor(values: torch.Tensor) -> torch.Tensor:
 
 
 def sum_gradients(parameters: list[torch.nn.Parameter], extra: torch.Tensor) -> torch.Tensor:
-    """Sum every parameter's .grad across processes in one flat message, with `extra` riding along."""
+    """Sum every parameter's .grad across processes in one flat message, with `extra` riding along.
+
+    A parameter that has a gradient in some process but not in this one (a share of the batch that
+    never reached it) gets zeros here; one that has none anywhere keeps None, as in one process.
+    """
     if not active():
         return extra
+    has_grad = torch.tensor([p.grad is not None for p in parameters], dtype=torch.float32, device=extra.device)
+    dist.all_reduce(has_grad, op=dist.ReduceOp.MAX)
+    for p, anywhere in zip(parameters, has_grad.tolist()):
+        if anywhere and p.grad is None:
+            p.grad = torch.zeros_like(p)
     grads = [p.grad for p in parameters if p.grad is not None]
     flat = torch.cat([g.reshape(-1) for g in grads] + [extra.reshape(-1).to(grads[0].dtype if grads else extra.dtype)])
     dist.all_reduce(flat, op=dist.ReduceOp.SUM)

@@ -31,3 +31,7 @@ class CheckpointError(NlpAppsError):
 
 class TrainingError(NlpAppsError):
     """Training cannot go on (for example a NaN or infinite loss)."""
+
+
+class SetupError(NlpAppsError):
+    """Options that cannot work together in this setup (for example more processes than batch rows)."""

@@ -17,7 +17,7 @@ from nlp_apps.backbone import BackboneConfig, count_parameters, detach_state
 from nlp_apps.checkpoint import read_config, save_model
 from nlp_apps.configs import config_from_dict
 from nlp_apps.data import BPTTBatcher, encode_corpus, open_token_file, scan_corpus
-from nlp_apps.errors import CheckpointError, DataError
+from nlp_apps.errors import CheckpointError, DataError, SetupError
 from nlp_apps.fileio import atomic_write_json
 from nlp_apps.lm import RNNLanguageModel, score_tokens
 from nlp_apps.tokenizer import Tokenizer, load_tokenizer, train_tokenizer
@@ -249,6 +249,9 @@ def pretrain(run: PretrainConfig, out_dir: str | os.PathLike, *, overwrite: bool
     log = log if distributed.is_main() else _quiet
     for path in (run.train, run.valid):
         scan_corpus(path)  # bad input must not cost an earlier run (--overwrite)
+    if run.batch_size < distributed.world_size():
+        raise SetupError(f"batch size {run.batch_size} is smaller than the {distributed.world_size()} processes; "
+                         "each process needs at least one row")
     if distributed.is_main():
         prepare_run_dir(out_dir, overwrite)
     distributed.barrier()

@@ -140,11 +140,13 @@ class TrainResult:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
+    """auto: CUDA when present. With several processes each one takes the GPU of its local rank."""
     if name == "auto":
-        if not torch.cuda.is_available():
-            return torch.device("cpu")
-        return torch.device("cuda", distributed.local_rank()) if distributed.active() else torch.device("cuda")
-    return torch.device(name)
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda" and distributed.active():
+        return torch.device("cuda", distributed.local_rank())
+    return device
 
 
 def seed_everything(seed: int) -> None:
@@ -226,7 +228,7 @@ class Trainer:
         else:
             seed_everything(self.config.seed)
             if distributed.rank() > 0:  # its own dropout masks; data order comes from the task's seeded generators
-                torch.manual_seed(self.config.seed + 7919 * distributed.rank())
+                torch.manual_seed(self.config.seed + 7919 * distributed.rank())  # (CUDA generators too)
         distributed.broadcast_parameters(self.task.model)
         self.shared_elapsed = self.elapsed_before
         self._started = time.monotonic()
@@ -442,14 +444,17 @@ class Trainer:
         self.train_seconds = state.get("train_seconds", state["elapsed"])
         per_process = state.get("rng_per_process", [])
         rng = per_process[distributed.rank()] if len(per_process) == distributed.world_size() else state["rng"]
-        if len(per_process) != distributed.world_size() and distributed.rank() > 0:
-            rng = dict(rng, torch=torch.Generator().manual_seed(self.config.seed + 7919 * distributed.rank()).get_state())
+        reseed = len(per_process) != distributed.world_size() and distributed.rank() > 0
         torch.set_rng_state(rng["torch"].cpu())
         if rng["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
         keys, pos, has_gauss, cached = rng["numpy"]
         np.random.set_state(("MT19937", np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
         random.setstate((3, tuple(rng["python"][0]), rng["python"][1]))
+        if reseed:  # saved with another process count: this process needs dropout masks of its own
+            torch.manual_seed(self.config.seed + 7919 * distributed.rank() + self.step)
+            if torch.cuda.is_available():
+                torch.cuda.manual_seed_all(self.config.seed + 7919 * distributed.rank() + self.step)
 
     # ---- signals, progress, records ----------------------------------------------------
 

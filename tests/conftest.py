@@ -59,13 +59,13 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
-def torchrun(*args, processes: int = 2) -> subprocess.CompletedProcess:
-    """`nlp-apps ARGS` in `processes` data-parallel processes (torchrun, gloo on CPU); must succeed."""
+def torchrun(*args, processes: int = 2, check: bool = True) -> subprocess.CompletedProcess:
+    """`nlp-apps ARGS` in `processes` data-parallel processes (torchrun, gloo on CPU); with `check`, must succeed."""
     root = Path(__file__).resolve().parents[1]
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(root))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes),
                "-m", "nlp_apps.cli", *[str(a) for a in args]]
     proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, timeout=300)
-    assert proc.returncode == 0, "\n".join(line for line in proc.stderr.splitlines() if "rank" in line or "Error" in line)[-4000:]
+    assert proc.returncode == 0 or not check, "\n".join(line for line in proc.stderr.splitlines() if "rank" in line or "Error" in line)[-4000:]
     return proc

@@ -55,3 +55,11 @@ def test_a_two_process_run_resumes_in_one_process(tmp_path, tiny_corpus):
     # The carried recurrent state of all 6 rows was gathered from both processes into last/.
     one_process("pretrain", "--resume", tmp_path / "split", "--max-steps", 14)
     assert_same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "split"))
+
+
+def test_more_processes_than_batch_rows_is_refused_before_anything_is_written(tmp_path, tiny_corpus):
+    train, valid = tiny_corpus
+    proc = torchrun("pretrain", "--train", train, "--valid", valid, "--out", tmp_path / "run", *TINY, "--batch-size", 1, check=False)
+    assert proc.returncode != 0
+    assert "Error: batch size 1 is smaller than the 2 processes; each process needs at least one row" in proc.stderr
+    assert not (tmp_path / "run").exists()

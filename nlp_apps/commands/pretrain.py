@@ -60,6 +60,7 @@ def pretrain(train_file, valid_file, out_dir, resume_dir, overwrite, **options) 
     Each epoch (or each --eval-every steps) is validated; the best model is written to OUT,
     the latest resumable state to OUT/last.
     """
+    from nlp_apps import distributed
     from nlp_apps.backbone import BackboneConfig
     from nlp_apps.pretraining import PretrainConfig, resume_pretraining
     from nlp_apps.pretraining import pretrain as run_pretrain
@@ -87,6 +88,8 @@ def pretrain(train_file, valid_file, out_dir, resume_dir, overwrite, **options) 
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
         result = run_pretrain(run, out_dir, overwrite=overwrite, log=log)
+    if not distributed.is_main():
+        return  # process 0 reports for all
     best = result.metrics
     summary = ", ".join(f"{k}={v:.4g}" for k, v in best.items() if isinstance(v, float))
     click.echo(f"{result.status} after {result.steps} steps; best: {summary or 'none'}; model in {out_dir}")

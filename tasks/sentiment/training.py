@@ -34,7 +34,7 @@ from nlp_apps.checkpoint import (
     save_model,
 )
 from nlp_apps.data import bucket_batches, encode_corpus, open_token_file, pad_sequences
-from nlp_apps.errors import CheckpointError, DataError
+from nlp_apps.errors import CheckpointError, DataError, SetupError
 from nlp_apps.fileio import atomic_write_text
 from nlp_apps.pretraining import LanguageModelingTask
 from nlp_apps.train import (
@@ -158,7 +158,8 @@ class ClassificationTask:
         return {"pending": self.pending}
 
     def load_state_dict(self, state: dict) -> None:
-        self.pending = [list(b) for b in state["pending"]]
+        # Saved with fewer processes, the epoch may hold a batch too small to share out.
+        self.pending = [list(b) for b in state["pending"] if len(b) >= distributed.world_size()]
 
     def data_files(self) -> list[str]:
         return self._data_files
@@ -198,7 +199,7 @@ def finetune_language_model(backbone_dir, texts: Sequence[str], lm_dir: Path, re
         tokens, _ = open_token_file(Path(tmp) / "texts.tokens")
         tokens = np.array(tokens)  # the temporary file goes away
     held_out = max(1, len(tokens) // 20)
-    batch_size = max(1, min(32, (len(tokens) - held_out) // 80))
+    batch_size = max(distributed.world_size(), min(32, (len(tokens) - held_out) // 80))
     task = LanguageModelingTask(model, tokenizer, tokens[:-held_out], tokens[-held_out:], max(1, stats.words // 20),
                                 batch_size=batch_size, bptt=70, seed=seed, device=device)
     config = TrainerConfig(epochs=recipe.lm_epochs, lr=recipe.lm_lr, schedule="slanted_triangular", patience=None,
@@ -249,6 +250,9 @@ def train_classifier(
     """
     distributed.init_from_env()
     recipe, head = recipe or RecipeConfig(), head or HeadConfig()
+    if recipe.batch_size < distributed.world_size():
+        raise SetupError(f"batch size {recipe.batch_size} is smaller than the {distributed.world_size()} processes; "
+                         "each process needs at least one example")
     trainer = trainer or TrainerConfig(**TRAINER_DEFAULTS)
     out_dir = Path(out_dir)
     labels = label_set(train, train[0].source.rpartition(":")[0] if train else "training set")
@@ -279,8 +283,9 @@ def train_classifier(
     if trainer.time_budget:
         # The classifier gets what the LM stage left of the budget. The LM stage's own record counts
         # (not this session's clock), so a resumed run keeps the classifier's budget unchanged.
-        lm_seconds = lm_stage_seconds(lm_dir) if backbone_dir == lm_dir else time.monotonic() - started
-        lm_seconds = distributed.broadcast_object(lm_seconds)  # one budget for all processes
+        if distributed.is_main():  # one budget for all processes: process 0's
+            lm_seconds = lm_stage_seconds(lm_dir) if backbone_dir == lm_dir else time.monotonic() - started
+        lm_seconds = distributed.broadcast_object(lm_seconds if distributed.is_main() else None)
         trainer = dataclasses.replace(trainer, time_budget=max(1.0, trainer.time_budget - lm_seconds))
     tokenizer = load_model_tokenizer(backbone_dir)
     seed_everything(trainer.seed)
