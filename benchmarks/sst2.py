@@ -27,7 +27,7 @@ from tasks.sentiment.training import RecipeConfig, train_classifier
 
 VARIANTS = {
     "full": ("ULMFiT recipe (LM fine-tuning, discriminative LR, STLR, gradual unfreezing)", {}),
-    "full_lm_sixth": ("ULMFiT recipe, LM fine-tuning on a sixth of the budget", {"lm_budget_share": 1 / 6}),
+    "full_lm_third": ("ULMFiT recipe, LM fine-tuning on a third of the budget (the earlier default)", {"lm_budget_share": 1 / 3}),
     "no_lm": ("without LM fine-tuning", {"lm_finetune": False}),
     "no_gu": ("without gradual unfreezing", {"gradual_unfreezing": False}),
     "random": ("without pretraining (random backbone)", {"pretrained": False, "lm_finetune": False}),
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--only", default=",".join(VARIANTS), help="comma-separated variants; others keep their stored rows")
     parser.add_argument("--lr", type=float, default=TRAINER_DEFAULTS["lr"], help="unless the variant sets its own")
+    parser.add_argument("--seed", type=int, default=0, help="rows with another seed than 0 are stored beside seed 0's")
     parser.add_argument("--out", default="runs/bench-sst2")
     args = parser.parse_args()
     sst2 = shared_data("sst2")
@@ -52,12 +53,13 @@ def main() -> None:
     measured = {}
     for key in args.only.split(","):
         name, changes, lr = (*VARIANTS[key], args.lr)[:3]
+        name, key = (name, key) if args.seed == 0 else (f"{name} (seed {args.seed})", f"{key}_seed{args.seed}")
         out = Path(args.out) / key
         # The budget covers both stages: train_classifier gives LM fine-tuning (when on) its share and
         # the classifier what is left. The best checkpoint is kept, so no early stopping is needed.
         recipe = RecipeConfig(**changes)
         trainer = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "lr": lr, "patience": None,
-                                   "time_budget": args.minutes * 60, "eval_every": 500, "progress": False, "seed": 0})
+                                   "time_budget": args.minutes * 60, "eval_every": 500, "progress": False, "seed": args.seed})
         shutil.rmtree(out, ignore_errors=True)
         result = train_classifier(train, dev, out, recipe=recipe, trainer=trainer, data_files=[str(sst2 / "train.tsv")])
         pipeline = load(out)
@@ -69,11 +71,11 @@ def main() -> None:
         measured[name] = {"variant": name, "budget_minutes": args.minutes, "dev_accuracy": scores["accuracy"],
                           "dev_macro_f1": scores["macro_f1"], "train_examples_per_s": metrics["ex_per_s"],
                           "predict_examples_per_s": predict_rate, "epochs_seen": round(metrics["ex_trained"] / len(train), 2),
-                          "lr": lr, "status": result.status, "threads": torch.get_num_threads()}
+                          "lr": lr, "seed": args.seed, "status": result.status, "threads": torch.get_num_threads()}
     stored = RESULTS_DIR / "sst2.json"
     rows = {row["variant"]: row for row in (json.loads(stored.read_text()) if stored.exists() else [])}
     rows.update(measured)
-    ordered = [rows[variant[0]] for variant in VARIANTS.values() if variant[0] in rows]
+    ordered = [row for variant in VARIANTS.values() for name, row in rows.items() if name.split(" (seed ")[0] == variant[0]]
     for row in ordered:
         if row.get("notes") == NOTES:
             del row["notes"]

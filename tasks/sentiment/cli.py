@@ -47,7 +47,7 @@ def sentiment() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out.")
 @click.option("--lm-finetune/--no-lm-finetune", default=True, show_default=True, help="Fine-tune the LM on the task texts first.")
 @click.option("--lm-epochs", type=int, default=1, show_default=True)
-@click.option("--lm-budget-share", type=float, default=1 / 3, help="Share of --time-budget for LM fine-tuning [1/3].")
+@click.option("--lm-budget-share", type=float, default=1 / 6, help="Share of --time-budget for LM fine-tuning [1/6].")
 @click.option("--discriminative-lr/--no-discriminative-lr", default=True, show_default=True, help="lr / 2.6 per layer down.")
 @click.option("--gradual-unfreezing/--no-gradual-unfreezing", default=True, show_default=True,
               help="Train the head first; the layers below join one by one.")
