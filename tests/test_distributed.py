@@ -63,3 +63,25 @@ def test_more_processes_than_batch_rows_is_refused_before_anything_is_written(tm
     assert proc.returncode != 0
     assert "Error: batch size 1 is smaller than the 2 processes; each process needs at least one row" in proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+def _sum_gradients_worker(rank: int, init_file: str) -> None:
+    from nlp_apps import distributed
+
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        shared, only_rank0, nowhere = (torch.nn.Parameter(torch.zeros(3)) for _ in range(3))
+        shared.grad = torch.full((3,), float(rank + 1))
+        if rank == 0:
+            only_rank0.grad = torch.ones(3)
+        total = distributed.sum_gradients([shared, only_rank0, nowhere], torch.tensor(0.5))
+        assert torch.equal(shared.grad, torch.full((3,), 3.0))
+        assert torch.equal(only_rank0.grad, torch.ones(3))  # zeros from process 1, not a mismatched message
+        assert nowhere.grad is None  # no gradient anywhere stays None, as in one process
+        assert total.item() == 1.0
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_sum_gradients_fills_in_a_gradient_that_only_one_process_has(tmp_path):
+    torch.multiprocessing.spawn(_sum_gradients_worker, args=(str(tmp_path / "init"),), nprocs=2)
