@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(VARIANTS), help="comma-separated variants; others keep their stored rows")
     parser.add_argument("--lr", type=float, default=TRAINER_DEFAULTS["lr"], help="unless the variant sets its own")
     parser.add_argument("--seed", type=int, default=0, help="rows with another seed than 0 are stored beside seed 0's")
+    # Rows run with more than one torch thread (OMP_NUM_THREADS) are stored beside the one-thread rows.
     parser.add_argument("--out", default="runs/bench-sst2")
     args = parser.parse_args()
     sst2 = shared_data("sst2")
@@ -54,6 +56,8 @@ def main() -> None:
     for key in args.only.split(","):
         name, changes, lr = (*VARIANTS[key], args.lr)[:3]
         name, key = (name, key) if args.seed == 0 else (f"{name} (seed {args.seed})", f"{key}_seed{args.seed}")
+        threads = torch.get_num_threads()
+        name, key = (name, key) if threads == 1 else (f"{name} ({threads} threads)", f"{key}_{threads}threads")
         out = Path(args.out) / key
         # The budget covers both stages: train_classifier gives LM fine-tuning (when on) its share and
         # the classifier what is left. The best checkpoint is kept, so no early stopping is needed.
@@ -75,12 +79,17 @@ def main() -> None:
     stored = RESULTS_DIR / "sst2.json"
     rows = {row["variant"]: row for row in (json.loads(stored.read_text()) if stored.exists() else [])}
     rows.update(measured)
-    ordered = [row for variant in VARIANTS.values() for name, row in rows.items() if name.split(" (seed ")[0] == variant[0]]
+    ordered = [row for variant in VARIANTS.values() for name, row in rows.items() if base_variant(name) == variant[0]]
     for row in ordered:
         if row.get("notes") == NOTES:
             del row["notes"]
     ordered[-1]["notes"] = " ".join(filter(None, [ordered[-1].get("notes"), NOTES]))
     report("sst2", ordered)
+
+
+def base_variant(name: str) -> str:
+    """The variant's name without the ' (seed N)' and ' (N threads)' that mark extra rows."""
+    return re.sub(r"( \(seed \d+\)| \(\d+ threads\))+$", "", name)
 
 
 if __name__ == "__main__":
