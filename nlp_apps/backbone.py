@@ -276,11 +276,27 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return x.gather(1, index)
 
 
-def detach_state(state: StackState | None) -> StackState | None:
-    """Cut the graph between BPTT segments while keeping the values."""
+def map_state(state: StackState | None, fn) -> StackState | None:
+    """fn applied to every tensor of a stack state (per layer: a tensor, or an (h, c) tuple)."""
     if state is None:
         return None
-    return [tuple(s.detach() for s in layer) if isinstance(layer, tuple) else layer.detach() for layer in state]
+    return [tuple(fn(s) for s in layer) if isinstance(layer, (tuple, list)) else fn(layer) for layer in state]
+
+
+def detach_state(state: StackState | None) -> StackState | None:
+    """Cut the graph between BPTT segments while keeping the values."""
+    return map_state(state, torch.Tensor.detach)
+
+
+def concat_state_rows(states: list[StackState]) -> StackState:
+    """Stack states of the same layers joined along their batch rows (each tensor is (1, B, H))."""
+    joined = []
+    for i, layer in enumerate(states[0]):
+        if isinstance(layer, (tuple, list)):
+            joined.append(tuple(torch.cat([s[i][j] for s in states], dim=1) for j in range(len(layer))))
+        else:
+            joined.append(torch.cat([s[i] for s in states], dim=1))
+    return joined
 
 
 def count_parameters(module: nn.Module) -> int:

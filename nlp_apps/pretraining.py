@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from nlp_apps import distributed
-from nlp_apps.backbone import BackboneConfig, count_parameters, detach_state
+from nlp_apps.backbone import BackboneConfig, concat_state_rows, count_parameters, detach_state, map_state
 from nlp_apps.checkpoint import read_config, save_model
 from nlp_apps.configs import config_from_dict
 from nlp_apps.data import BPTTBatcher, encode_corpus, open_token_file, scan_corpus
@@ -125,11 +125,10 @@ class LanguageModelingTask:
 
     def state_dict(self) -> dict:
         """The data position and the carried state of every batch row (from all processes)."""
-        carried = {d: _map_state(s, lambda t, _: t.cpu()) for d, s in self.carried.items() if s is not None}
+        carried = {d: map_state(s, torch.Tensor.cpu) for d, s in self.carried.items() if s is not None}
         parts = distributed.gather_objects(carried)
-        if len(parts) > 1:  # state tensors are (layers, rows, hidden): join the processes' rows
-            carried = {d: _map_state(parts[0][d], lambda _t, path, d=d: torch.cat([_at(p[d], path) for p in parts], dim=1))
-                       for d in carried}
+        if len(parts) > 1:  # join the processes' batch rows
+            carried = {d: concat_state_rows([p[d] for p in parts]) for d in carried}
         return {"batcher": self.batcher.state_dict(), "carried": carried}
 
     def load_state_dict(self, state: dict) -> None:
@@ -138,23 +137,11 @@ class LanguageModelingTask:
         self.carried = {d: None for d in self.directions}
         rows = self.batcher.shard
         for direction, carried in state["carried"].items():
-            self.carried[direction] = _map_state(carried, lambda t, _: t[:, rows].to(self.device))
+            self.carried[direction] = map_state(carried, lambda t: t[:, rows].to(self.device))
 
     def data_files(self) -> list[str]:
         return self._data_files
 
-
-
-def _map_state(state: list, fn) -> list:
-    """fn(tensor, path) for each tensor of a stack state (per layer: a tensor, or (h, c) for an
-    LSTM); path = (layer, index in the tuple or None) locates the tensor in any such state."""
-    return [tuple(fn(t, (i, j)) for j, t in enumerate(layer)) if isinstance(layer, (tuple, list)) else fn(layer, (i, None))
-            for i, layer in enumerate(state)]
-
-
-def _at(state: list, path: tuple[int, int | None]) -> torch.Tensor:
-    layer, index = path
-    return state[layer] if index is None else state[layer][index]
 
 
 @dataclass

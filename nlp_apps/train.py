@@ -306,8 +306,11 @@ class Trainer:
             # gradients gives the gradient of the global batch's mean loss.
             units = int(distributed.sum_tensor(torch.tensor([float(out.units)], device=loss.device)).item())
             loss = loss * (out.units / units)
-        loss.backward()
-        loss_value = float(distributed.sum_gradients(list(model.parameters()), loss.detach().float()))
+            loss.backward()
+            loss_value = float(distributed.sum_gradients(list(model.parameters()), loss.detach().float()))
+        else:
+            loss.backward()
+            loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise TrainingError(
                 f"loss became {loss_value} at step {self.step + 1}; lower --lr or raise --clip "
@@ -452,9 +455,7 @@ class Trainer:
         np.random.set_state(("MT19937", np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
         random.setstate((3, tuple(rng["python"][0]), rng["python"][1]))
         if reseed:  # saved with another process count: this process needs dropout masks of its own
-            torch.manual_seed(self.config.seed + 7919 * distributed.rank() + self.step)
-            if torch.cuda.is_available():
-                torch.cuda.manual_seed_all(self.config.seed + 7919 * distributed.rank() + self.step)
+            torch.manual_seed(self.config.seed + 7919 * distributed.rank() + self.step)  # CUDA generators too
 
     # ---- signals, progress, records ----------------------------------------------------
 

@@ -121,9 +121,7 @@ class ClassificationTask:
 
     def start_epoch(self, epoch: int) -> None:
         rng = np.random.default_rng(self.seed + epoch)
-        batches = bucket_batches([len(x) for x in self.train_ids], self.recipe.batch_size, shuffle=True, generator=rng)
-        # Data-parallel: every process needs at least one example of each batch (drops a tiny last batch).
-        self.pending = [batch for batch in batches if len(batch) >= distributed.world_size()]
+        self.pending = shareable(bucket_batches([len(x) for x in self.train_ids], self.recipe.batch_size, shuffle=True, generator=rng))
 
     def next_batch(self):
         return self.pending.pop(0) if self.pending else None
@@ -158,11 +156,15 @@ class ClassificationTask:
         return {"pending": self.pending}
 
     def load_state_dict(self, state: dict) -> None:
-        # Saved with fewer processes, the epoch may hold a batch too small to share out.
-        self.pending = [list(b) for b in state["pending"] if len(b) >= distributed.world_size()]
+        self.pending = shareable(state["pending"])  # saved with fewer processes, it may hold a batch too small
 
     def data_files(self) -> list[str]:
         return self._data_files
+
+
+def shareable(batches) -> list[list[int]]:
+    """The batches every data-parallel process gets at least one example of (drops a tiny last batch)."""
+    return [list(batch) for batch in batches if len(batch) >= distributed.world_size()]
 
 
 def encode_examples(tokenizer, examples: Sequence[Example]) -> list[list[int]]:
