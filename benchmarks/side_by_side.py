@@ -6,11 +6,14 @@
   c) the seed's Keras recipe (benchmarks/keras_seed.py; skipped if keras is not installed)
   d) the seed's architecture through our toolkit: cell rnn, 128/128, untied, word vocabulary 10k
   e) ours with b)'s recipe (SGD lr 20, batch 20x35, dropout 0.2): the implementations side by side
+  f) ours, the `nlp-apps pretrain` defaults at the default size (LSTM 2 layers, 256/768 tied):
+     the configuration the fp32-efficiency target is about
 
 For each: predicted tokens/s (training only), validation perplexity reached, and achieved FLOP/s
 divided by the fp32 matmul FLOP/s measured in the same run (before and after the races).
+With --skip, the stored rows of the skipped letters are kept (each row records its own run).
 
-    python -m benchmarks.side_by_side [--minutes 10]
+    python -m benchmarks.side_by_side [--minutes 10] [--skip c,f]
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import torch
 
 from benchmarks.baseline_pytorch_lm import train_for
 from benchmarks.flops import lm_macs_per_token, matmul_ceiling_gflops, train_flops_per_token
-from benchmarks.results import ROOT, report, shared_data
+from benchmarks.results import RESULTS_DIR, ROOT, report, shared_data
 from nlp_apps.backbone import BackboneConfig
 from nlp_apps.data import encode_corpus_in_memory
 from nlp_apps.lm import RNNLanguageModel, score_tokens
@@ -40,6 +43,7 @@ from nlp_apps.train import Trainer, TrainerConfig, seed_everything
 PRETRAIN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PretrainConfig)}
 
 OURS_DEFAULT = dict(cell="lstm", num_layers=2, emb_size=200, hidden_size=200, tie_weights=True)  # other fields: defaults
+OURS_DEFAULT_SIZE = {}  # every BackboneConfig field at its default
 DEFAULT_RECIPE = dict(batch_size=PRETRAIN_DEFAULTS["batch_size"], bptt=PRETRAIN_DEFAULTS["bptt"],
                       optimizer=TrainerConfig.optimizer, lr=TrainerConfig.lr)
 OURS_AS_BASELINE = dict(OURS_DEFAULT, input_dropout=0.2, hidden_dropout=0.2, output_dropout=0.2)
@@ -103,6 +107,9 @@ def main() -> None:
         rows.append(run_ours("e) nlp-apps with b)'s recipe: LSTM 2x200 tied, SGD lr 20 + cosine, locked dropout 0.2, fixed BPTT 35, batch 20",
                              OURS_AS_BASELINE, dict(batch_size=20, bptt=35, optimizer="sgd", lr=20.0, variable_length=False),
                              train_ids, valid_ids, valid_words, vocab, seconds, work / "e"))
+    if "f" not in skip:
+        rows.append(run_ours("f) nlp-apps pretrain defaults at the default size: LSTM 2 layers 256/768 tied, AdamW 3e-3 + cosine, batch 32x70",
+                             OURS_DEFAULT_SIZE, DEFAULT_RECIPE, train_ids, valid_ids, valid_words, vocab, seconds, work / "f"))
     ceiling_after = matmul_ceiling_gflops()
     ceiling = max(ceiling_before, ceiling_after)
     for row in rows:
@@ -114,18 +121,28 @@ def main() -> None:
         row["ceiling_gflops"] = round(ceiling, 1)
     if rows:
         rows[-1]["notes"] = " ".join(filter(None, [rows[-1].get("notes"), summary(rows)]))
-        report("side_by_side", rows)
+        report("side_by_side", sorted(rows + stored_rows(skip), key=lambda row: row["model"]))
+
+
+def stored_rows(letters: set[str]) -> list[dict]:
+    """Rows of an earlier run for the letters this run skipped."""
+    path = RESULTS_DIR / "side_by_side.json"
+    if not path.is_file():
+        return []
+    return [row for row in json.loads(path.read_text()) if row["model"][0] in letters]
 
 
 def summary(rows: list[dict]) -> str:
     """The ratios the targets are about, from this run's rows."""
     by_letter = {row["model"][0]: row for row in rows if row.get("tokens_per_s")}
-    parts = [("a), d) and e) use nlp-apps' fused chunked softmax loss; b) is plain PyTorch (F.cross_entropy); "
+    parts = [("a), d), e) and f) use nlp-apps' fused chunked softmax loss; b) is plain PyTorch (F.cross_entropy); "
              "c) counts one prediction per 100-token window.")]
     for ours in ("a", "e"):
         if ours in by_letter and "b" in by_letter:
             a, b = by_letter[ours], by_letter["b"]
             parts.append(f"{ours}/b: {a['tokens_per_s'] / b['tokens_per_s']:.2f}x tokens/s, ppl {a['valid_ppl']:.1f} vs {b['valid_ppl']:.1f}.")
+    if "f" in by_letter:
+        parts.append(f"f: {by_letter['f']['fraction_of_fp32_matmul']:.2f} of the fp32 ceiling.")
     if "c" in by_letter and "d" in by_letter:
         c, d = by_letter["c"], by_letter["d"]
         parts.append(f"d/c: {d['tokens_per_s'] / c['tokens_per_s']:.2f}x predictions/s, ppl {d['valid_ppl']:.1f} vs {c['valid_ppl']:.1f}.")

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.results import RESULTS_DIR, report, shared_data
+from nlp_apps.checkpoint import DEFAULT_MODEL_DIR
 from nlp_apps.train import TrainerConfig
 from tasks.sentiment.adapter import read_dataset
 from tasks.sentiment.defaults import TRAINER_DEFAULTS
@@ -75,7 +76,8 @@ def main() -> None:
         measured[name] = {"variant": name, "budget_minutes": args.minutes, "dev_accuracy": scores["accuracy"],
                           "dev_macro_f1": scores["macro_f1"], "train_examples_per_s": metrics["ex_per_s"],
                           "predict_examples_per_s": predict_rate, "epochs_seen": round(metrics["ex_trained"] / len(train), 2),
-                          "lr": lr, "seed": args.seed, "status": result.status, "threads": torch.get_num_threads()}
+                          "lr": lr, "seed": args.seed, "status": result.status, "threads": torch.get_num_threads(),
+                          "backbone": default_backbone_name() if recipe.pretrained else "random init"}
     stored = RESULTS_DIR / "sst2.json"
     rows = {row["variant"]: row for row in (json.loads(stored.read_text()) if stored.exists() else [])}
     rows.update(measured)
@@ -87,9 +89,15 @@ def main() -> None:
     report("sst2", ordered)
 
 
+def default_backbone_name() -> str:
+    """Which shipped backbone a row started from: rows of an earlier default stay comparable."""
+    manifest = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())
+    return f"default, {manifest['wall_time_s'] / 60:.0f} min pretraining"
+
+
 def base_variant(name: str) -> str:
-    """The variant's name without the ' (seed N)' and ' (N threads)' that mark extra rows."""
-    return re.sub(r"( \(seed \d+\)| \(\d+ threads\))+$", "", name)
+    """The variant's name without the ' (seed N)', ' (N threads)' and ' (earlier backbone)' that mark extra rows."""
+    return re.sub(r"( \(seed \d+\)| \(\d+ threads\)| \(earlier backbone\))+$", "", name)
 
 
 if __name__ == "__main__":

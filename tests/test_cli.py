@@ -55,6 +55,15 @@ def test_resume_continues_a_stopped_run(trained, tiny_corpus):
     assert metrics["epochs_completed"] == 3 and metrics["steps"] > stopped
 
 
+def test_resume_takes_new_limits_and_refuses_other_options(trained):
+    result = invoke("pretrain", "--resume", trained, "--lr", 1.0, "--hidden-size", 8)
+    assert result.exit_code == 2 and "--hidden-size, --lr cannot change when resuming" in result.output
+    result = invoke("pretrain", "--resume", trained, "--epochs", 4, "--patience", 7)
+    assert result.exit_code == 0, result.output
+    run_config = json.loads((trained / "run_config.json").read_text())
+    assert run_config["trainer"]["patience"] == 7 and run_config["trainer"]["epochs"] == 4
+
+
 def test_out_directory_with_a_run_is_refused_unless_overwrite(trained, tiny_corpus):
     train, valid = tiny_corpus
     before = (trained / "model.safetensors").read_bytes()

@@ -22,6 +22,7 @@ BACKBONE_OPTIONS = {
     "weight_dropout": "weight_dropout",
 }
 RUN_OPTIONS = ("tokenizer", "vocab_size", "batch_size", "bptt", "variable_length", "half", "device")
+RESUMABLE_OPTIONS = ("time_budget", "epochs", "max_steps", "patience")  # limits a resumed run may change
 
 
 @click.command()
@@ -68,7 +69,14 @@ def pretrain(train_file, valid_file, out_dir, resume_dir, overwrite, **options) 
 
     log = lambda message: click.echo(message, err=True)
     if resume_dir:
-        overrides = {k: v for k, v in trainer_values(options).items() if k in ("time_budget", "epochs", "max_steps")}
+        given = {opt for opt, value in options.items() if value is not None and opt != "progress"}
+        fixed = sorted(given - set(RESUMABLE_OPTIONS))
+        if fixed or train_file or valid_file or out_dir:
+            names = [f"--{name.replace('_', '-')}" for name in fixed] + [
+                flag for flag, value in (("--train", train_file), ("--valid", valid_file), ("--out", out_dir)) if value]
+            raise click.UsageError(f"{', '.join(names)} cannot change when resuming; only "
+                                   f"{', '.join('--' + o.replace('_', '-') for o in RESUMABLE_OPTIONS)} can")
+        overrides = {k: v for k, v in trainer_values(options).items() if k in RESUMABLE_OPTIONS}
         result = resume_pretraining(resume_dir, overrides=overrides, log=log)
         out_dir = resume_dir
     else:
