@@ -22,7 +22,7 @@ BACKBONE_OPTIONS = {
     "weight_dropout": "weight_dropout",
 }
 RUN_OPTIONS = ("tokenizer", "vocab_size", "batch_size", "bptt", "variable_length", "half", "device")
-RESUMABLE_OPTIONS = ("time_budget", "epochs", "max_steps", "patience")  # limits a resumed run may change
+RESUMABLE_OPTIONS = ("time_budget", "epochs", "max_steps", "patience", "progress")  # what a resumed run may change
 
 
 @click.command()
@@ -69,14 +69,7 @@ def pretrain(train_file, valid_file, out_dir, resume_dir, overwrite, **options) 
 
     log = lambda message: click.echo(message, err=True)
     if resume_dir:
-        given = {opt for opt, value in options.items() if value is not None and opt != "progress"}
-        fixed = sorted(given - set(RESUMABLE_OPTIONS))
-        if fixed or train_file or valid_file or out_dir:
-            names = [f"--{name.replace('_', '-')}" for name in fixed] + [
-                flag for flag, value in (("--train", train_file), ("--valid", valid_file), ("--out", out_dir)) if value]
-            raise click.UsageError(f"{', '.join(names)} cannot change when resuming; only "
-                                   f"{', '.join('--' + o.replace('_', '-') for o in RESUMABLE_OPTIONS)} can")
-        overrides = {k: v for k, v in trainer_values(options).items() if k in RESUMABLE_OPTIONS}
+        overrides = resume_overrides(options, {"--train": train_file, "--valid": valid_file, "--out": out_dir})
         result = resume_pretraining(resume_dir, overrides=overrides, log=log)
         out_dir = resume_dir
     else:
@@ -104,3 +97,14 @@ def pretrain(train_file, valid_file, out_dir, resume_dir, overwrite, **options) 
     if result.status == "interrupted":
         click.echo(f"resume with: nlp-apps pretrain --resume {out_dir}", err=True)
         raise SystemExit(130)
+
+
+def resume_overrides(options: dict, run_paths: dict) -> dict:
+    """The trainer fields a resumed run changes; any other option given is refused, not ignored."""
+    refused = [f"--{name.replace('_', '-')}" for name, value in sorted(options.items())
+               if value is not None and name not in RESUMABLE_OPTIONS]
+    refused += [flag for flag, value in run_paths.items() if value]
+    if refused:
+        allowed = ", ".join("--" + name.replace("_", "-") for name in RESUMABLE_OPTIONS)
+        raise click.UsageError(f"{', '.join(refused)} cannot change when resuming; only {allowed} can")
+    return {field: value for field, value in trainer_values(options).items() if field in RESUMABLE_OPTIONS}
