@@ -135,8 +135,10 @@ def stored_rows(letters: set[str]) -> list[dict]:
 def summary(rows: list[dict]) -> str:
     """The ratios the targets are about, from this run's rows."""
     by_letter = {row["model"][0]: row for row in rows if row.get("tokens_per_s")}
-    parts = [("a), d), e) and f) use nlp-apps' fused chunked softmax loss; b) is plain PyTorch (F.cross_entropy); "
-             "c) counts one prediction per 100-token window.")]
+    parts = []
+    if "b" in by_letter:
+        parts.append("a), d), e) and f) use nlp-apps' fused chunked softmax loss; b) is plain PyTorch (F.cross_entropy); "
+                     "c) counts one prediction per 100-token window.")
     for ours in ("a", "e"):
         if ours in by_letter and "b" in by_letter:
             a, b = by_letter[ours], by_letter["b"]

@@ -27,57 +27,12 @@ import torch
 from torch import nn
 
 from nlp_apps import distributed
-from nlp_apps.configs import config_from_dict, config_to_dict
 from nlp_apps.errors import CheckpointError, DataError, TrainingError
 from nlp_apps.records import plot_curves, write_log_csv, write_manifest, write_metrics
-from nlp_apps.schedules import SCHEDULES, lr_multiplier
+from nlp_apps.schedules import lr_multiplier
+from nlp_apps.trainer_config import TrainerConfig, parse_duration  # noqa: F401 (re-exported)
 
-OPTIMIZERS = ("adamw", "sgd")
 TRAINER_STATE_FILE = "trainer_state.pt"
-
-
-@dataclass
-class TrainerConfig:
-    epochs: int = 10
-    max_steps: int | None = None
-    time_budget: float | None = None  # seconds, across resumes
-    lr: float = 3e-3  # peak learning rate of the top parameter group
-    optimizer: str = "adamw"  # adamw | sgd
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)  # adamw
-    momentum: float = 0.0  # sgd
-    schedule: str = "cosine"  # constant | linear | cosine | slanted_triangular
-    warmup: float = 0.0  # fraction of training spent warming up (not for slanted_triangular)
-    clip: float = 0.25  # max gradient norm; 0 turns clipping off
-    patience: int | None = 3  # evaluations without improvement before stopping; None: never stop early
-    eval_every: int | None = None  # steps between evaluations; None: at the end of each epoch
-    checkpoint_every: float = 600.0  # seconds between saves of last/
-    log_every: int = 100  # steps between training rows in log.csv
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
-    seed: int = 0
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        self.betas = tuple(self.betas)
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.patience is not None and self.patience < 1:
-            raise ValueError(f"patience must be at least 1, got {self.patience}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
-
-    def to_dict(self) -> dict:
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> TrainerConfig:
-        return config_from_dict(cls, values, source=source)
 
 
 @dataclass
@@ -599,15 +554,3 @@ def format_seconds(seconds: float) -> str:
     seconds = max(0, int(seconds))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
-
-
-def parse_duration(text: str) -> float:
-    """'90' or '90s' -> 90.0, '30m' -> 1800.0, '1.5h' -> 5400.0."""
-    text = text.strip().lower()
-    units = {"s": 1, "m": 60, "h": 3600}
-    try:
-        if text and text[-1] in units:
-            return float(text[:-1]) * units[text[-1]]
-        return float(text)
-    except ValueError:
-        raise ValueError(f"cannot read duration {text!r}; use e.g. 90s, 30m or 1.5h") from None

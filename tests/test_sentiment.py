@@ -212,6 +212,8 @@ def test_cli_resume_continues_training(tmp_path, tiny_backbone, labelled, plugin
     assert again.exit_code == 0, again.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs_completed"] == 3 and metrics["steps"] == 9
+    ignored = invoke("sentiment", "train", "--resume", out, "--lr", 1.0, "--dropout", 0.5)
+    assert ignored.exit_code == 2 and "--dropout, --lr cannot change when resuming" in ignored.output
     refused = invoke("sentiment", "train", "--train", labelled[0], "--valid", labelled[1], "--out", out, "--backbone", tiny_backbone)
     assert refused.exit_code == 1 and "already holds a run" in refused.output
 
@@ -228,6 +230,11 @@ def test_two_processes_fine_tune_the_same_classifier_as_one(tmp_path, tiny_backb
     proc = torchrun(*args, "--out", tmp_path / "with_lm")
     assert (tmp_path / "with_lm" / "lm_finetuned" / ".complete").is_file() and (tmp_path / "with_lm" / "model.safetensors").is_file()
     assert proc.stdout.count("best accuracy") == 1  # one report, from process 0
+    # A batch too small to share out is refused before the earlier run in --out is replaced.
+    before = (tmp_path / "one" / "model.safetensors").read_bytes()
+    proc = torchrun(*args, "--batch-size", 1, "--out", tmp_path / "one", "--overwrite", check=False)
+    assert proc.returncode != 0 and "batch size 1 is smaller than the 2 processes" in proc.stderr
+    assert (tmp_path / "one" / "model.safetensors").read_bytes() == before
 
 
 @pytest.mark.parametrize("field, value", [("lm_budget_share", 0.0), ("lm_budget_share", 1.0), ("unfreeze_span", 0.0),

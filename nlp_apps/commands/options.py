@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import click
+from click.core import ParameterSource
+
+from nlp_apps.trainer_config import TrainerConfig, parse_duration
 
 TRAINER_FIELDS = {
     "epochs": "epochs",
@@ -25,12 +29,13 @@ TRAINER_FIELDS = {
 }
 
 
+RESUMABLE_OPTIONS = ("time_budget", "epochs", "max_steps", "patience", "progress")  # what a resumed run may change
+
+
 class Duration(click.ParamType):
     name = "duration"
 
     def convert(self, value, param, ctx):
-        from nlp_apps.train import parse_duration
-
         if isinstance(value, (int, float)):
             return float(value)
         try:
@@ -42,26 +47,52 @@ class Duration(click.ParamType):
 duration = Duration()
 
 
-def trainer_options(command):
-    """Add the Trainer's options to a click command; unset ones keep TrainerConfig's defaults."""
+def trainer_options(command=None, *, defaults: dict | None = None):
+    """Add the Trainer's options to a click command; unset ones keep the command's defaults.
+
+    `defaults` are the command's own TrainerConfig defaults (a task's recipe), shown in --help.
+    """
+    if command is None:
+        return functools.partial(trainer_options, defaults=defaults)
+    shown = {f.name: f.default for f in dataclasses.fields(TrainerConfig)} | (defaults or {})
     options = [
-        click.option("--epochs", type=int, help="Passes over the training data [10]."),
+        click.option("--epochs", type=int, help=f"Passes over the training data [{shown['epochs']}]."),
         click.option("--max-steps", type=int, help="Stop after this many optimizer steps."),
         click.option("--time-budget", type=duration, help="Stop after this much training time, e.g. 30m or 1.5h."),
-        click.option("--lr", type=float, help="Peak learning rate [3e-3]."),
-        click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), help="Optimizer [adamw]."),
-        click.option("--weight-decay", type=float, help="Weight decay [0]."),
-        click.option("--schedule", type=click.Choice(["constant", "linear", "cosine", "slanted_triangular"]), help="LR schedule [cosine]."),
-        click.option("--warmup", type=float, help="Fraction of training spent warming up [0]."),
-        click.option("--clip", type=float, help="Max gradient norm, 0 = off [0.25]."),
-        click.option("--patience", type=int, help="Evaluations without improvement before early stopping [3]."),
+        click.option("--lr", type=float, help=f"Peak learning rate [{shown['lr']:g}]."),
+        click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), help=f"Optimizer [{shown['optimizer']}]."),
+        click.option("--weight-decay", type=float, help=f"Weight decay [{shown['weight_decay']:g}]."),
+        click.option("--schedule", type=click.Choice(["constant", "linear", "cosine", "slanted_triangular"]),
+                     help=f"LR schedule [{shown['schedule']}]."),
+        click.option("--warmup", type=float, help=f"Fraction of training spent warming up [{shown['warmup']:g}]."),
+        click.option("--clip", type=float, help=f"Max gradient norm, 0 = off [{shown['clip']:g}]."),
+        click.option("--patience", type=int, help=f"Evaluations without improvement before early stopping [{shown['patience']}]."),
         click.option("--eval-every", type=int, help="Validate every N steps [each epoch]."),
         click.option("--checkpoint-every", type=duration, help="Time between resumable checkpoints [10m]."),
-        click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="Training precision [fp32]."),
-        click.option("--seed", type=int, help="Random seed [0]."),
+        click.option("--precision", type=click.Choice(["fp32", "bf16"]), help=f"Training precision [{shown['precision']}]."),
+        click.option("--seed", type=int, help=f"Random seed [{shown['seed']}]."),
         click.option("--progress/--no-progress", default=None, help="Show a progress bar [on]."),
     ]
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
+
+
+def resume_overrides(options: dict) -> dict:
+    """The trainer fields a resumed run may change (its limits); any other option given is refused.
+
+    Call inside a command run with --resume: the run's configuration is stored in its directory, so an
+    option that would silently be ignored there is an error instead.
+    """
+    context = click.get_current_context()
+    refused = sorted(
+        param.opts[0]
+        for param in context.command.params
+        if param.name not in (*RESUMABLE_OPTIONS, "resume_dir")
+        and context.get_parameter_source(param.name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    )
+    if refused:
+        allowed = ", ".join("--" + name.replace("_", "-") for name in RESUMABLE_OPTIONS)
+        raise click.UsageError(f"{', '.join(refused)} cannot change when resuming; only {allowed} can")
+    return {field: value for field, value in trainer_values(options).items() if field in RESUMABLE_OPTIONS}
 
 
 def trainer_values(options: dict) -> dict:

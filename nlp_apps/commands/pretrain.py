@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nlp_apps.commands.options import trainer_options, trainer_values
+from nlp_apps.commands.options import resume_overrides, trainer_options, trainer_values
 
 # Options left unset fall back to the dataclass defaults, so each default lives in one place.
 BACKBONE_OPTIONS = {
@@ -22,7 +22,6 @@ BACKBONE_OPTIONS = {
     "weight_dropout": "weight_dropout",
 }
 RUN_OPTIONS = ("tokenizer", "vocab_size", "batch_size", "bptt", "variable_length", "half", "device")
-RESUMABLE_OPTIONS = ("time_budget", "epochs", "max_steps", "patience", "progress")  # what a resumed run may change
 
 
 @click.command()
@@ -69,7 +68,7 @@ def pretrain(train_file, valid_file, out_dir, resume_dir, overwrite, **options) 
 
     log = lambda message: click.echo(message, err=True)
     if resume_dir:
-        overrides = resume_overrides(options, {"--train": train_file, "--valid": valid_file, "--out": out_dir})
+        overrides = resume_overrides(options)
         result = resume_pretraining(resume_dir, overrides=overrides, log=log)
         out_dir = resume_dir
     else:
@@ -98,13 +97,3 @@ def pretrain(train_file, valid_file, out_dir, resume_dir, overwrite, **options) 
         click.echo(f"resume with: nlp-apps pretrain --resume {out_dir}", err=True)
         raise SystemExit(130)
 
-
-def resume_overrides(options: dict, run_paths: dict) -> dict:
-    """The trainer fields a resumed run changes; any other option given is refused, not ignored."""
-    refused = [f"--{name.replace('_', '-')}" for name, value in sorted(options.items())
-               if value is not None and name not in RESUMABLE_OPTIONS]
-    refused += [flag for flag, value in run_paths.items() if value]
-    if refused:
-        allowed = ", ".join("--" + name.replace("_", "-") for name in RESUMABLE_OPTIONS)
-        raise click.UsageError(f"{', '.join(refused)} cannot change when resuming; only {allowed} can")
-    return {field: value for field, value in trainer_values(options).items() if field in RESUMABLE_OPTIONS}

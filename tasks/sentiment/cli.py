@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from nlp_apps.commands.options import trainer_options, trainer_values
+from nlp_apps.commands.options import resume_overrides, trainer_options, trainer_values
 from tasks.sentiment.defaults import TRAINER_DEFAULTS
 
 
@@ -58,7 +58,7 @@ def sentiment() -> None:
 @click.option("--dropout", type=float, default=0.2, show_default=True, help="Dropout in the head and inside the backbone.")
 @click.option("--device", default="auto", show_default=True)
 @data_options
-@trainer_options
+@trainer_options(defaults=TRAINER_DEFAULTS)
 def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_finetune, lm_epochs, lm_budget_share, discriminative_lr,
           gradual_unfreezing, unfreeze_span, pretrained, batch_size, dropout, device, fmt, text_column, label_column, text_field, label_field,
           **options) -> None:
@@ -75,6 +75,7 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
     from tasks.sentiment.head_config import HeadConfig
     from tasks.sentiment.training import (
         RecipeConfig,
+        check_batch_shares,
         check_known_labels,
         label_set,
         train_classifier,
@@ -85,7 +86,7 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
     log = (lambda message: click.echo(message, err=True)) if main_process else (lambda message: None)
     if resume_dir:
         run = load_run_config(Path(resume_dir))
-        run["trainer"].update({k: v for k, v in trainer_values(options).items() if k in ("time_budget", "epochs", "max_steps")})
+        run["trainer"].update(resume_overrides(options))
         if main_process:
             atomic_write_json(Path(resume_dir) / "run_config.json", run)
         data = run["data"]
@@ -114,6 +115,7 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
     # Check what can be checked before an earlier run in --out is replaced.
     check_known_labels(valid_set, label_set(train_set, str(train_file)))
     read_config(resolve_model_dir(backbone))
+    check_batch_shares(batch_size)
     if main_process:
         prepare_run_dir(Path(out_dir), overwrite)
         atomic_write_json(Path(out_dir) / "run_config.json", {
@@ -159,7 +161,7 @@ def load_run_config(out_dir: Path) -> dict:
 @sentiment.command()
 @click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `sentiment train`.")
 @click.option("--data", "data_file", required=True, type=click.Path(), help="Labelled data to score.")
-@click.option("--out", "out_dir", type=click.Path(), help="Where to write metrics.json and confusion_matrix.png [the model directory].")
+@click.option("--out", "out_dir", type=click.Path(), help="Where to write eval_metrics.json and confusion_matrix.png [the model directory].")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @data_options
 def evaluate(model_dir, data_file, out_dir, as_json, fmt, text_column, label_column, text_field, label_field) -> None:

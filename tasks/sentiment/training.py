@@ -232,6 +232,13 @@ def build_classifier(backbone_dir, labels: list[str], recipe: RecipeConfig, head
     return SentimentClassifier(backbone, dataclasses.replace(head, labels=labels))
 
 
+def check_batch_shares(batch_size: int) -> None:
+    """Under torchrun every process needs at least one example of each batch."""
+    if batch_size < distributed.world_size():
+        raise SetupError(f"batch size {batch_size} is smaller than the {distributed.world_size()} processes; "
+                         "each process needs at least one example")
+
+
 def train_classifier(
     train: Sequence[Example],
     valid: Sequence[Example],
@@ -252,9 +259,7 @@ def train_classifier(
     """
     distributed.init_from_env()
     recipe, head = recipe or RecipeConfig(), head or HeadConfig()
-    if recipe.batch_size < distributed.world_size():
-        raise SetupError(f"batch size {recipe.batch_size} is smaller than the {distributed.world_size()} processes; "
-                         "each process needs at least one example")
+    check_batch_shares(recipe.batch_size)
     trainer = trainer or TrainerConfig(**TRAINER_DEFAULTS)
     out_dir = Path(out_dir)
     labels = label_set(train, train[0].source.rpartition(":")[0] if train else "training set")
