@@ -24,9 +24,26 @@ def windows(ids: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return ids[offsets], ids[index + WINDOW]
 
 
+def pin_threads(backend: str) -> int | None:
+    """Give the backend as many threads as the torch rows get (side_by_side passes OMP_NUM_THREADS)."""
+    threads = int(os.environ.get("OMP_NUM_THREADS", "0")) or None
+    if threads and backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    elif threads and backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    return threads
+
+
 def main(train_path: str, valid_path: str, vocab: int, seconds: float) -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
+
+    threads = pin_threads(keras.backend.backend())
 
     train, valid = np.load(train_path).astype(np.int32), np.load(valid_path).astype(np.int32)
     keras.utils.set_random_seed(0)
@@ -58,6 +75,7 @@ def main(train_path: str, valid_path: str, vocab: int, seconds: float) -> None:
         "predictions_per_s": predictions / train_seconds,
         "valid_ppl": math.exp(loss),
         "backend": keras.backend.backend(),
+        "threads": threads,
         "keras": keras.__version__,
     }))
 

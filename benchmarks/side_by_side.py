@@ -159,7 +159,8 @@ def run_keras(train_ids, valid_ids, vocab, seconds, work: Path) -> dict:
         return {"model": name, "notes": "c) skipped: keras not installed (pip install -e '.[bench]')"}
     np.save(work / "train.npy", train_ids)
     np.save(work / "valid.npy", valid_ids)
-    env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "tensorflow"), TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "tensorflow"), TF_CPP_MIN_LOG_LEVEL="2",
+               OMP_NUM_THREADS=str(torch.get_num_threads()))  # the same threads as the torch rows
     proc = subprocess.run([sys.executable, "-m", "benchmarks.keras_seed", str(work / "train.npy"), str(work / "valid.npy"), str(vocab), str(seconds)],
                           capture_output=True, text=True, cwd=ROOT, env=env)
     if proc.returncode != 0:
