@@ -76,7 +76,7 @@ def main() -> None:
         measured[name] = {"variant": name, "budget_minutes": args.minutes, "dev_accuracy": scores["accuracy"],
                           "dev_macro_f1": scores["macro_f1"], "train_examples_per_s": metrics["ex_per_s"],
                           "predict_examples_per_s": predict_rate, "epochs_seen": round(metrics["ex_trained"] / len(train), 2),
-                          "lr": lr, "seed": args.seed, "status": result.status, "threads": torch.get_num_threads(),
+                          "lr": lr, "seed": args.seed, "status": result.status, "threads": threads,
                           "backbone": default_backbone_name() if recipe.pretrained else "random init"}
     stored = RESULTS_DIR / "sst2.json"
     rows = {row["variant"]: row for row in (json.loads(stored.read_text()) if stored.exists() else [])}

@@ -96,4 +96,3 @@ def pretrain(train_file, valid_file, out_dir, resume_dir, overwrite, **options) 
     if result.status == "interrupted":
         click.echo(f"resume with: nlp-apps pretrain --resume {out_dir}", err=True)
         raise SystemExit(130)
-
