@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +32,23 @@ def encode_corpus(
     corpus: str | os.PathLike, tokenizer: Tokenizer, out_path: str | os.PathLike, chunk_lines: int = 20_000
 ) -> CorpusStats:
     """Encode a UTF-8 text file line by line into a flat token file at `out_path` (+ `.json` stats)."""
+    return encode_documents(read_lines(corpus), tokenizer, out_path, source=corpus, chunk_lines=chunk_lines)
+
+
+def encode_documents(
+    documents: Iterable[str],
+    tokenizer: Tokenizer,
+    out_path: str | os.PathLike,
+    *,
+    source: str | os.PathLike,
+    chunk_lines: int = 20_000,
+    max_tokens: int | None = None,
+) -> CorpusStats:
+    """Encode documents (one line of text each) into a flat token file, one </s> after each.
+
+    `max_tokens` stops at the first document end past that many tokens (a bounded validation set).
+    `source` names the data in errors.
+    """
     out_path = Path(out_path)
     dtype = np.uint16 if tokenizer.vocab_size <= np.iinfo(np.uint16).max else np.int32
     tmp = out_path.with_name(out_path.name + ".tmp")
@@ -41,22 +58,33 @@ def encode_corpus(
 
         def flush() -> int:
             ids = [piece + [EOS_ID] for piece in tokenizer.encode_batch(buffer)]
+            if max_tokens is not None:  # keep whole documents up to the first one that crosses the limit
+                kept, total = [], tokens
+                for seq in ids:
+                    if total >= max_tokens:
+                        break
+                    kept.append(seq)
+                    total += len(seq)
+                ids = kept
             flat = np.fromiter((i for seq in ids for i in seq), dtype=dtype)
             flat.tofile(out)
+            nonlocal lines, words
+            lines += len(ids)
+            words += sum(len(text.split()) for text in buffer[: len(ids)])
             buffer.clear()
             return flat.size
 
-        for line in read_lines(corpus):
-            buffer.append(line)
-            lines += 1
-            words += len(line.split())
+        for document in documents:
+            buffer.append(document)
             if len(buffer) >= chunk_lines:
                 tokens += flush()
+                if max_tokens is not None and tokens >= max_tokens:
+                    break
         if buffer:
             tokens += flush()
     if words == 0:
         tmp.unlink()
-        raise DataError(corpus, "corpus is empty (no words)")
+        raise DataError(source, "corpus is empty (no words)")
     os.replace(tmp, out_path)
     stats = CorpusStats(tokens=tokens, lines=lines, words=words, dtype=np.dtype(dtype).name)
     atomic_write_json(out_path.with_name(out_path.name + ".json"), asdict(stats))

@@ -16,11 +16,12 @@ from nlp_apps import distributed
 from nlp_apps.backbone import BackboneConfig, concat_state_rows, count_parameters, detach_state, map_state
 from nlp_apps.checkpoint import read_config, save_model
 from nlp_apps.configs import config_from_dict
-from nlp_apps.data import BPTTBatcher, encode_corpus, open_token_file, scan_corpus
+from nlp_apps.corpora import CorpusSpec, corpus_name, count_documents, split_documents, tokenizer_sample, valid_documents, write_mixed_stream
+from nlp_apps.data import BPTTBatcher, encode_documents, open_token_file, scan_corpus
 from nlp_apps.errors import CheckpointError, DataError, SetupError
 from nlp_apps.fileio import atomic_write_json
 from nlp_apps.lm import RNNLanguageModel, score_tokens
-from nlp_apps.tokenizer import Tokenizer, load_tokenizer, train_tokenizer
+from nlp_apps.tokenizer import EOS_ID, Tokenizer, load_tokenizer, train_tokenizer
 from nlp_apps.train import StepOutput, Trainer, TrainerConfig, TrainResult, prepare_run_dir, resolve_device, seed_everything
 
 
@@ -40,8 +41,7 @@ class LanguageModelingTask:
         model: RNNLanguageModel,
         tokenizer: Tokenizer,
         train_tokens: np.ndarray,
-        valid_tokens: np.ndarray,
-        valid_words: int,
+        valid_sets: list[tuple[str, np.ndarray, int]],
         *,
         batch_size: int,
         bptt: int,
@@ -65,7 +65,7 @@ class LanguageModelingTask:
             seed=seed,
             shard=distributed.shard(batch_size),
         )
-        self.valid_tokens, self.valid_words = valid_tokens, valid_words
+        self.valid_sets = valid_sets  # (corpus name, token ids, whitespace words); one set: no per-corpus keys
         self.bptt, self.eval_batch_size = bptt, eval_batch_size
         self._data_files = list(data_files)
         self.weights_dtype = weights_dtype
@@ -95,21 +95,29 @@ class LanguageModelingTask:
         return StepOutput(loss=torch.stack(losses).mean(), units=units)
 
     def evaluate(self) -> dict[str, float]:
+        """Perplexities per direction (backward_* for the backward LM); with several corpora also per corpus
+        (<name>_ppl, ...) beside the pooled figure. The loss is the pooled nats per token, averaged over directions."""
         results = {}
         losses = []
         for direction in self.directions:
-            scored = score_tokens(
-                self.model,
-                self.valid_tokens,
-                self.valid_words,
-                batch_size=self.eval_batch_size,
-                bptt=max(self.bptt, 64),
-                direction=direction,
-            )
             prefix = "" if direction == "forward" else "backward_"
-            results[f"{prefix}ppl"] = scored.token_perplexity
-            results[f"{prefix}word_ppl"] = scored.word_perplexity
-            losses.append(scored.nll / scored.tokens)
+            nll = tokens = words = 0
+            for name, valid_tokens, valid_words in self.valid_sets:
+                scored = score_tokens(
+                    self.model,
+                    valid_tokens,
+                    valid_words,
+                    batch_size=self.eval_batch_size,
+                    bptt=max(self.bptt, 64),
+                    direction=direction,
+                )
+                if len(self.valid_sets) > 1:
+                    results[f"{name}_{prefix}ppl"] = scored.token_perplexity
+                    results[f"{name}_{prefix}word_ppl"] = scored.word_perplexity
+                nll, tokens, words = nll + scored.nll, tokens + scored.tokens, words + scored.words
+            results[f"{prefix}ppl"] = float(np.exp(nll / tokens))
+            results[f"{prefix}word_ppl"] = float(np.exp(nll / words))
+            losses.append(nll / tokens)
         results["loss"] = float(np.mean(losses))
         return results
 
@@ -146,10 +154,18 @@ class LanguageModelingTask:
 
 @dataclass
 class PretrainConfig:
-    """Everything `nlp-apps pretrain` needs; saved as run_config.json so --resume can rebuild the run."""
+    """Everything `nlp-apps pretrain` needs; saved as run_config.json so --resume can rebuild the run.
 
-    train: str
-    valid: str
+    The corpora are `corpora` (several named corpora, see nlp_apps.corpora), or one `train`/`valid`
+    pair of text files, which becomes a single corpus.
+    """
+
+    train: str | None = None
+    valid: str | None = None
+    corpora: list[CorpusSpec] = field(default_factory=list)
+    paragraphs: bool = False  # with train/valid: a document per blank-line-separated paragraph
+    valid_tokens: int | None = None  # per corpus: validate on at most this many tokens (whole documents)
+    tokenizer_words: int = 5_000_000  # the tokenizer trains on a sample of the mix of about this many words
     tokenizer: str = "sentencepiece"  # sentencepiece | word
     vocab_size: int = 8000
     batch_size: int = 32
@@ -164,9 +180,28 @@ class PretrainConfig:
         for name in ("vocab_size", "batch_size", "bptt"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.valid_tokens is not None and self.valid_tokens < 1:
+            raise ValueError(f"valid_tokens must be at least 1, got {self.valid_tokens}")
+        self.corpora = [c if isinstance(c, CorpusSpec) else CorpusSpec.from_dict(c) for c in self.corpora]
+        if self.train is not None or self.valid is not None:
+            if self.corpora:
+                raise ValueError("give either corpora or a train/valid pair, not both")
+            if not (self.train and self.valid):
+                raise ValueError("a single corpus needs both train and valid")
+            self.corpora = [CorpusSpec(name=corpus_name(self.train), train=[self.train], valid=self.valid,
+                                       paragraphs=self.paragraphs)]
+            self.train = self.valid = None
+        if not self.corpora:
+            raise ValueError("no training corpus given")
+
+    @property
+    def single(self) -> bool:
+        """One corpus read in order: its token files keep the single-corpus names and its metrics no prefix."""
+        return len(self.corpora) == 1 and self.corpora[0].weight == 1.0
 
     def to_dict(self) -> dict:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["corpora"] = [c.to_dict() for c in self.corpora]
         values["backbone"] = self.backbone.to_dict()
         values["trainer"] = self.trainer.to_dict()
         return values
@@ -176,10 +211,66 @@ class PretrainConfig:
         values = dict(values)
         values["backbone"] = BackboneConfig.from_dict(values.get("backbone", {}), source)
         values["trainer"] = TrainerConfig.from_dict(values.get("trainer", {}), source)
+        values["corpora"] = [CorpusSpec.from_dict(c, source) for c in values.get("corpora", [])]
         return config_from_dict(cls, values, source=source)
+
+    def data_files(self) -> list[str]:
+        return [p for c in self.corpora for p in (*c.train, *([c.valid] if c.valid else []))]
 
 
 RUN_CONFIG_FILE = "run_config.json"
+
+
+def valid_file(run: PretrainConfig, spec: CorpusSpec) -> str:
+    return "valid.tokens" if run.single else f"valid.{spec.name}.tokens"
+
+
+def prepare_corpora(run: PretrainConfig, data_dir: Path, log=print) -> Tokenizer:
+    """Train the tokenizer on a sample of the mix and write train.tokens (the mixed stream) and the
+    validation token files into `data_dir`."""
+    counts = {spec.name: count_documents(spec) for spec in run.corpora}  # also checks every file
+    for spec in run.corpora:
+        if spec.valid:
+            scan_corpus(spec.valid)
+    sample = data_dir / "tokenizer-sample.txt"
+    sampled = tokenizer_sample(run.corpora, counts, sample, words=run.tokenizer_words, seed=run.trainer.seed)
+    log(f"training a {run.tokenizer} tokenizer ({run.vocab_size} entries) on a sample of "
+        f"{sum(sampled.values()):,} words ({', '.join(f'{k} {v:,}' for k, v in sampled.items())}) ...")
+    tokenizer = train_tokenizer(run.tokenizer, sample, run.vocab_size, seed=run.trainer.seed)
+    sample.unlink()
+    parts, summary = [], []
+    for spec in run.corpora:
+        train_docs, held_out = split_documents(spec, counts[spec.name])
+        part = data_dir / ("train.tokens" if run.single else f"train.{spec.name}.tokens")
+        stats = encode_documents(train_docs, tokenizer, part, source=spec.train[0])
+        valid_docs = held_out if held_out is not None else valid_documents(spec)
+        vstats = encode_documents(valid_docs, tokenizer, data_dir / valid_file(run, spec),
+                                  source=spec.valid or spec.train[-1], max_tokens=run.valid_tokens)
+        log(f"{spec.name}: train {stats.tokens:,} tokens, {stats.words:,} words, {stats.lines:,} documents; "
+            f"valid {vstats.tokens:,} tokens, {vstats.words:,} words")
+        parts.append(part)
+        summary.append({"name": spec.name, "weight": spec.weight, "train_tokens": stats.tokens, "valid_tokens": vstats.tokens})
+    if not run.single:
+        streams = [open_token_file(p)[0] for p in parts]
+        mixed = write_mixed_stream(streams, [s.weight for s in run.corpora], EOS_ID, data_dir / "train.tokens", seed=run.trainer.seed)
+        words = sum(round(e["mix_tokens"] / e["train_tokens"] * open_token_file(p)[1].words)
+                    for p, e in zip(parts, _with_mix_tokens(summary, mixed["per_corpus"])))
+        dtype = streams[0].dtype.name
+        del streams
+        for part in parts:
+            part.unlink()
+            part.with_name(part.name + ".json").unlink()
+        atomic_write_json(data_dir / "train.tokens.json", {"tokens": mixed["tokens"], "lines": 0, "words": words, "dtype": dtype})
+        share = ", ".join(f"{e['name']} {e['mix_tokens'] / mixed['tokens']:.1%}" for e in summary)
+        log(f"mixed stream: {mixed['tokens']:,} tokens per epoch ({share})")
+    atomic_write_json(data_dir / "corpora.json", {"corpora": summary})
+    return tokenizer
+
+
+def _with_mix_tokens(summary: list[dict], per_corpus: list[int]) -> list[dict]:
+    for entry, contributed in zip(summary, per_corpus):
+        entry["mix_tokens"] = contributed
+    return summary
 
 
 def build_pretraining(run: PretrainConfig, out_dir: Path, *, resume: bool, log=print) -> Trainer:
@@ -195,17 +286,16 @@ def build_pretraining(run: PretrainConfig, out_dir: Path, *, resume: bool, log=p
         tokenizer_config = None
         if distributed.is_main():
             data_dir.mkdir(parents=True, exist_ok=True)
-            log(f"training a {run.tokenizer} tokenizer ({run.vocab_size} entries) on {run.train} ...")
-            tokenizer = train_tokenizer(run.tokenizer, run.train, run.vocab_size, seed=run.trainer.seed)
-            for name, path in (("train", run.train), ("valid", run.valid)):
-                stats = encode_corpus(path, tokenizer, data_dir / f"{name}.tokens")
-                log(f"{name}: {stats.tokens:,} tokens, {stats.words:,} words, {stats.lines:,} lines -> {data_dir / name}.tokens")
+            tokenizer = prepare_corpora(run, data_dir, log)
             tokenizer_config = tokenizer.save(data_dir)  # the tokenizer the token files were written with
         tokenizer_config = distributed.broadcast_object(tokenizer_config)
         if not distributed.is_main():
             tokenizer = load_tokenizer(data_dir, tokenizer_config)
     train_tokens, _ = open_token_file(data_dir / "train.tokens")
-    valid_tokens, valid_stats = open_token_file(data_dir / "valid.tokens")
+    valid_sets = []
+    for spec in run.corpora:
+        tokens, stats = open_token_file(data_dir / valid_file(run, spec))
+        valid_sets.append((spec.name, np.asarray(tokens), stats.words))
     backbone = dataclasses.replace(run.backbone, vocab_size=tokenizer.vocab_size)
     seed_everything(run.trainer.seed)
     model = RNNLanguageModel(backbone)
@@ -214,28 +304,30 @@ def build_pretraining(run: PretrainConfig, out_dir: Path, *, resume: bool, log=p
             model,
             tokenizer,
             train_tokens,
-            np.asarray(valid_tokens),
-            valid_stats.words,
+            valid_sets,
             batch_size=run.batch_size,
             bptt=run.bptt,
             variable_length=run.variable_length,
             seed=run.trainer.seed,
             device=resolve_device(run.device),
-            data_files=(run.train, run.valid),
+            data_files=tuple(run.data_files()),
             weights_dtype=torch.float16 if run.half else None,
         )
     except ValueError as exc:  # e.g. a corpus too small for the batch size
-        raise DataError(run.train, str(exc)) from None
+        raise DataError(run.corpora[0].train[0], str(exc)) from None
     run.backbone = backbone
-    return Trainer(task, run.trainer, out_dir, manifest_extra={"parameters": count_parameters(model)})
+    extra = {"parameters": count_parameters(model)}
+    if (data_dir / "corpora.json").is_file():
+        extra["corpora"] = json.loads((data_dir / "corpora.json").read_text(encoding="utf-8"))["corpora"]
+    return Trainer(task, run.trainer, out_dir, manifest_extra=extra)
 
 
 def pretrain(run: PretrainConfig, out_dir: str | os.PathLike, *, overwrite: bool = False, log=print) -> TrainResult:
     distributed.init_from_env()
     out_dir = Path(out_dir)
     log = log if distributed.is_main() else _quiet
-    for path in (run.train, run.valid):
-        scan_corpus(path)  # bad input must not cost an earlier run (--overwrite)
+    for path in run.data_files():  # bad input must not cost an earlier run (--overwrite)
+        scan_corpus(path)
     if run.batch_size < distributed.world_size():
         raise SetupError(f"batch size {run.batch_size} is smaller than the {distributed.world_size()} processes; "
                          "each process needs at least one row")

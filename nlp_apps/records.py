@@ -30,11 +30,16 @@ def write_log_csv(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
+def hash_data_files(paths: Iterable[str | os.PathLike]) -> dict:
+    """{absolute path: {sha256, bytes}}: computed once when a run starts, since resuming never reads the raw data."""
+    return {str(Path(f).resolve()): {"sha256": sha256_file(f), "bytes": _size(Path(f))} for f in paths}
+
+
 def write_manifest(
     path: Path,
     *,
     seed: int,
-    data_files: Iterable[str | os.PathLike],
+    data_files: dict | None,
     wall_time_s: float,
     started: float,
     device: str,
@@ -55,7 +60,7 @@ def write_manifest(
         "versions": versions,
         "seed": seed,
         "command": [Path(sys.argv[0]).name] + sys.argv[1:],
-        "data_files": {str(Path(f).resolve()): {"sha256": sha256_file(f), "bytes": _size(Path(f))} for f in data_files},
+        "data_files": data_files,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "wall_time_s": round(wall_time_s, 1),
         "device": device,
@@ -73,7 +78,7 @@ def write_manifest(
 
 
 def with_earlier_sessions(earlier: dict, current: dict) -> dict:
-    """A resumed run's manifest: the first session's start, the earlier sessions listed, the peak over all.
+    """A resumed run's manifest: the first session's start and data hashes, the earlier sessions listed, the peak over all.
 
     wall_time_s is cumulative: the whole run's in the manifest, the run's so far in each earlier session.
     """
@@ -85,6 +90,8 @@ def with_earlier_sessions(earlier: dict, current: dict) -> dict:
         session.pop("started", None)
     merged = dict(current, earlier_sessions=sessions, session_started=current["started"])
     merged["started"] = earlier.get("started") or current["started"]
+    if merged.get("data_files") is None:
+        merged["data_files"] = earlier.get("data_files")
     merged["peak_rss_mb"] = max([current["peak_rss_mb"]] + [s["peak_rss_mb"] or 0 for s in sessions])
     return merged
 

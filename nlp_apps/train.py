@@ -28,7 +28,7 @@ from torch import nn
 
 from nlp_apps import distributed
 from nlp_apps.errors import CheckpointError, DataError, TrainingError
-from nlp_apps.records import plot_curves, write_log_csv, write_manifest, write_metrics
+from nlp_apps.records import hash_data_files, plot_curves, write_log_csv, write_manifest, write_metrics
 from nlp_apps.schedules import lr_multiplier
 from nlp_apps.trainer_config import TrainerConfig, parse_duration  # noqa: F401 (re-exported)
 
@@ -178,6 +178,8 @@ class Trainer:
     def fit(self, resume: bool = False) -> TrainResult:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._resumed = resume
+        # Hashed once, at the start of a run: a resumed session never needs the raw data (it may have moved).
+        self._data_hashes = hash_data_files(self.task.data_files()) if not resume and distributed.is_main() else None
         if resume:
             self._load_last()
         else:
@@ -509,7 +511,7 @@ class Trainer:
         write_manifest(
             self.out_dir / "manifest.json",
             seed=self.config.seed,
-            data_files=self.task.data_files(),
+            data_files=self._data_hashes,
             wall_time_s=wall,
             started=self._wall_started,
             device=str(self.task.device),

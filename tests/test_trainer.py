@@ -21,7 +21,7 @@ def make_task(tiny_config, seed=0):
     rng = np.random.default_rng(0)
     train = rng.integers(4, VOCAB, size=3000)
     valid = rng.integers(4, VOCAB, size=300)
-    return LanguageModelingTask(RNNLanguageModel(config), None, train, valid, 250, batch_size=5, bptt=9, seed=seed)
+    return LanguageModelingTask(RNNLanguageModel(config), None, train, [("valid", valid, 250)], batch_size=5, bptt=9, seed=seed)
 
 
 class InterruptAt(Callback):

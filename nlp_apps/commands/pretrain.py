@@ -21,12 +21,21 @@ BACKBONE_OPTIONS = {
     "output_dropout": "output_dropout",
     "weight_dropout": "weight_dropout",
 }
-RUN_OPTIONS = ("tokenizer", "vocab_size", "batch_size", "bptt", "variable_length", "half", "device")
+RUN_OPTIONS = ("tokenizer", "vocab_size", "batch_size", "bptt", "variable_length", "half", "device", "valid_tokens")
 
 
 @click.command()
-@click.option("--train", "train_file", type=click.Path(dir_okay=True), help="Training corpus: UTF-8 text, one line per line.")
-@click.option("--valid", "valid_file", type=click.Path(dir_okay=True), help="Validation corpus, same format.")
+@click.option("--train", "train_files", multiple=True, type=click.Path(dir_okay=True),
+              help="Training corpus: UTF-8 text, a document per line (or .jsonl with a 'text' field). Repeat for a mix.")
+@click.option("--valid", "valid_files", multiple=True, type=click.Path(dir_okay=True),
+              help="Validation file, one per --train in the same order; perplexity is reported per corpus.")
+@click.option("--weight", "weights", multiple=True, type=float,
+              help="Sampling weight per --train: its text appears this many times per epoch of the mix [1].")
+@click.option("--paragraphs", is_flag=True, default=None,
+              help="A document is a blank-line-separated paragraph with its lines joined (hard-wrapped text).")
+@click.option("--corpora", "corpora_file", type=click.Path(dir_okay=False),
+              help="JSON file listing the corpora (name, train, valid or holdout, weight, paragraphs); replaces --train.")
+@click.option("--valid-tokens", type=int, help="Validate on at most this many tokens per corpus [all].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=True), help="Run directory (becomes the model directory).")
 @click.option("--resume", "resume_dir", type=click.Path(), help="Continue the interrupted run in this directory.")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
@@ -50,12 +59,14 @@ RUN_OPTIONS = ("tokenizer", "vocab_size", "batch_size", "bptt", "variable_length
 @click.option("--half", is_flag=True, default=None, help="Store the best model's weights in float16.")
 @click.option("--device", help="cpu, cuda, cuda:N or auto [auto].")
 @trainer_options
-def pretrain(train_file, valid_file, out_dir, resume_dir, overwrite, **options) -> None:
+def pretrain(train_files, valid_files, weights, paragraphs, corpora_file, out_dir, resume_dir, overwrite, **options) -> None:
     """Train a subword tokenizer and an RNN language model on raw text.
 
     \b
     nlp-apps pretrain --train train.txt --valid valid.txt --out runs/lm --time-budget 30m
     nlp-apps pretrain --resume runs/lm            # continue after Ctrl-C / SIGTERM
+    nlp-apps pretrain --train a.txt --valid a-valid.txt --train b.txt --valid b-valid.txt \\
+        --weight 1 --weight 2 --out runs/mix     # a mix; perplexity per corpus
 
     Each epoch (or each --eval-every steps) is validated; the best model is written to OUT,
     the latest resumable state to OUT/last.
@@ -72,15 +83,24 @@ def pretrain(train_file, valid_file, out_dir, resume_dir, overwrite, **options) 
         result = resume_pretraining(resume_dir, overrides=overrides, log=log)
         out_dir = resume_dir
     else:
-        for flag, value in (("--train", train_file), ("--valid", valid_file), ("--out", out_dir)):
-            if not value:
-                raise click.UsageError(f"{flag} is required (or use --resume DIR)")
+        from nlp_apps.corpora import read_corpora_file, specs_from_options
+
+        if not out_dir:
+            raise click.UsageError("--out is required (or use --resume DIR)")
+        if corpora_file and (train_files or valid_files or weights or paragraphs):
+            raise click.UsageError("--corpora lists the corpora; do not combine it with --train, --valid, --weight or --paragraphs")
+        if not corpora_file and not train_files:
+            raise click.UsageError("--train (with --valid) or --corpora is required (or use --resume DIR)")
+        try:
+            corpora = read_corpora_file(corpora_file) if corpora_file else specs_from_options(
+                train_files, valid_files, weights, bool(paragraphs))
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
         backbone = {field: options[opt] for opt, field in BACKBONE_OPTIONS.items() if options.get(opt) is not None}
         run_values = {k: options[k] for k in RUN_OPTIONS if options.get(k) is not None}
         try:
             run = PretrainConfig(
-                train=train_file,
-                valid=valid_file,
+                corpora=corpora,
                 backbone=BackboneConfig(**backbone),
                 trainer=TrainerConfig(**trainer_values(options)),
                 **run_values,

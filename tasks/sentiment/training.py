@@ -202,7 +202,7 @@ def finetune_language_model(backbone_dir, texts: Sequence[str], lm_dir: Path, re
         tokens = np.array(tokens)  # the temporary file goes away
     held_out = max(1, len(tokens) // 20)
     batch_size = max(distributed.world_size(), min(32, (len(tokens) - held_out) // 80))
-    task = LanguageModelingTask(model, tokenizer, tokens[:-held_out], tokens[-held_out:], max(1, stats.words // 20),
+    task = LanguageModelingTask(model, tokenizer, tokens[:-held_out], [("task", tokens[-held_out:], max(1, stats.words // 20))],
                                 batch_size=batch_size, bptt=70, seed=seed, device=device)
     config = TrainerConfig(epochs=recipe.lm_epochs, lr=recipe.lm_lr, schedule="slanted_triangular", patience=None,
                            seed=seed, progress=progress, clip=0.25, time_budget=recipe.lm_time_budget)
