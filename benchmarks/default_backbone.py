@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 
 from benchmarks.results import report, shared_data
-from nlp_apps.checkpoint import DEFAULT_MODEL_DIR, load_language_model
-from nlp_apps.data import encode_corpus_in_memory
-from nlp_apps.lm import score_tokens
+from nlp_apps.data.token_files import encode_corpus_in_memory
+from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR, load_language_model
+from nlp_apps.models.lm import score_tokens
 
 
 def main() -> None:

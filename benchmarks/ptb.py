@@ -15,12 +15,12 @@ from pathlib import Path
 import torch
 
 from benchmarks.results import report, shared_data
-from nlp_apps.backbone import BackboneConfig
-from nlp_apps.checkpoint import load_language_model
-from nlp_apps.data import encode_corpus_in_memory
-from nlp_apps.lm import score_tokens
-from nlp_apps.pretraining import PretrainConfig, pretrain
-from nlp_apps.train import TrainerConfig
+from nlp_apps.data.token_files import encode_corpus_in_memory
+from nlp_apps.io.checkpoint import load_language_model
+from nlp_apps.models.backbone import BackboneConfig
+from nlp_apps.models.lm import score_tokens
+from nlp_apps.training.pretraining import PretrainConfig, pretrain
+from nlp_apps.training.trainer import TrainerConfig
 
 ARCH = BackboneConfig(cell="lstm", num_layers=2, emb_size=512, hidden_size=512, tie_weights=True,
                       embed_dropout=0.05, input_dropout=0.4, hidden_dropout=0.3, output_dropout=0.4, weight_dropout=0.15)

@@ -33,12 +33,12 @@ import torch
 from benchmarks.baseline_pytorch_lm import train_for
 from benchmarks.flops import lm_macs_per_token, matmul_ceiling_gflops, train_flops_per_token
 from benchmarks.results import RESULTS_DIR, ROOT, report, shared_data
-from nlp_apps.backbone import BackboneConfig
-from nlp_apps.data import encode_corpus_in_memory
-from nlp_apps.lm import RNNLanguageModel, score_tokens
-from nlp_apps.pretraining import LanguageModelingTask, PretrainConfig
-from nlp_apps.tokenizer import WordTokenizer
-from nlp_apps.train import Trainer, TrainerConfig, seed_everything
+from nlp_apps.data.token_files import encode_corpus_in_memory
+from nlp_apps.data.tokenizer import WordTokenizer
+from nlp_apps.models.backbone import BackboneConfig
+from nlp_apps.models.lm import RNNLanguageModel, score_tokens
+from nlp_apps.training.pretraining import LanguageModelingTask, PretrainConfig
+from nlp_apps.training.trainer import Trainer, TrainerConfig, seed_everything
 
 PRETRAIN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(PretrainConfig)}
 

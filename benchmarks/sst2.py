@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from benchmarks.results import RESULTS_DIR, report, shared_data
-from nlp_apps.checkpoint import DEFAULT_MODEL_DIR
-from nlp_apps.train import TrainerConfig
+from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR
+from nlp_apps.training.trainer import TrainerConfig
 from tasks.sentiment.adapter import read_dataset
 from tasks.sentiment.defaults import TRAINER_DEFAULTS
 from tasks.sentiment.metric import classification_metrics

@@ -11,15 +11,15 @@ __all__ = ["BackboneConfig", "RNNBackbone", "RNNLanguageModel", "__version__", "
 def __getattr__(name):
     # Lazy attributes keep `import nlp_apps` (and `nlp-apps --help`) free of torch start-up cost.
     if name in ("RNNBackbone", "BackboneConfig"):
-        from nlp_apps import backbone
+        from nlp_apps.models import backbone
 
         return getattr(backbone, name)
     if name == "RNNLanguageModel":
-        from nlp_apps.lm import RNNLanguageModel
+        from nlp_apps.models.lm import RNNLanguageModel
 
         return RNNLanguageModel
     if name == "load":
-        from nlp_apps.loading import load
+        from nlp_apps.io.loading import load
 
         return load
     raise AttributeError(f"module 'nlp_apps' has no attribute {name!r}")

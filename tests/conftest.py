@@ -44,7 +44,7 @@ def tiny_corpus(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def tiny_config():
-    from nlp_apps.backbone import BackboneConfig
+    from nlp_apps.models.backbone import BackboneConfig
 
     return BackboneConfig(
         vocab_size=VOCAB, emb_size=EMB, hidden_size=HIDDEN, num_layers=2,

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from nlp_apps.backbone import BackboneConfig, ElmanRNN, RNNBackbone, locked_dropout, reverse_padded
+from nlp_apps.models.backbone import BackboneConfig, ElmanRNN, RNNBackbone, locked_dropout, reverse_padded
 from tests.conftest import BATCH, EMB, HIDDEN, STEPS, VOCAB
 
 CELLS = [("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"), ("rnn", "relu"), ("rnn", "sigmoid")]

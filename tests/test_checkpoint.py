@@ -3,11 +3,11 @@ import json
 import pytest
 import torch
 
-from nlp_apps.backbone import BackboneConfig, RNNBackbone
-from nlp_apps.checkpoint import FORMAT_VERSION, load_backbone, load_language_model, read_config, save_model
+from nlp_apps.data.tokenizer import WordTokenizer
 from nlp_apps.errors import CheckpointError
-from nlp_apps.lm import RNNLanguageModel
-from nlp_apps.tokenizer import WordTokenizer
+from nlp_apps.io.checkpoint import FORMAT_VERSION, load_backbone, load_language_model, read_config, save_model
+from nlp_apps.models.backbone import BackboneConfig, RNNBackbone
+from nlp_apps.models.lm import RNNLanguageModel
 from tests.conftest import BATCH, STEPS, VOCAB
 
 

@@ -146,7 +146,7 @@ def test_backward_perplexity_of_a_forward_only_model(tmp_path, tiny_corpus):
 
 
 def test_manifest_hashes_directories(tmp_path):
-    from nlp_apps.fileio import sha256_file
+    from nlp_apps.data.fileio import sha256_file
 
     (tmp_path / "pos").mkdir()
     (tmp_path / "pos" / "1.txt").write_text("good")

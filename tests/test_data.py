@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from nlp_apps.data import BPTTBatcher, bucket_batches, encode_corpus, evaluation_rows, open_token_file, pad_sequences, scan_corpus
+from nlp_apps.data.batching import BPTTBatcher, bucket_batches, evaluation_rows, pad_sequences
+from nlp_apps.data.token_files import encode_corpus, open_token_file, scan_corpus
+from nlp_apps.data.tokenizer import EOS_ID, WordTokenizer
 from nlp_apps.errors import DataError
-from nlp_apps.tokenizer import EOS_ID, WordTokenizer
 
 
 def test_bptt_batches_walk_rows_and_shift_targets():

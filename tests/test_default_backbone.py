@@ -4,8 +4,8 @@ import json
 
 import torch
 
-from nlp_apps.backbone import RNNBackbone
-from nlp_apps.checkpoint import DEFAULT_MODEL_DIR
+from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR
+from nlp_apps.models.backbone import RNNBackbone
 
 
 def test_default_backbone_is_shipped_small_and_bidirectional():

@@ -66,7 +66,7 @@ def test_more_processes_than_batch_rows_is_refused_before_anything_is_written(tm
 
 
 def _sum_gradients_worker(rank: int, init_file: str) -> None:
-    from nlp_apps import distributed
+    from nlp_apps.training import distributed
 
     torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     try:

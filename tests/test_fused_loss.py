@@ -2,8 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nlp_apps.fused_loss import linear_cross_entropy
-from nlp_apps.lm import RNNLanguageModel
+from nlp_apps.models.fused_loss import linear_cross_entropy
+from nlp_apps.models.lm import RNNLanguageModel
 from tests.conftest import BATCH, HIDDEN, STEPS, VOCAB
 
 

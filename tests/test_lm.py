@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from nlp_apps.lm import RNNLanguageModel, sample_next, score_tokens
+from nlp_apps.models.lm import RNNLanguageModel, sample_next, score_tokens
 from tests.conftest import BATCH, STEPS, VOCAB
 
 

@@ -7,11 +7,11 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from nlp_apps.backbone import BackboneConfig, RNNBackbone
 from nlp_apps.cli import cli
+from nlp_apps.data.tokenizer import SentencePieceTokenizer
 from nlp_apps.errors import DataError
-from nlp_apps.lm import RNNLanguageModel
-from nlp_apps.tokenizer import SentencePieceTokenizer
+from nlp_apps.models.backbone import BackboneConfig, RNNBackbone
+from nlp_apps.models.lm import RNNLanguageModel
 from tasks.sentiment import TASK, SentimentClassifier
 from tasks.sentiment.adapter import read_dataset
 from tasks.sentiment.head_config import HeadConfig

@@ -1,7 +1,7 @@
 import pytest
 
+from nlp_apps.data.tokenizer import EOS_ID, UNK_ID, SentencePieceTokenizer, WordTokenizer, load_tokenizer
 from nlp_apps.errors import DataError
-from nlp_apps.tokenizer import EOS_ID, UNK_ID, SentencePieceTokenizer, WordTokenizer, load_tokenizer
 
 ODD_LINES = [
     "Plain text, with punctuation; and CAPITALS!",

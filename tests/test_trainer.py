@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from nlp_apps.errors import TrainingError
-from nlp_apps.lm import RNNLanguageModel
-from nlp_apps.pretraining import LanguageModelingTask
-from nlp_apps.schedules import lr_multiplier, slanted_triangular
-from nlp_apps.train import Callback, StepOutput, Trainer, TrainerConfig, parse_duration, seed_everything
+from nlp_apps.models.lm import RNNLanguageModel
+from nlp_apps.training.pretraining import LanguageModelingTask
+from nlp_apps.training.schedules import lr_multiplier, slanted_triangular
+from nlp_apps.training.trainer import Callback, StepOutput, Trainer, TrainerConfig, parse_duration, seed_everything
 from tests.conftest import VOCAB
 
 

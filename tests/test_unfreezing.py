@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from nlp_apps.train import Control
-from nlp_apps.unfreezing import GradualUnfreezing
+from nlp_apps.training.trainer import Control
+from nlp_apps.training.unfreezing import GradualUnfreezing
 
 
 class FakeTrainer:

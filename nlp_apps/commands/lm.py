@@ -22,9 +22,9 @@ def perplexity(model_dir: str, file: str, direction: str, batch_size: int, as_js
     Word-level perplexity is exp(total NLL / (whitespace words + lines)), so models with
     different tokenizers (subword or word) are comparable on the same text.
     """
-    from nlp_apps.data import encode_corpus_in_memory
-    from nlp_apps.lm import score_tokens
-    from nlp_apps.loading import load_language_model_pipeline
+    from nlp_apps.data.token_files import encode_corpus_in_memory
+    from nlp_apps.io.loading import load_language_model_pipeline
+    from nlp_apps.models.lm import score_tokens
 
     pipeline = load_language_model_pipeline(model_dir)
     if direction not in pipeline.model.config.directions:
@@ -50,7 +50,7 @@ def perplexity(model_dir: str, file: str, direction: str, batch_size: int, as_js
 @click.option("--seed", type=int, default=None, help="Seed for reproducible samples.")
 def generate(model_dir: str, prompt: str, max_tokens: int, temperature: float, top_k: int, top_p: float, seed) -> None:
     """Continue a prompt by sampling from a language model."""
-    from nlp_apps.loading import load_language_model_pipeline
+    from nlp_apps.io.loading import load_language_model_pipeline
 
     pipeline = load_language_model_pipeline(model_dir)
     text = pipeline.generate(prompt, max_tokens=max_tokens, temperature=temperature, top_k=top_k or None, top_p=top_p, seed=seed)
@@ -62,7 +62,7 @@ def generate(model_dir: str, prompt: str, max_tokens: int, temperature: float, t
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo(model_dir: str, seed: int) -> None:
     """The quickstart: score a short demo text with the shipped backbone and continue a prompt."""
-    from nlp_apps.loading import load_language_model_pipeline
+    from nlp_apps.io.loading import load_language_model_pipeline
 
     pipeline = load_language_model_pipeline(model_dir)
     config = pipeline.config["backbone"]

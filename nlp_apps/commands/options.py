@@ -8,7 +8,7 @@ import functools
 import click
 from click.core import ParameterSource
 
-from nlp_apps.trainer_config import TrainerConfig, parse_duration
+from nlp_apps.training.trainer_config import TrainerConfig, parse_duration
 
 TRAINER_FIELDS = {
     "epochs": "epochs",

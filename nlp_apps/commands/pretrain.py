@@ -71,11 +71,11 @@ def pretrain(train_files, valid_files, weights, paragraphs, corpora_file, out_di
     Each epoch (or each --eval-every steps) is validated; the best model is written to OUT,
     the latest resumable state to OUT/last.
     """
-    from nlp_apps import distributed
-    from nlp_apps.backbone import BackboneConfig
-    from nlp_apps.pretraining import PretrainConfig, resume_pretraining
-    from nlp_apps.pretraining import pretrain as run_pretrain
-    from nlp_apps.train import TrainerConfig
+    from nlp_apps.models.backbone import BackboneConfig
+    from nlp_apps.training import distributed
+    from nlp_apps.training.pretraining import PretrainConfig, resume_pretraining
+    from nlp_apps.training.pretraining import pretrain as run_pretrain
+    from nlp_apps.training.trainer import TrainerConfig
 
     log = lambda message: click.echo(message, err=True)
     if resume_dir:
@@ -83,7 +83,7 @@ def pretrain(train_files, valid_files, weights, paragraphs, corpora_file, out_di
         result = resume_pretraining(resume_dir, overrides=overrides, log=log)
         out_dir = resume_dir
     else:
-        from nlp_apps.corpora import read_corpora_file, specs_from_options
+        from nlp_apps.data.corpora import read_corpora_file, specs_from_options
 
         if not out_dir:
             raise click.UsageError("--out is required (or use --resume DIR)")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
+from nlp_apps.data.fileio import check_readable_file
 from nlp_apps.errors import DataError
-from nlp_apps.fileio import check_readable_file
 
 FORMATS = ("auto", "csv", "tsv", "jsonl", "sst2", "folder")
 Column = Union[str, int, None]

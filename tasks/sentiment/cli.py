@@ -68,10 +68,10 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
     nlp-apps sentiment train --train train.tsv --valid dev.tsv --out runs/clf --time-budget 30m
     nlp-apps sentiment train --resume runs/clf     # after Ctrl-C / SIGTERM
     """
-    from nlp_apps import distributed
-    from nlp_apps.checkpoint import read_config, resolve_model_dir
-    from nlp_apps.fileio import atomic_write_json
-    from nlp_apps.train import TrainerConfig, prepare_run_dir
+    from nlp_apps.data.fileio import atomic_write_json
+    from nlp_apps.io.checkpoint import read_config, resolve_model_dir
+    from nlp_apps.training import distributed
+    from nlp_apps.training.trainer import TrainerConfig, prepare_run_dir
     from tasks.sentiment.head_config import HeadConfig
     from tasks.sentiment.training import (
         RecipeConfig,
@@ -166,7 +166,7 @@ def load_run_config(out_dir: Path) -> dict:
 @data_options
 def evaluate(model_dir, data_file, out_dir, as_json, fmt, text_column, label_column, text_field, label_field) -> None:
     """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix (scikit-learn)."""
-    from nlp_apps.fileio import atomic_write_json
+    from nlp_apps.data.fileio import atomic_write_json
     from tasks.sentiment.metric import classification_metrics
     from tasks.sentiment.pipeline import load
     from tasks.sentiment.plots import plot_confusion_matrix
@@ -204,7 +204,7 @@ def evaluate(model_dir, data_file, out_dir, as_json, fmt, text_column, label_col
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def predict(model_dir, texts, input_file, as_json) -> None:
     """Label texts given as arguments, in a file or on stdin (one per line)."""
-    from nlp_apps.fileio import read_lines
+    from nlp_apps.data.fileio import read_lines
     from tasks.sentiment.pipeline import load
 
     if input_file == "-" or (not texts and not input_file):

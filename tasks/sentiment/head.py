@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from nlp_apps.backbone import RNNBackbone, detach_state, reverse_padded
+from nlp_apps.models.backbone import RNNBackbone, detach_state, reverse_padded
 from tasks.sentiment.head_config import HeadConfig
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 
-from nlp_apps.backbone import RNNBackbone
-from nlp_apps.checkpoint import load_model_tokenizer, load_weights_into, read_backbone_config, read_config, read_weights
-from nlp_apps.data import bucket_batches, pad_sequences
+from nlp_apps.data.batching import bucket_batches, pad_sequences
 from nlp_apps.errors import CheckpointError
+from nlp_apps.io.checkpoint import load_model_tokenizer, load_weights_into, read_backbone_config, read_config, read_weights
+from nlp_apps.models.backbone import RNNBackbone
 from tasks.sentiment.head import SentimentClassifier
 from tasks.sentiment.head_config import HeadConfig
 

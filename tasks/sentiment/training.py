@@ -23,9 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nlp_apps import distributed
-from nlp_apps.backbone import RNNBackbone
-from nlp_apps.checkpoint import (
+from nlp_apps.data.batching import bucket_batches, pad_sequences
+from nlp_apps.data.fileio import atomic_write_text
+from nlp_apps.data.token_files import encode_corpus, open_token_file
+from nlp_apps.errors import CheckpointError, DataError, SetupError
+from nlp_apps.io.checkpoint import (
     load_backbone,
     load_language_model,
     load_model_tokenizer,
@@ -33,11 +35,10 @@ from nlp_apps.checkpoint import (
     resolve_model_dir,
     save_model,
 )
-from nlp_apps.data import bucket_batches, encode_corpus, open_token_file, pad_sequences
-from nlp_apps.errors import CheckpointError, DataError, SetupError
-from nlp_apps.fileio import atomic_write_text
-from nlp_apps.pretraining import LanguageModelingTask
-from nlp_apps.train import (
+from nlp_apps.models.backbone import RNNBackbone
+from nlp_apps.training import distributed
+from nlp_apps.training.pretraining import LanguageModelingTask
+from nlp_apps.training.trainer import (
     StepOutput,
     Trainer,
     TrainerConfig,
@@ -45,7 +46,7 @@ from nlp_apps.train import (
     resolve_device,
     seed_everything,
 )
-from nlp_apps.unfreezing import GradualUnfreezing
+from nlp_apps.training.unfreezing import GradualUnfreezing
 from tasks.sentiment.adapter import Example
 from tasks.sentiment.defaults import TRAINER_DEFAULTS
 from tasks.sentiment.head import SentimentClassifier

@@ -19,16 +19,16 @@ import torch
 from torch import nn
 
 from nlp_apps import __version__
-from nlp_apps.backbone import BackboneConfig, RNNBackbone
+from nlp_apps.data.fileio import atomic_write_bytes, atomic_write_json
+from nlp_apps.data.tokenizer import Tokenizer, load_tokenizer
 from nlp_apps.errors import CheckpointError
-from nlp_apps.fileio import atomic_write_bytes, atomic_write_json
-from nlp_apps.tokenizer import Tokenizer, load_tokenizer
+from nlp_apps.models.backbone import BackboneConfig, RNNBackbone
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 TOP_LEVEL_KEYS = {"format_version", "nlp_apps_version", "model_type", "backbone", "tokenizer", "task", "head"}
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "pretrained" / "default"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "pretrained" / "default"
 BACKBONE_PREFIX = "backbone."
 
 
@@ -172,7 +172,7 @@ def load_model_tokenizer(path: str | os.PathLike | None = None) -> Tokenizer:
 
 def load_language_model(path: str | os.PathLike | None = None):
     """(RNNLanguageModel, Tokenizer, config dict) from a directory written by `nlp-apps pretrain`."""
-    from nlp_apps.lm import RNNLanguageModel
+    from nlp_apps.models.lm import RNNLanguageModel
 
     path = resolve_model_dir(path)
     config = read_config(path)

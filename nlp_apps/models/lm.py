@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nlp_apps.backbone import BackboneConfig, RNNBackbone, StackState
-from nlp_apps.fused_loss import linear_cross_entropy
-from nlp_apps.tokenizer import EOS_ID
+from nlp_apps.data.tokenizer import EOS_ID
+from nlp_apps.models.backbone import BackboneConfig, RNNBackbone, StackState
+from nlp_apps.models.fused_loss import linear_cross_entropy
 
 
 class RNNLanguageModel(nn.Module):
@@ -87,12 +87,12 @@ class RNNLanguageModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None) -> RNNLanguageModel:
-        from nlp_apps.checkpoint import load_language_model
+        from nlp_apps.io.checkpoint import load_language_model
 
         return load_language_model(path)[0]
 
     def save_pretrained(self, path: str | os.PathLike, tokenizer=None) -> None:
-        from nlp_apps.checkpoint import save_model
+        from nlp_apps.io.checkpoint import save_model
 
         save_model(path, model_type="language_model", backbone_config=self.config, model=self, tokenizer=tokenizer)
 
@@ -157,7 +157,7 @@ def score_tokens(
     direction: str = "forward",
 ) -> PerplexityResult:
     """Total NLL of a token stream (numpy ids, one </s> per line), every token predicted once."""
-    from nlp_apps.data import evaluation_rows
+    from nlp_apps.data.batching import evaluation_rows
 
     was_training = model.training
     model.eval()

@@ -13,8 +13,8 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from nlp_apps.data.fileio import atomic_write_bytes, read_lines
 from nlp_apps.errors import CheckpointError, DataError
-from nlp_apps.fileio import atomic_write_bytes, read_lines
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<s>", "</s>")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from nlp_apps.checkpoint import load_language_model, read_config, resolve_model_dir
-from nlp_apps.data import encode_text
-from nlp_apps.lm import PerplexityResult, score_tokens
-from nlp_apps.tokenizer import EOS_ID
+from nlp_apps.data.token_files import encode_text
+from nlp_apps.data.tokenizer import EOS_ID
+from nlp_apps.io.checkpoint import load_language_model, read_config, resolve_model_dir
+from nlp_apps.models.lm import PerplexityResult, score_tokens
 
 
 class LanguageModelPipeline:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nlp_apps.configs import config_from_dict, config_to_dict
-from nlp_apps.schedules import SCHEDULES
+from nlp_apps.training.schedules import SCHEDULES
 
 OPTIMIZERS = ("adamw", "sgd")
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from nlp_apps import __version__
-from nlp_apps.fileio import atomic_write_json, atomic_write_text, sha256_file
+from nlp_apps.data.fileio import atomic_write_json, atomic_write_text, sha256_file
 
 LOG_COLUMNS = ("step", "epoch", "tokens", "elapsed_s", "lr", "train_loss", "tokens_per_s")
 

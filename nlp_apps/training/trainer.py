@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from nlp_apps import distributed
 from nlp_apps.errors import CheckpointError, DataError, TrainingError
-from nlp_apps.records import hash_data_files, plot_curves, write_log_csv, write_manifest, write_metrics
-from nlp_apps.schedules import lr_multiplier
-from nlp_apps.trainer_config import TrainerConfig, parse_duration  # noqa: F401 (re-exported)
+from nlp_apps.training import distributed
+from nlp_apps.training.records import hash_data_files, plot_curves, write_log_csv, write_manifest, write_metrics
+from nlp_apps.training.schedules import lr_multiplier
+from nlp_apps.training.trainer_config import TrainerConfig, parse_duration  # noqa: F401 (re-exported)
 
 TRAINER_STATE_FILE = "trainer_state.pt"
 

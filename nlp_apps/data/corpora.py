@@ -17,13 +17,13 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
+from nlp_apps.data.fileio import read_lines
 from nlp_apps.errors import DataError
-from nlp_apps.fileio import atomic_write_json, read_lines
 
 BLOCK_TOKENS = 2048
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -219,13 +219,6 @@ def valid_documents(spec: CorpusSpec) -> Iterator[str]:
 # ---- the tokenizer sample and the mixed stream ------------------------------------------------
 
 
-@dataclass
-class CorpusSizes:
-    documents: list[int]
-    words: int = 0
-    chars: int = 0
-
-
 def tokenizer_sample(
     specs: Sequence[CorpusSpec], counts: dict[str, list[int]], out_path: Path, *, words: int = 5_000_000, seed: int = 0
 ) -> dict[str, int]:
@@ -271,7 +264,7 @@ def mix_blocks(block_counts: Sequence[int], weights: Sequence[float], seed: int)
         whole, fraction = int(weight), weight - int(weight)
         for _ in range(whole):
             order.extend((corpus, b) for b in range(count))
-        extra = int(round(fraction * count))
+        extra = round(fraction * count)
         order.extend((corpus, int(b)) for b in np.sort(rng.choice(count, size=extra, replace=False)))
     permutation = rng.permutation(len(order))
     return [order[i] for i in permutation]
@@ -291,11 +284,3 @@ def write_mixed_stream(parts: Sequence[np.ndarray], weights: Sequence[float], eo
             contributed[corpus] += int(stop - start)
     os.replace(tmp, out_path)
     return {"tokens": sum(contributed), "per_corpus": contributed}
-
-
-@dataclass
-class MixSummary:
-    corpora: list[dict] = field(default_factory=list)
-
-    def save(self, path: Path) -> None:
-        atomic_write_json(path, {"corpora": self.corpora})

@@ -12,17 +12,34 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlp_apps import distributed
-from nlp_apps.backbone import BackboneConfig, concat_state_rows, count_parameters, detach_state, map_state
-from nlp_apps.checkpoint import read_config, save_model
 from nlp_apps.configs import config_from_dict
-from nlp_apps.corpora import CorpusSpec, corpus_name, count_documents, split_documents, tokenizer_sample, valid_documents, write_mixed_stream
-from nlp_apps.data import BPTTBatcher, encode_documents, open_token_file, scan_corpus
+from nlp_apps.data.batching import BPTTBatcher
+from nlp_apps.data.corpora import (
+    CorpusSpec,
+    corpus_name,
+    count_documents,
+    split_documents,
+    tokenizer_sample,
+    valid_documents,
+    write_mixed_stream,
+)
+from nlp_apps.data.fileio import atomic_write_json
+from nlp_apps.data.token_files import encode_documents, open_token_file, scan_corpus
+from nlp_apps.data.tokenizer import EOS_ID, Tokenizer, load_tokenizer, train_tokenizer
 from nlp_apps.errors import CheckpointError, DataError, SetupError
-from nlp_apps.fileio import atomic_write_json
-from nlp_apps.lm import RNNLanguageModel, score_tokens
-from nlp_apps.tokenizer import EOS_ID, Tokenizer, load_tokenizer, train_tokenizer
-from nlp_apps.train import StepOutput, Trainer, TrainerConfig, TrainResult, prepare_run_dir, resolve_device, seed_everything
+from nlp_apps.io.checkpoint import read_config, save_model
+from nlp_apps.models.backbone import BackboneConfig, concat_state_rows, count_parameters, detach_state, map_state
+from nlp_apps.models.lm import RNNLanguageModel, score_tokens
+from nlp_apps.training import distributed
+from nlp_apps.training.trainer import (
+    StepOutput,
+    Trainer,
+    TrainerConfig,
+    TrainResult,
+    prepare_run_dir,
+    resolve_device,
+    seed_everything,
+)
 
 
 class LanguageModelingTask:
@@ -156,7 +173,7 @@ class LanguageModelingTask:
 class PretrainConfig:
     """Everything `nlp-apps pretrain` needs; saved as run_config.json so --resume can rebuild the run.
 
-    The corpora are `corpora` (several named corpora, see nlp_apps.corpora), or one `train`/`valid`
+    The corpora are `corpora` (several named corpora, see nlp_apps.data.corpora), or one `train`/`valid`
     pair of text files, which becomes a single corpus.
     """
 

@@ -255,12 +255,12 @@ class RNNBackbone(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None) -> RNNBackbone:
         """Load a backbone from a model directory; no path loads the shipped default."""
-        from nlp_apps.checkpoint import load_backbone
+        from nlp_apps.io.checkpoint import load_backbone
 
         return load_backbone(path)
 
     def save_pretrained(self, path: str | os.PathLike, tokenizer=None) -> None:
-        from nlp_apps.checkpoint import save_model
+        from nlp_apps.io.checkpoint import save_model
 
         save_model(path, model_type="backbone", backbone_config=self.config, model=self, tokenizer=tokenizer)
 

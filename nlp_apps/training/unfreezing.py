@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from nlp_apps.train import Callback, Control, Trainer
+from nlp_apps.training.trainer import Callback, Control, Trainer
 
 
 class GradualUnfreezing(Callback):
