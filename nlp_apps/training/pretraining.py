@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -26,17 +25,17 @@ from nlp_apps.data.corpora import (
 from nlp_apps.data.fileio import atomic_write_json
 from nlp_apps.data.token_files import encode_documents, open_token_file, scan_corpus
 from nlp_apps.data.tokenizer import EOS_ID, Tokenizer, load_tokenizer, train_tokenizer
-from nlp_apps.errors import CheckpointError, DataError, SetupError
+from nlp_apps.errors import CheckpointError, DataError
 from nlp_apps.io.checkpoint import read_config, save_model
 from nlp_apps.models.backbone import BackboneConfig, concat_state_rows, count_parameters, detach_state, map_state
 from nlp_apps.models.lm import RNNLanguageModel, score_tokens
 from nlp_apps.training import distributed
+from nlp_apps.training.runs import RUN_CONFIG_FILE, check_batch_shares, new_run, read_run_config, write_run_config
 from nlp_apps.training.trainer import (
     StepOutput,
     Trainer,
     TrainerConfig,
     TrainResult,
-    prepare_run_dir,
     resolve_device,
     seed_everything,
 )
@@ -235,7 +234,6 @@ class PretrainConfig:
         return [p for c in self.corpora for p in (*c.train, *([c.valid] if c.valid else []))]
 
 
-RUN_CONFIG_FILE = "run_config.json"
 
 
 def valid_file(run: PretrainConfig, spec: CorpusSpec) -> str:
@@ -341,25 +339,14 @@ def build_pretraining(run: PretrainConfig, out_dir: Path, *, resume: bool, log=p
 
 def pretrain(run: PretrainConfig, out_dir: str | os.PathLike, *, overwrite: bool = False, log=print) -> TrainResult:
     distributed.init_from_env()
-    out_dir = Path(out_dir)
     log = log if distributed.is_main() else _quiet
     for path in run.data_files():  # bad input must not cost an earlier run (--overwrite)
         scan_corpus(path)
-    if run.batch_size < distributed.world_size():
-        raise SetupError(f"batch size {run.batch_size} is smaller than the {distributed.world_size()} processes; "
-                         "each process needs at least one row")
-    if distributed.is_main():
-        prepare_run_dir(out_dir, overwrite)
-    distributed.barrier()
-    try:
-        trainer = build_pretraining(run, out_dir, resume=False, log=log)
-    except BaseException:
-        if distributed.is_main():
-            shutil.rmtree(out_dir, ignore_errors=True)  # nothing worth keeping was written yet
-        raise
-    if distributed.is_main():
-        atomic_write_json(out_dir / RUN_CONFIG_FILE, run.to_dict())
-    return trainer.fit()
+    check_batch_shares(run.batch_size, unit="row")
+    with new_run(out_dir, overwrite=overwrite) as run_dir:
+        trainer = build_pretraining(run, run_dir, resume=False, log=log)
+        write_run_config(run_dir, run.to_dict())  # with the vocabulary size the tokenizer ended up with
+        return trainer.fit()
 
 
 def _quiet(*args, **kwargs) -> None:
@@ -371,16 +358,12 @@ def resume_pretraining(out_dir: str | os.PathLike, *, overrides: dict | None = N
     distributed.init_from_env()
     out_dir = Path(out_dir)
     log = log if distributed.is_main() else _quiet
-    run_config_path = out_dir / RUN_CONFIG_FILE
-    if not run_config_path.is_file():
-        raise CheckpointError(out_dir, f"nothing to resume: {RUN_CONFIG_FILE} is missing")
     try:
-        run = PretrainConfig.from_dict(json.loads(run_config_path.read_text(encoding="utf-8")), str(run_config_path))
+        run = PretrainConfig.from_dict(read_run_config(out_dir), f"{out_dir / RUN_CONFIG_FILE}")
     except (ValueError, TypeError) as exc:
-        raise CheckpointError(run_config_path, str(exc)) from None
+        raise CheckpointError(out_dir / RUN_CONFIG_FILE, str(exc)) from None
     if overrides:
         run.trainer = dataclasses.replace(run.trainer, **overrides)
-        if distributed.is_main():
-            atomic_write_json(run_config_path, run.to_dict())
+        write_run_config(out_dir, run.to_dict())
     trainer = build_pretraining(run, out_dir, resume=True, log=log)
     return trainer.fit(resume=True)

@@ -13,11 +13,10 @@ from __future__ import annotations
 import math
 import os
 import random
-import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,13 +25,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from nlp_apps.errors import CheckpointError, DataError, TrainingError
+from nlp_apps.errors import TrainingError
 from nlp_apps.training import distributed
+from nlp_apps.training.checkpointing import load_last, save_last
 from nlp_apps.training.records import hash_data_files, plot_curves, write_log_csv, write_manifest, write_metrics
+from nlp_apps.training.runs import prepare_run_dir  # noqa: F401 (re-exported)
 from nlp_apps.training.schedules import lr_multiplier
 from nlp_apps.training.trainer_config import TrainerConfig, parse_duration  # noqa: F401 (re-exported)
-
-TRAINER_STATE_FILE = "trainer_state.pt"
 
 
 @dataclass
@@ -75,6 +74,10 @@ class Callback:
     def on_step_end(self, trainer: Trainer, control: Control) -> None: ...
     def on_eval_end(self, trainer: Trainer, metrics: dict, control: Control) -> None: ...
     def on_save(self, trainer: Trainer, directory: Path) -> None: ...
+
+    def lr_factors(self, trainer: Trainer) -> Sequence[float] | None:
+        """A factor per optimizer group on this step's scheduled learning rate; None: no change."""
+        return None
 
     def state_dict(self) -> dict:  # saved in last/ and handed back on resume
         return {}
@@ -169,8 +172,13 @@ class Trainer:
 
     def _set_lr(self) -> float:
         factor = lr_multiplier(self.config.schedule, self.progress(), self.config.warmup)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.config.lr * factor * group["lr_scale"] * group.get("lr_gate", 1.0)
+        gates = [1.0] * len(self.optimizer.param_groups)
+        for cb in self.callbacks:
+            factors = cb.lr_factors(self)
+            if factors is not None:
+                gates = [g * f for g, f in zip(gates, factors, strict=True)]
+        for group, gate in zip(self.optimizer.param_groups, gates):
+            group["lr"] = self.config.lr * factor * group["lr_scale"] * gate
         return self.config.lr * factor
 
     # ---- the loop ----------------------------------------------------------------------
@@ -263,7 +271,8 @@ class Trainer:
             # gradients gives the gradient of the global batch's mean loss.
             units = int(distributed.sum_tensor(torch.tensor([float(out.units)], device=loss.device)).item())
             loss = loss * (out.units / units)
-            loss.backward()
+            if out.units:  # a process whose share of a small last batch is empty adds zeros (sum_gradients)
+                loss.backward()
             loss_value = float(distributed.sum_gradients(list(model.parameters()), loss.detach().float()))
         else:
             loss.backward()
@@ -329,90 +338,10 @@ class Trainer:
     # ---- checkpoints -------------------------------------------------------------------
 
     def _save_last(self) -> None:
-        """Write last/ completely beside the old one, then swap, so a crash never leaves a torn copy.
-
-        With several processes every one of them calls this (the task's state and the random
-        generators are gathered from all), and process 0 writes.
-        """
-        task_state = self.task.state_dict()
-        rng_states = distributed.gather_objects(_rng_state())
-        self._last_checkpoint = time.monotonic()
-        if not distributed.is_main():
-            return
-        final, staging, old = self.out_dir / "last", self.out_dir / "last.tmp", self.out_dir / "last.old"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        self.task.save(staging, exact=True)
-        state = {
-            "step": self.step,
-            "epoch": self.epoch,
-            "units": self.units,
-            "mid_epoch": self.mid_epoch,
-            "best_metric": self.best_metric,
-            "best_metrics": self.best_metrics,
-            "bad_evals": self.bad_evals,
-            "elapsed": self.elapsed(),
-            "train_seconds": self.train_seconds,
-            "last_eval_step": self.last_eval_step,
-            "log_rows": self.log_rows,
-            "model": self.task.model.state_dict(),  # exact weights, whatever format task.save uses
-            "optimizer": self.optimizer.state_dict(),
-            "task": task_state,
-            "callbacks": [cb.state_dict() for cb in self.callbacks],
-            "rng": rng_states[0],
-            "rng_per_process": rng_states,
-        }
-        torch.save(state, staging / TRAINER_STATE_FILE)
-        if final.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-        os.replace(staging, final)
-        shutil.rmtree(old, ignore_errors=True)
-        for cb in self.callbacks:
-            cb.on_save(self, final)
+        save_last(self)
 
     def _load_last(self) -> None:
-        last = self.out_dir / "last"
-        if not (last / TRAINER_STATE_FILE).is_file() and (self.out_dir / "last.old" / TRAINER_STATE_FILE).is_file():
-            last = self.out_dir / "last.old"  # a crash happened mid-swap
-        state_path = last / TRAINER_STATE_FILE
-        if not state_path.is_file():
-            raise CheckpointError(self.out_dir, "nothing to resume: last/trainer_state.pt is missing")
-        try:
-            state = torch.load(state_path, map_location=self.task.device, weights_only=True)
-        except Exception as exc:  # torch raises several types for a bad or unsafe file
-            raise CheckpointError(state_path, f"cannot read trainer state: {exc}") from None
-        required = ("model", "optimizer", "task", "rng", "elapsed", "step", "epoch", "units", "mid_epoch",
-                    "best_metric", "best_metrics", "bad_evals", "last_eval_step", "log_rows")
-        missing = [key for key in required if key not in state]
-        if missing:
-            raise CheckpointError(state_path, f"trainer state lacks {', '.join(missing)}")
-        self.task.model.load_state_dict(state["model"])
-        try:
-            self.optimizer.load_state_dict(state["optimizer"])
-        except ValueError as exc:  # the task's parameter groups changed since the state was saved
-            raise CheckpointError(state_path, f"optimizer state does not fit this run's parameter groups: {exc}") from None
-        for group in self.optimizer.param_groups:
-            group.pop("lr_gate", None)  # a callback that gates learning rates sets it again
-        self.task.load_state_dict(state["task"])
-        for callback, callback_state in zip(self.callbacks, state.get("callbacks", [])):
-            callback.load_state_dict(callback_state)
-        for key in ("step", "epoch", "units", "mid_epoch", "best_metric", "best_metrics", "bad_evals", "last_eval_step", "log_rows"):
-            setattr(self, key, state[key])
-        self.elapsed_before = state["elapsed"]
-        # States written before train_seconds existed count all wall time as training time.
-        self.train_seconds = state.get("train_seconds", state["elapsed"])
-        per_process = state.get("rng_per_process", [])
-        rng = per_process[distributed.rank()] if len(per_process) == distributed.world_size() else state["rng"]
-        reseed = len(per_process) != distributed.world_size() and distributed.rank() > 0
-        torch.set_rng_state(rng["torch"].cpu())
-        if rng["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
-        keys, pos, has_gauss, cached = rng["numpy"]
-        np.random.set_state(("MT19937", np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
-        random.setstate((3, tuple(rng["python"][0]), rng["python"][1]))
-        if reseed:  # saved with another process count: this process needs dropout masks of its own
-            torch.manual_seed(self.config.seed + 7919 * distributed.rank() + self.step)  # CUDA generators too
+        load_last(self)
 
     # ---- signals, progress, records ----------------------------------------------------
 
@@ -518,38 +447,6 @@ class Trainer:
             extra={"trainer": self.config.to_dict(), **self.manifest_extra},
             resumed=self._resumed,
         )
-
-
-def _rng_state() -> dict:
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": _numpy_state(),
-        "python": [list(random.getstate()[1]), random.getstate()[2]],
-    }
-
-
-def _numpy_state() -> list:
-    _, keys, pos, has_gauss, cached = np.random.get_state()
-    return [keys.tolist(), int(pos), int(has_gauss), float(cached)]
-
-
-RUN_MARKERS = ("run_config.json", "config.json", "last")
-
-
-def prepare_run_dir(out_dir: Path, overwrite: bool) -> None:
-    """Refuse to mix two runs in one directory; --overwrite replaces an earlier run only."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(out_dir, "--out exists and is a file, expected a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        holds_run = any((out_dir / marker).exists() for marker in RUN_MARKERS)
-        if not holds_run:
-            raise DataError(out_dir, "--out is a non-empty directory that holds no run; choose an empty or new directory")
-        if not overwrite:
-            raise DataError(out_dir, "--out already holds a run; pass --overwrite to replace it or --resume to continue it")
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
 
 
 def format_seconds(seconds: float) -> str:

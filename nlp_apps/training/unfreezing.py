@@ -28,7 +28,7 @@ class GradualUnfreezing(Callback):
             raise ValueError("gradual unfreezing needs at least one parameter group")
         self.groups, self.span = [list(g) for g in groups], span
         self.trainable = 0
-        self.optimizer_groups: dict[int, dict] = {}  # unfreezing group index -> its optimizer group
+        self.optimizer_index: dict[int, int] = {}  # optimizer group index -> unfreezing group index
         # The furthest progress seen: a resumed run whose budget grew (so progress fell) never
         # freezes a layer again.
         self.furthest = 0.0
@@ -60,9 +60,11 @@ class GradualUnfreezing(Callback):
                 for param in group:
                     param.requires_grad_(i >= first)
             self.trainable = count
-        for i, optimizer_group in self.optimizer_groups.items():
-            # The Trainer multiplies this group's scheduled learning rate by the gate.
-            optimizer_group["lr_gate"] = self.lr_gate(i, progress)
+
+    def lr_factors(self, trainer: Trainer) -> list[float]:
+        """Each optimizer group's gate at the furthest progress seen (the Trainer multiplies its rate by it)."""
+        progress = max(trainer.progress(), self.furthest)
+        return [self.lr_gate(self.optimizer_index[i], progress) for i in range(len(trainer.optimizer.param_groups))]
 
     def on_train_start(self, trainer: Trainer, control: Control) -> None:
         self._match_groups(trainer.optimizer)
@@ -83,5 +85,5 @@ class GradualUnfreezing(Callback):
         theirs = sorted(sorted(id(p) for p in group["params"]) for group in optimizer.param_groups)
         if mine != theirs:
             raise ValueError("gradual unfreezing needs one optimizer parameter group per unfreezing group")
-        owner = {id(p): g for g in optimizer.param_groups for p in g["params"]}
-        self.optimizer_groups = {i: owner[id(group[0])] for i, group in enumerate(self.groups) if group}
+        owner = {id(p): i for i, group in enumerate(self.groups) for p in group}
+        self.optimizer_index = {i: owner[id(g["params"][0])] for i, g in enumerate(optimizer.param_groups)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import sys
@@ -68,14 +67,13 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
     nlp-apps sentiment train --train train.tsv --valid dev.tsv --out runs/clf --time-budget 30m
     nlp-apps sentiment train --resume runs/clf     # after Ctrl-C / SIGTERM
     """
-    from nlp_apps.data.fileio import atomic_write_json
     from nlp_apps.io.checkpoint import read_config, resolve_model_dir
     from nlp_apps.training import distributed
-    from nlp_apps.training.trainer import TrainerConfig, prepare_run_dir
+    from nlp_apps.training.runs import check_batch_shares, new_run, read_run_config, write_run_config
+    from nlp_apps.training.trainer import TrainerConfig
     from tasks.sentiment.head_config import HeadConfig
     from tasks.sentiment.training import (
         RecipeConfig,
-        check_batch_shares,
         check_known_labels,
         label_set,
         train_classifier,
@@ -85,14 +83,13 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
     main_process = distributed.is_main()
     log = (lambda message: click.echo(message, err=True)) if main_process else (lambda message: None)
     if resume_dir:
-        run = load_run_config(Path(resume_dir))
+        run = read_run_config(resume_dir)
         run["trainer"].update(resume_overrides(options))
-        if main_process:
-            atomic_write_json(Path(resume_dir) / "run_config.json", run)
+        write_run_config(resume_dir, run)
         data = run["data"]
         train_set = read(data["train"], **data["options"])
         valid_set = read(data["valid"], **data["options"])
-        result = train_classifier(train_set, valid_set, resume_dir, backbone=run["backbone"], recipe=RecipeConfig(**run["recipe"]),
+        result = train_classifier(train_set, valid_set, resume_dir, backbone=run["backbone"], recipe=RecipeConfig.from_dict(run["recipe"], f"{resume_dir}/run_config.json"),
                                   head=HeadConfig.from_dict(run["head"]), trainer=TrainerConfig.from_dict(run["trainer"]),
                                   device=run["device"], data_files=[data["train"], data["valid"]], resume=True, log=log)
         if main_process:
@@ -116,23 +113,13 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
     check_known_labels(valid_set, label_set(train_set, str(train_file)))
     read_config(resolve_model_dir(backbone))
     check_batch_shares(batch_size)
-    if main_process:
-        prepare_run_dir(Path(out_dir), overwrite)
-        atomic_write_json(Path(out_dir) / "run_config.json", {
-            "data": {"train": str(train_file), "valid": str(valid_file), "options": data_options_used},
-            "backbone": backbone, "device": device, "recipe": dataclasses.asdict(recipe), "head": head.to_dict(),
-            "trainer": trainer.to_dict(),
-        })
-    distributed.barrier()
-    try:
+    run_config = {
+        "data": {"train": str(train_file), "valid": str(valid_file), "options": data_options_used},
+        "backbone": backbone, "device": device, "recipe": recipe.to_dict(), "head": head.to_dict(), "trainer": trainer.to_dict(),
+    }
+    with new_run(out_dir, overwrite=overwrite, run_config=run_config):
         result = train_classifier(train_set, valid_set, out_dir, backbone=backbone, recipe=recipe, head=head, trainer=trainer,
                                   device=device, data_files=[train_file, valid_file], log=log)
-    except BaseException:
-        if main_process and not (Path(out_dir) / "last").exists():
-            import shutil
-
-            shutil.rmtree(out_dir, ignore_errors=True)  # nothing resumable was written: leave no partial model
-        raise
     if main_process:
         report_result(result, out_dir)
 
@@ -144,18 +131,6 @@ def report_result(result, out_dir) -> None:
     if result.status == "interrupted":
         click.echo(f"resume with: nlp-apps sentiment train --resume {out_dir}", err=True)
         raise SystemExit(130)
-
-
-def load_run_config(out_dir: Path) -> dict:
-    from nlp_apps.errors import CheckpointError
-
-    path = out_dir / "run_config.json"
-    if not path.is_file():
-        raise CheckpointError(out_dir, "nothing to resume: run_config.json is missing")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(path, f"invalid JSON: {exc}") from None
 
 
 @sentiment.command()

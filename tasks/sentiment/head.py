@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from nlp_apps.models.backbone import RNNBackbone, detach_state, reverse_padded
+from nlp_apps.training.finetune import backbone_layer_groups
 from tasks.sentiment.head_config import HeadConfig
 
 
@@ -71,8 +72,4 @@ class SentimentClassifier(nn.Module):
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Parameter groups from the bottom (embedding) to the top (classifier), for per-layer LRs."""
-        groups = [[self.backbone.embedding.weight]]
-        for depth in range(self.backbone.config.num_layers):
-            groups.append([p for stack in self.backbone.stacks.values() for p in stack.layers[depth].parameters()])
-        groups.append(list(self.classifier.parameters()))
-        return groups
+        return backbone_layer_groups(self.backbone) + [list(self.classifier.parameters())]
