@@ -14,7 +14,7 @@ import click
 from nlp_apps import __version__
 
 CORE_COMMANDS = {
-    "demo": "nlp_apps.commands.lm:demo",
+    "demo": "nlp_apps.commands.demo:demo",
     "generate": "nlp_apps.commands.lm:generate",
     "perplexity": "nlp_apps.commands.lm:perplexity",
     "pretrain": "nlp_apps.commands.pretrain:pretrain",

@@ -32,14 +32,23 @@ RESERVED_NAMES = frozenset({"pretrain", "perplexity", "generate", "tasks", "demo
 class TaskSpec:
     """What a task plug-in exposes (one object, named by its entry point).
 
-    name          the CLI group name and the `task` field of its model directories
-    description   one line for `nlp-apps tasks`
-    cli           a click.Group with at least train, evaluate and predict
-    head_config   a dataclass type with the head's options (to_dict / from_dict)
-    build_head    build_head(backbone, config) -> nn.Module that owns the backbone
-    read_dataset  the dataset adapter: read_dataset(path, **options) -> examples (raises DataError)
-    metric        metric(predictions, references, **options) -> dict of named scores
-    load          load(model_dir) -> a ready model whose predict(...) takes raw inputs
+    Every field is used: by the task's own commands and by the contract test suite that runs over
+    every installed task (tests/test_contract.py), so a new task is checked the same way.
+
+    name            the CLI group name and the `task` field of its model directories
+    description     one line for `nlp-apps tasks`
+    cli             a click.Group with at least train, evaluate and predict (and demo, for the project's own tasks)
+    head_config     a dataclass type with the head's options (to_dict / from_dict)
+    build_head      build_head(backbone, config, examples) -> nn.Module that owns the backbone; `examples` are
+                    training examples, for what a head takes from the data (a label set)
+    read_dataset    the dataset adapter: read_dataset(path, **options) -> examples (raises DataError)
+    split_examples  split_examples(examples) -> (inputs for predict, references for metric)
+    metric          metric(predictions, references) -> dict of named scores, from the task's standard library
+    metric_name     the headline score in that dict; metric_best: its value for perfect predictions
+    save            save(model, tokenizer, directory): a model directory that `load` reads
+    pipeline        pipeline(model, tokenizer) -> the object `load` returns, from a model in memory
+    load            load(model_dir, device="cpu") -> a ready model whose predict(inputs) takes raw inputs
+    demo_data       demo_data() -> {"train": path, "valid": path}: the small demo set the task ships (or None)
     """
 
     name: str
@@ -48,8 +57,14 @@ class TaskSpec:
     head_config: type
     build_head: Callable[..., Any]
     read_dataset: Callable[..., Any]
+    split_examples: Callable[..., tuple]
     metric: Callable[..., dict]
+    metric_name: str
+    metric_best: float
+    save: Callable[..., None]
+    pipeline: Callable[..., Any]
     load: Callable[..., Any]
+    demo_data: Callable[[], dict] | None = None
 
 
 class PluginError(Exception):
@@ -74,9 +89,13 @@ def validate_spec(spec: Any, entry_name: str | None = None) -> TaskSpec:
         raise PluginError(f"task {spec.name!r}: cli lacks command(s) {', '.join(missing)}")
     if not dataclasses.is_dataclass(spec.head_config):
         raise PluginError(f"task {spec.name!r}: head_config must be a dataclass type")
-    for attribute in ("build_head", "read_dataset", "metric", "load"):
+    for attribute in ("build_head", "read_dataset", "split_examples", "metric", "save", "pipeline", "load"):
         if not callable(getattr(spec, attribute)):
             raise PluginError(f"task {spec.name!r}: {attribute} must be callable")
+    if spec.demo_data is not None and not callable(spec.demo_data):
+        raise PluginError(f"task {spec.name!r}: demo_data must be callable or None")
+    if not isinstance(spec.metric_name, str) or not isinstance(spec.metric_best, (int, float)):
+        raise PluginError(f"task {spec.name!r}: metric_name must be a string and metric_best a number")
     return spec
 
 

@@ -69,3 +69,32 @@ def torchrun(*args, processes: int = 2, check: bool = True) -> subprocess.Comple
     proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, timeout=300)
     assert proc.returncode == 0 or not check, "\n".join(line for line in proc.stderr.splitlines() if "rank" in line or "Error" in line)[-4000:]
     return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_language_model(tmp_path_factory) -> Path:
+    """A tiny bidirectional LM directory with its own sentencepiece tokenizer (trained once per session)."""
+    from nlp_apps.data.tokenizer import SentencePieceTokenizer
+    from nlp_apps.models.backbone import BackboneConfig
+    from nlp_apps.models.lm import RNNLanguageModel
+
+    folder = tmp_path_factory.mktemp("tiny_lm")
+    corpus = folder / "corpus.txt"
+    corpus.write_text(make_corpus(400, seed=11), encoding="utf-8")
+    tokenizer = SentencePieceTokenizer.train(corpus, vocab_size=300)
+    config = BackboneConfig(vocab_size=tokenizer.vocab_size, emb_size=12, hidden_size=20, bidirectional=True,
+                            input_dropout=0.0, hidden_dropout=0.0, output_dropout=0.0)
+    torch.manual_seed(0)
+    RNNLanguageModel(config).save_pretrained(folder / "lm", tokenizer=tokenizer)
+    return folder / "lm"
+
+
+@pytest.fixture
+def plugins_on(monkeypatch):
+    """The installed entry points, as a user has them (the suite turns autoload off by default)."""
+    from nlp_apps.registry import reset_registry
+
+    monkeypatch.delenv("NLP_APPS_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    reset_registry()
+    yield
+    reset_registry()

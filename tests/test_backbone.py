@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from nlp_apps.models.backbone import BackboneConfig, ElmanRNN, RNNBackbone, locked_dropout, reverse_padded
+from nlp_apps.models.backbone import START_ID, BackboneConfig, ElmanRNN, RNNBackbone, locked_dropout, reverse_padded
 from tests.conftest import BATCH, EMB, HIDDEN, STEPS, VOCAB
 
 CELLS = [("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"), ("rnn", "relu"), ("rnn", "sigmoid")]
@@ -86,9 +86,99 @@ def test_bidirectional_encode_aligns_backward_states(tiny_config):
     out = backbone.encode(tokens, torch.tensor([4, 3]))
     assert set(out) == {"forward", "backward"}
     # The backward state at position 0 of row 1 has read tokens 11, 10, 9: the same as running
-    # the backward stack alone over the reversed, unpadded sequence.
-    alone = backbone(torch.tensor([[11, 10, 9]]), direction="backward").last_hidden_state
+    # the backward stack alone over the reversed, unpadded sequence from the start state.
+    start = backbone.initial_state(1, "backward")
+    alone = backbone(torch.tensor([[11, 10, 9]]), start, direction="backward").last_hidden_state
     torch.testing.assert_close(out["backward"].last_hidden_state[1, 0], alone[0, -1])
     torch.testing.assert_close(out["backward"].last_hidden_state[1, 2], alone[0, 0])
     with pytest.raises(ValueError, match="no 'backward' stack"):
         RNNBackbone(tiny_config)(tokens, direction="backward")
+
+
+# Odd, mutually distinct sizes: vocabulary 13, embedding 7, hidden 11.
+ODD = dict(vocab_size=13, emb_size=7, hidden_size=11, num_layers=2, bidirectional=True,
+           input_dropout=0.0, hidden_dropout=0.0, output_dropout=0.0)
+
+
+def odd_backbone(cell, activation, tied=False, **changes):
+    torch.manual_seed(0)
+    config = BackboneConfig(**{**ODD, "cell": cell, "activation": activation, "tie_weights": tied, **changes})
+    return RNNBackbone(config).eval()
+
+
+def state_tensors(state):
+    """Every tensor of a stack state, layer by layer: [h] (gru, rnn) or [h, c] (lstm), each (1, B, H)."""
+    return [t for layer in state for t in (layer if isinstance(layer, tuple) else (layer,))]
+
+
+@pytest.mark.parametrize("cell,activation", CELLS)
+def test_encode_of_a_padded_batch_equals_each_row_alone(cell, activation):
+    backbone = odd_backbone(cell, activation, tied=cell == "gru")
+    lengths = torch.tensor([5, 2, 7, 1])
+    rows = [torch.randint(4, 13, (int(n),)) for n in lengths]
+    tokens = torch.zeros(4, 7, dtype=torch.long)
+    for b, row in enumerate(rows):
+        tokens[b, : len(row)] = row
+    out = backbone.encode(tokens, lengths)
+    # Whatever the padding holds, it is never read.
+    noisy = torch.where(tokens == 0, torch.randint(4, 13, tokens.shape), tokens)
+    noisy_out = backbone.encode(noisy, lengths)
+    for direction in ("forward", "backward"):
+        for a, b in zip(state_tensors(out[direction].state), state_tensors(noisy_out[direction].state)):
+            torch.testing.assert_close(a, b)
+        torch.testing.assert_close(out[direction].last_hidden_state, noisy_out[direction].last_hidden_state)
+    for b, row in enumerate(rows):
+        n = len(row)
+        for direction, read in (("forward", row), ("backward", row.flip(0))):
+            alone = backbone(read[None], backbone.initial_state(1, direction), direction)
+            got = out[direction]
+            for layer, expected in zip(got.layer_outputs, alone.layer_outputs):
+                aligned = expected[0] if direction == "forward" else expected[0].flip(0)  # position t = token t
+                torch.testing.assert_close(layer[b, :n], aligned)
+                assert torch.all(layer[b, n:] == 0)
+            # The final state is the state at the row's true length, not after its padding.
+            for got_t, alone_t in zip(state_tensors(got.state), state_tensors(alone.state)):
+                torch.testing.assert_close(got_t[:, b], alone_t[:, 0])
+
+
+def test_encode_starts_every_text_after_one_end_of_line_token():
+    backbone = odd_backbone("lstm", "tanh", bidirectional=False)
+    tokens, lengths = torch.tensor([[5, 6, 7], [8, 9, 0]]), torch.tensor([3, 2])
+    out = backbone.encode(tokens, lengths)["forward"]
+    # The same as reading </s> and then the text from a zero state.
+    with_eos = backbone(torch.cat([torch.full((2, 1), START_ID), tokens], dim=1), None, "forward", lengths + 1)
+    torch.testing.assert_close(out.last_hidden_state[0], with_eos.last_hidden_state[0, 1:])
+    for a, b in zip(state_tensors(out.state), state_tensors(with_eos.state)):
+        torch.testing.assert_close(a, b)
+    # start(): the output that predicts the first token, and the state every text starts from.
+    first_output, start_state = backbone.start(2)
+    torch.testing.assert_close(first_output, with_eos.last_hidden_state[:, 0])
+    for a, b in zip(state_tensors(start_state), state_tensors(backbone.initial_state(2))):
+        torch.testing.assert_close(a, b)
+    # An explicit initial state replaces the start state (here: zeros, as `forward` starts).
+    zero = backbone.encode(tokens, lengths, initial_state={"forward": None})
+    torch.testing.assert_close(zero["forward"].last_hidden_state[0], backbone(tokens[:1]).last_hidden_state[0])
+    carried = backbone.encode(tokens, lengths, initial_state={"forward": out.state})
+    assert not torch.allclose(carried["forward"].last_hidden_state[0], out.last_hidden_state[0])
+
+
+def test_encode_rejects_bad_lengths_and_unknown_directions():
+    backbone = odd_backbone("gru", "tanh", bidirectional=False)
+    tokens = torch.tensor([[5, 6, 7], [8, 9, 0]])
+    with pytest.raises(ValueError, match=r"every length must be in 1\.\.3"):
+        backbone.encode(tokens, torch.tensor([3, 0]))
+    with pytest.raises(ValueError, match=r"every length must be in 1\.\.3"):
+        backbone.encode(tokens, torch.tensor([4, 2]))
+    with pytest.raises(ValueError, match=r"lengths must have shape \(2,\)"):
+        backbone.encode(tokens, torch.tensor([3]))
+    with pytest.raises(ValueError, match="initial_state names backward"):
+        backbone.encode(tokens, torch.tensor([3, 2]), initial_state={"backward": None})
+
+
+@pytest.mark.parametrize("cell,activation", [("lstm", "tanh"), ("rnn", "sigmoid")])
+def test_encode_trains_with_weight_dropout_on_a_padded_batch(cell, activation):
+    backbone = odd_backbone(cell, activation, weight_dropout=0.5).train()
+    out = backbone.encode(torch.tensor([[5, 6, 7], [8, 9, 0]]), torch.tensor([3, 2]))
+    (out["forward"].last_hidden_state.sum() + out["backward"].state[-1][0].sum()).backward()
+    for stack in ("fwd", "bwd"):
+        assert backbone.stacks[stack].layers[0].rnn.weight_hh_l0.grad.abs().sum() > 0

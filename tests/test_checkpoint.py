@@ -56,19 +56,29 @@ def edit_config(path, **changes):
     (path / "config.json").write_text(json.dumps(config))
 
 
+def edit_backbone_part(path, backbone):
+    config = json.loads((path / "config.json").read_text())
+    config["parts"]["backbone"]["backbone"] = backbone
+    (path / "config.json").write_text(json.dumps(config))
+
+
 @pytest.mark.parametrize(
     "change,message",
     [
         ({"format_version": FORMAT_VERSION + 1}, "newer than this nlp-apps supports"),
         ({"format_version": "1"}, "format_version is missing or not an integer"),
         ({"surprise": 1}, "unknown config key.*surprise"),
+        ({"parts": []}, "parts.*not a JSON object"),
         ({"backbone": {"vocab_size": VOCAB, "hidden": 3}}, "unknown BackboneConfig key.*hidden"),
-        ({"backbone": {"vocab_size": VOCAB + 1, "emb_size": 10, "hidden_size": 24}}, "weights do not match|has shape"),
+        ({"backbone": {"vocab_size": VOCAB + 1, "emb_size": 10, "hidden_size": 24}}, "model.safetensors: .*(weights do not match|has shape)"),
     ],
 )
 def test_bad_checkpoints_give_clear_errors(tmp_path, tiny_config, change, message):
     RNNBackbone(tiny_config).save_pretrained(tmp_path)
-    edit_config(tmp_path, **change)
+    if "backbone" in change:
+        edit_backbone_part(tmp_path, change["backbone"])
+    else:
+        edit_config(tmp_path, **change)
     with pytest.raises(CheckpointError, match=message):
         load_backbone(tmp_path)
 

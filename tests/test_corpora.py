@@ -1,5 +1,6 @@
 """Pretraining corpora: documents, paragraphs, JSONL, hold-outs, the weighted mix, and the CLI around them."""
 
+import itertools
 import json
 
 import numpy as np
@@ -52,7 +53,7 @@ def test_blocks_end_after_a_document_and_cover_the_stream():
     tokens = np.array([5, 6, eos, 7, eos, 8, 9, 10, eos, 11, eos])
     blocks = document_blocks(tokens, eos, block_tokens=4)
     assert blocks[0][0] == 0 and blocks[-1][1] == len(tokens)
-    assert all(prev[1] == nxt[0] for prev, nxt in zip(blocks[:-1], blocks[1:]))
+    assert all(prev[1] == nxt[0] for prev, nxt in itertools.pairwise(blocks))
     assert all(tokens[stop - 1] == eos for _, stop in blocks)
     assert blocks.tolist() == [[0, 5], [5, 9], [9, 11]]
 

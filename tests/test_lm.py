@@ -1,11 +1,20 @@
+import itertools
+import json
 import math
+import random
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from click.testing import CliRunner
 
+import nlp_apps
+from nlp_apps.cli import cli
+from nlp_apps.data.tokenizer import EOS_ID, SPECIAL_TOKENS, WordTokenizer
+from nlp_apps.models.backbone import BackboneConfig
 from nlp_apps.models.lm import RNNLanguageModel, sample_next, score_tokens
-from tests.conftest import BATCH, STEPS, VOCAB
+from tests.conftest import BATCH, EMB, HIDDEN, STEPS, VOCAB
 
 
 def test_logits_shape_and_tied_decoder(tiny_config):
@@ -62,6 +71,85 @@ def test_top_k_and_top_p_restrict_the_choices():
     assert sample_next(logits, 0.0, None, None, None) == 0
 
 
-def test_generate_rejects_an_empty_prompt(tiny_config):
-    with pytest.raises(ValueError, match="at least one token"):
-        RNNLanguageModel(tiny_config).generate([], max_new_tokens=3)
+@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+def test_tied_decoder_is_the_embedding_and_the_top_layer_outputs_its_size(tiny_config, cell):
+    # hidden 24 != embedding 10: tying works because the top layer outputs emb_size (no check needed)
+    config = BackboneConfig(**{**tiny_config.to_dict(), "cell": cell, "num_layers": 3})
+    tied = RNNLanguageModel(config)
+    top = tied.backbone.stacks["fwd"].layers[-1].rnn
+    assert top.weight_hh_l0.shape[1] == EMB and tied.backbone.stacks["fwd"].layers[0].rnn.weight_hh_l0.shape[1] == HIDDEN
+    assert tied.output_embedding() is tied.backbone.embedding.weight
+    logits, _ = tied(torch.randint(0, VOCAB, (BATCH, STEPS)))
+    assert logits.shape == (BATCH, STEPS, VOCAB)
+    untied = RNNLanguageModel(BackboneConfig(**{**config.to_dict(), "tie_weights": False}))
+    assert untied.output_embedding().shape == (VOCAB, HIDDEN)
+    assert untied.backbone.stacks["fwd"].layers[-1].rnn.weight_hh_l0.shape[1] == HIDDEN
+
+
+# ---- perplexity: independent of batching --------------------------------------------------
+
+def stream_of_lines(seed, lines=40):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([np.append(rng.integers(4, VOCAB, size=rng.integers(0, 15)), EOS_ID) for _ in range(lines)])
+
+
+@torch.no_grad()
+def nll_from_the_start_state(model, targets, direction="forward"):
+    """Total NLL of `targets` read as one text: </s> then the targets, from a zero state."""
+    inputs = torch.tensor([[EOS_ID, *targets[:-1]]])
+    logits, _ = model(inputs, None, direction)
+    return float(F.cross_entropy(logits[0], torch.tensor(targets), reduction="sum"))
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_perplexity_does_not_depend_on_batch_size_or_bptt(tiny_config, direction):
+    torch.manual_seed(0)
+    config = BackboneConfig(**{**tiny_config.to_dict(), "bidirectional": True})
+    model = RNNLanguageModel(config)
+    with torch.no_grad():  # larger weights: the context matters more (cold starts mid-line cost ~1e-3 here)
+        for param in model.parameters():
+            param.mul_(4)
+    tokens = stream_of_lines(seed=1)
+    results = [score_tokens(model, tokens, words=100, batch_size=b, bptt=k, block_tokens=30, direction=direction)
+               for b in (1, 2, 4, 16) for k in (3, 256)]
+    for result in results:
+        assert result.tokens == len(tokens)
+        assert result.nll == pytest.approx(results[0].nll, rel=1e-5)
+    # Blocks of whole lines (cut after the first </s> past every 30 tokens), each read from the start state.
+    stream = tokens if direction == "forward" else np.append(tokens[::-1][1:], EOS_ID)
+    ends = np.flatnonzero(stream == EOS_ID) + 1
+    cuts = sorted({int(ends[np.searchsorted(ends, m)]) for m in range(30, len(stream), 30)} | {0, len(stream)})
+    expected = sum(nll_from_the_start_state(model, list(stream[a:b]), direction) for a, b in itertools.pairwise(cuts))
+    assert results[0].nll == pytest.approx(expected, rel=1e-5)
+
+
+def test_perplexity_of_a_short_text_is_the_whole_stream_read_from_the_start_state(tiny_config):
+    torch.manual_seed(0)
+    model = RNNLanguageModel(tiny_config)
+    tokens = np.array([5, 6, EOS_ID, EOS_ID, 7, 8, 9, EOS_ID, 10])  # a blank line, and a last line without </s>
+    result = score_tokens(model, tokens, words=6, batch_size=3)
+    assert result.nll == pytest.approx(nll_from_the_start_state(model, list(tokens)), rel=1e-5)
+    assert (result.tokens, result.words) == (9, 6 + 3)
+    with pytest.raises(ValueError, match="at least 1"):
+        score_tokens(model, tokens, words=6, batch_size=0)
+
+
+def test_cli_perplexity_equals_the_api_at_any_batch_size(tiny_config, tmp_path):
+    words = [f"w{i}" for i in range(VOCAB - len(SPECIAL_TOKENS))]
+    torch.manual_seed(0)
+    model = RNNLanguageModel(tiny_config)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.mul_(4)
+    model.save_pretrained(tmp_path / "lm", tokenizer=WordTokenizer([*SPECIAL_TOKENS, *words]))
+    rng = random.Random(0)
+    text = "".join(" ".join(rng.choices(words, k=rng.randint(0, 12))) + "\n" for _ in range(700))  # ~5000 tokens: 3 blocks
+    (tmp_path / "text.txt").write_text(text, encoding="utf-8")
+    api = nlp_apps.load(tmp_path / "lm").perplexity(text)
+    for batch_size in (1, 2, 4, 16):
+        result = CliRunner().invoke(cli, ["perplexity", "--model", str(tmp_path / "lm"), str(tmp_path / "text.txt"),
+                                          "--json", "--batch-size", str(batch_size)])
+        assert result.exit_code == 0, result.output
+        scores = json.loads(result.output)
+        assert (scores["tokens"], scores["words"]) == (api.tokens, api.words)
+        assert scores["token_perplexity"] == pytest.approx(api.token_perplexity, rel=1e-5)

@@ -38,8 +38,10 @@ class EchoConfig:
     size: int = 3
 
 TASK = TaskSpec(name="echo", description="repeats its input", cli=cli, head_config=EchoConfig,
-                build_head=lambda backbone, config: backbone, read_dataset=lambda path: [],
-                metric=lambda p, r: {"acc": 1.0}, load=lambda path: None)
+                build_head=lambda backbone, config, examples: backbone, read_dataset=lambda path: [],
+                split_examples=lambda examples: (examples, examples), metric=lambda p, r: {"acc": 1.0},
+                metric_name="acc", metric_best=1.0, save=lambda model, tokenizer, directory: None,
+                pipeline=lambda model, tokenizer: None, load=lambda path, device="cpu": None)
 NOT_A_SPEC = object()
 '''
 
@@ -116,8 +118,8 @@ def make_spec(**changes):
     class Config:
         pass
 
-    values = dict(name="demo_task", description="d", cli=group, head_config=Config, build_head=len,
-                  read_dataset=len, metric=len, load=len)
+    values = dict(name="demo_task", description="d", cli=group, head_config=Config, build_head=len, read_dataset=len,
+                  split_examples=len, metric=len, metric_name="score", metric_best=1.0, save=len, pipeline=len, load=len)
     values.update(changes)
     return TaskSpec(**values)
 
@@ -130,6 +132,9 @@ def make_spec(**changes):
         ({"cli": click.command()(lambda: None)}, "must be a click.Group"),
         ({"head_config": dict}, "must be a dataclass"),
         ({"metric": "accuracy"}, "metric must be callable"),
+        ({"save": None}, "save must be callable"),
+        ({"metric_best": "high"}, "metric_best a number"),
+        ({"demo_data": "demo/"}, "demo_data must be callable or None"),
     ],
 )
 def test_contract_violations_are_rejected(changes, message):

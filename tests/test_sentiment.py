@@ -158,17 +158,6 @@ def invoke(*args, input=None):
     return CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
 
 
-@pytest.fixture
-def plugins_on(monkeypatch):
-    """The installed entry points, as a user has them (the suite turns autoload off by default)."""
-    from nlp_apps.registry import reset_registry
-
-    monkeypatch.delenv("NLP_APPS_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-    reset_registry()
-    yield
-    reset_registry()
-
-
 def test_cli_train_evaluate_predict_round_trip(tmp_path, tiny_backbone, labelled, plugins_on):
     out = tmp_path / "clf"
     result = invoke("sentiment", "train", "--train", labelled[0], "--valid", labelled[1], "--out", out, "--backbone", tiny_backbone,
@@ -218,14 +207,30 @@ def test_cli_resume_continues_training(tmp_path, tiny_backbone, labelled, plugin
     assert refused.exit_code == 1 and "already holds a run" in refused.output
 
 
+def assert_same_weights_up_to_float_noise(one: dict, two: dict) -> None:
+    """Summing two half-batch gradients differs from one whole-batch sum in the last bits. Adam's first
+    step on a group that gradual unfreezing just let in moves each weight by about +-lr whatever its
+    gradient's size, so a weight whose gradient is float noise can land a few 1e-6 apart (measured: 1
+    of 23,384 weights, 4e-6 to 1e-5; 0 without unfreezing). Allow that for a handful of weights; a
+    missing or wrong gradient exchange moves thousands by far more."""
+    diffs = torch.cat([(one[name] - two[name]).abs().flatten() for name in one])
+    scale = torch.cat([one[name].abs().flatten() for name in one])
+    off = int((diffs > 1e-6 + 1e-5 * scale).sum())
+    assert off <= max(2, diffs.numel() // 2000), f"{off} of {diffs.numel()} weights differ"
+    assert float(diffs.max()) < 1e-4
+
+
 def test_two_processes_fine_tune_the_same_classifier_as_one(tmp_path, tiny_backbone, labelled, plugins_on):
-    args = ["sentiment", "train", "--train", labelled[0], "--valid", labelled[1], "--backbone", tiny_backbone, "--epochs", 3,
+    # 25 examples in batches of 8: the last batch holds one example, so one process gets none of it.
+    extra = labelled[0].read_text() + f"{POSITIVE[0]}\tpositive\n"
+    train = write(tmp_path / "train25.tsv", extra)
+    args = ["sentiment", "train", "--train", train, "--valid", labelled[1], "--backbone", tiny_backbone, "--epochs", 3,
             "--batch-size", 8, "--dropout", 0, "--no-progress", "--seed", 2]
     assert invoke(*args, "--no-lm-finetune", "--out", tmp_path / "one").exit_code == 0
     torchrun(*args, "--no-lm-finetune", "--out", tmp_path / "two")
     one, two = (load_file(tmp_path / run / "last" / "model.safetensors") for run in ("one", "two"))
-    for name, value in one.items():
-        torch.testing.assert_close(value, two[name], rtol=1e-4, atol=1e-5, msg=name)
+    assert json.loads((tmp_path / "two" / "metrics.json").read_text())["ex_trained"] == 3 * 25  # every example, every epoch
+    assert_same_weights_up_to_float_noise(one, two)
     # With LM fine-tuning too, the two stages hand over through files that process 0 writes.
     proc = torchrun(*args, "--out", tmp_path / "with_lm")
     assert (tmp_path / "with_lm" / "lm_finetuned" / ".complete").is_file() and (tmp_path / "with_lm" / "model.safetensors").is_file()

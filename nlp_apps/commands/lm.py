@@ -14,11 +14,14 @@ MODEL_HELP = "Model directory written by `nlp-apps pretrain`, or 'default' for t
 @click.option("--model", "model_dir", default="default", show_default=True, help=MODEL_HELP)
 @click.argument("file", type=click.Path(dir_okay=True))
 @click.option("--direction", type=click.Choice(["forward", "backward"]), default="forward", show_default=True)
-@click.option("--batch-size", type=int, default=16, show_default=True, help="Parallel rows while scoring.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Blocks of text scored side by side (speed only: the result does not depend on it).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def perplexity(model_dir: str, file: str, direction: str, batch_size: int, as_json: bool) -> None:
     """Token-level and word-level perplexity of FILE under a language model.
 
+    FILE is read as in pretraining, the state carried from line to line, in blocks of whole
+    lines (about 2048 tokens) that each start as a new text; the same as `nlp_apps.load(model).perplexity(text)`.
     Word-level perplexity is exp(total NLL / (whitespace words + lines)), so models with
     different tokenizers (subword or word) are comparable on the same text.
     """
@@ -49,9 +52,14 @@ def perplexity(model_dir: str, file: str, direction: str, batch_size: int, as_js
 @click.option("--top-p", type=click.FloatRange(0, 1), default=0.95, show_default=True, help="Nucleus sampling mass.")
 @click.option("--seed", type=int, default=None, help="Seed for reproducible samples.")
 def generate(model_dir: str, prompt: str, max_tokens: int, temperature: float, top_k: int, top_p: float, seed) -> None:
-    """Continue a prompt by sampling from a language model."""
+    """Continue a prompt by sampling from a language model.
+
+    The prompt starts a text, and the continuation starts after its last word (never inside it).
+    """
     from nlp_apps.io.loading import load_language_model_pipeline
 
+    if not prompt.strip():
+        raise click.BadParameter("is empty: give some text to continue", param_hint="'--prompt'")
     pipeline = load_language_model_pipeline(model_dir)
     text = pipeline.generate(prompt, max_tokens=max_tokens, temperature=temperature, top_k=top_k or None, top_p=top_p, seed=seed)
     click.echo(prompt + text)

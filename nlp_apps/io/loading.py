@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
+from functools import cached_property
 from pathlib import Path
 
 import torch
 
 from nlp_apps.data.token_files import encode_text
 from nlp_apps.data.tokenizer import EOS_ID
-from nlp_apps.io.checkpoint import load_language_model, read_config, resolve_model_dir
+from nlp_apps.io.checkpoint import load_language_model, read_model_config, resolve_model_dir
 from nlp_apps.models.lm import PerplexityResult, score_tokens
 
 
@@ -21,10 +23,11 @@ class LanguageModelPipeline:
         self.model.eval()
 
     def perplexity(self, text: str, direction: str = "forward") -> PerplexityResult:
+        """Perplexity of `text`, read as `nlp-apps perplexity` reads a file (see `score_tokens`)."""
         tokens, words = encode_text(text, self.tokenizer)
         if words == 0:
             raise ValueError("the text holds no words")
-        return score_tokens(self.model, tokens, words, batch_size=1, direction=direction)
+        return score_tokens(self.model, tokens, words, direction=direction)
 
     def generate(
         self,
@@ -36,9 +39,16 @@ class LanguageModelPipeline:
         seed: int | None = None,
         stop_at_newline: bool = False,
     ) -> str:
-        """The continuation of `prompt` (without the prompt). </s> becomes a newline."""
-        # The model saw each line as a </s>-separated unit, so a prompt starts after a </s>.
-        prompt_ids = [EOS_ID] + self.tokenizer.encode(prompt)
+        """The continuation of `prompt` (without the prompt). </s> becomes a newline.
+
+        The prompt is the beginning of a text (read from the start state, like every text) and
+        must hold some non-space text. It ends where it ends: the continuation never glues
+        letters or digits onto its last word ("The old man" may go on with " said", "'s" or
+        ",", never "men"). <pad>, <unk> and <s> are never sampled.
+        """
+        if not prompt.strip():
+            raise ValueError("the prompt is empty: give some text to continue")
+        prompt_ids = self.tokenizer.encode(prompt)
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         new_ids = self.model.generate(
             prompt_ids,
@@ -48,12 +58,17 @@ class LanguageModelPipeline:
             top_p=top_p,
             stop_ids=(EOS_ID,) if stop_at_newline else (),
             generator=generator,
+            first_banned_ids=self.word_continuations if prompt[-1].isalnum() else (),
         )
         # Decode prompt and continuation together: a subword tokenizer puts the space before a
         # word into that word's first piece, which decoding on its own would drop.
-        prompt_text = decode_lines(self.tokenizer, prompt_ids[1:])
-        full_text = decode_lines(self.tokenizer, prompt_ids[1:] + new_ids)
+        prompt_text = decode_lines(self.tokenizer, prompt_ids)
+        full_text = decode_lines(self.tokenizer, prompt_ids + new_ids)
         return full_text.removeprefix(prompt_text)
+
+    @cached_property
+    def word_continuations(self) -> tuple[int, ...]:
+        return word_continuation_ids(self.tokenizer)
 
 
 def decode_lines(tokenizer, ids: list[int]) -> str:
@@ -68,21 +83,35 @@ def decode_lines(tokenizer, ids: list[int]) -> str:
     return "\n".join(lines)
 
 
-def load(path: str | os.PathLike | None = None, device: str = "cpu"):
-    """Load a model directory: a language model (pipeline) or a fine-tuned task model.
+BYTE_PIECE = re.compile(r"^<0x[0-9A-F]{2}>$")
 
-    No path (or "default") loads the pretrained backbone shipped with the package.
+
+def word_continuation_ids(tokenizer) -> tuple[int, ...]:
+    """Ids that would extend the word before them: a sentencepiece piece that starts with a letter
+    or digit rather than with "▁" (a space), or a byte piece. A word vocabulary has none (its
+    decoding puts a space between any two tokens)."""
+    if tokenizer.kind != "sentencepiece":
+        return ()
+    pieces = (tokenizer.id_to_piece(i) for i in range(tokenizer.vocab_size))
+    return tuple(i for i, piece in enumerate(pieces) if piece[:1].isalnum() or BYTE_PIECE.match(piece))
+
+
+def load(path: str | os.PathLike | None = None, device: str | torch.device = "cpu"):
+    """Load a model directory, on `device`: a language model (pipeline) or a fine-tuned task model.
+
+    No path (or "default") loads the pretrained backbone shipped with the package. A task model
+    is loaded by its plug-in: `TaskSpec.load(path, device=device)`.
     """
     path = resolve_model_dir(path)
-    config = read_config(path)
+    config = read_model_config(path)
     if config.get("task"):
         from nlp_apps.registry import get_registry
 
-        return get_registry().get(config["task"]).load(path)
+        return get_registry().get(config["task"]).load(path, device=device)
     return load_language_model_pipeline(path, device)
 
 
-def load_language_model_pipeline(path: str | os.PathLike | None = None, device: str = "cpu") -> LanguageModelPipeline:
+def load_language_model_pipeline(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> LanguageModelPipeline:
     path = resolve_model_dir(path)
     model, tokenizer, config = load_language_model(path)
     return LanguageModelPipeline(model.to(device), tokenizer, config, path)

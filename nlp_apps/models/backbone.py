@@ -10,6 +10,14 @@ The seed model is the classic RNN language model
 and the AWD-LSTM regularisers (Merity et al. 2017) are options with CPU-friendly defaults:
 embedding dropout, locked (variational) dropout, and weight dropout on the recurrent matrices.
 Tensors are batch-first: (B, T, ...) with B = batch, T = time.
+
+Where a text starts (one rule for every encoder, generator and scorer; `RNNBackbone.start`):
+from the state after reading a single </s> from a zero state. Pretraining reads one stream in
+which every line follows a </s> (the previous line's end) with the state carried across it, so
+"just after a </s>" is the one place the LM has learned that a new line begins; a zero state
+alone it met only at the first token of an epoch. The backward stack reads the reversed stream,
+where a line's last token also follows a </s> (its own end), so the same rule holds there.
+`forward` and `step` with `state=None` start from zeros: they are the low-level calls under it.
 """
 
 from __future__ import annotations
@@ -22,13 +30,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nlp_apps.configs import config_from_dict, config_to_dict
+from nlp_apps.data.tokenizer import EOS_ID
 
 CELLS = ("rnn", "gru", "lstm")
 ACTIVATIONS = ("tanh", "relu", "sigmoid")
 DIRECTIONS = ("forward", "backward")
 STACK_KEYS = {"forward": "fwd", "backward": "bwd"}  # "forward" cannot name a submodule
+START_ID = EOS_ID  # every text starts after one </s> (see the module docstring)
 
 # An LSTM layer's state is (h, c); a GRU or plain RNN layer's state is h. Each is (1, B, H).
 LayerState = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
@@ -128,14 +139,23 @@ class ElmanRNN(nn.Module):
         for weight in self.parameters():
             nn.init.uniform_(weight, -bound, bound)
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, h: torch.Tensor | None = None, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # lengths (B,): like a packed sequence, row b stops after lengths[b] steps (zero outputs after)
         batch, steps, _ = x.shape
         h_t = x.new_zeros(batch, self.hidden_size) if h is None else h[0]  # (B, H)
         projected = F.linear(x, self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0)  # (B, T, H), all steps at once
         outputs = []
         for t in range(steps):
-            h_t = self.activation(projected[:, t] + F.linear(h_t, self.weight_hh_l0))  # (B, H)
-            outputs.append(h_t)
+            new = self.activation(projected[:, t] + F.linear(h_t, self.weight_hh_l0))  # (B, H)
+            if lengths is None:
+                h_t = new
+                outputs.append(h_t)
+            else:
+                live = (t < lengths).unsqueeze(1)  # (B, 1)
+                h_t = torch.where(live, new, h_t)
+                outputs.append(new * live)
         return torch.stack(outputs, dim=1), h_t.unsqueeze(0)  # (B, T, H), (1, B, H)
 
 
@@ -154,16 +174,28 @@ class RecurrentLayer(nn.Module):
         else:
             self.rnn = ElmanRNN(input_size, hidden_size, activation)
 
-    def forward(self, x: torch.Tensor, state: LayerState | None) -> tuple[torch.Tensor, LayerState]:
-        # x: (B, T, H_in) -> (B, T, H_out)
+    def forward(
+        self, x: torch.Tensor, state: LayerState | None, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, LayerState]:
+        # x: (B, T, H_in) -> (B, T, H_out). With lengths (B,), row b reads only its first lengths[b]
+        # steps: the state returned is the one after them, and the outputs after them are zeros.
         # The recurrence stays in float32 under bf16 autocast: its small per-step matmuls gain
         # nothing from bf16 on CPUs, and errors would compound over time steps.
         with torch.autocast(x.device.type, enabled=False):
             x = x.float()
+            weights = {}
             if self.training and self.weight_dropout > 0:
-                dropped = F.dropout(self.rnn.weight_hh_l0, self.weight_dropout, training=True)
-                return functional_call(self.rnn, {"weight_hh_l0": dropped}, (x, state))
-            return self.rnn(x, state)
+                weights["weight_hh_l0"] = F.dropout(self.rnn.weight_hh_l0, self.weight_dropout, training=True)
+            if lengths is None:
+                return self._run(weights, x, state)
+            if isinstance(self.rnn, ElmanRNN):
+                return self._run(weights, x, state, lengths=lengths.to(x.device))
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            outputs, new_state = self._run(weights, packed, state)
+            return pad_packed_sequence(outputs, batch_first=True, total_length=x.size(1))[0], new_state
+
+    def _run(self, weights: dict, *args, **kwargs):
+        return functional_call(self.rnn, weights, args, kwargs) if weights else self.rnn(*args, **kwargs)
 
 
 class RNNStack(nn.Module):
@@ -178,14 +210,14 @@ class RNNStack(nn.Module):
         )
 
     def forward(
-        self, x: torch.Tensor, state: StackState | None = None
+        self, x: torch.Tensor, state: StackState | None = None, lengths: torch.Tensor | None = None
     ) -> tuple[list[torch.Tensor], StackState]:
         # x: (B, T, E) -> one (B, T, H_l) output per layer, before any dropout on the top one
         outputs, new_state = [], []
         for i, layer in enumerate(self.layers):
             if i > 0:
                 x = locked_dropout(x, self.hidden_dropout, self.training)
-            x, layer_state = layer(x, None if state is None else state[i])
+            x, layer_state = layer(x, None if state is None else state[i], lengths)
             outputs.append(x)
             new_state.append(layer_state)
         return outputs, new_state
@@ -196,6 +228,7 @@ class BackboneOutput:
     last_hidden_state: torch.Tensor  # (B, T, output_size), after output dropout
     layer_outputs: list[torch.Tensor] = field(default_factory=list)  # per layer: (B, T, H_l)
     state: StackState = field(default_factory=list)  # recurrent state to carry into the next chunk
+    # (with lengths: each row's state after its last real token)
 
 
 class RNNBackbone(nn.Module):
@@ -203,6 +236,11 @@ class RNNBackbone(nn.Module):
 
     The embedding is shared by both directions (and, with tie_weights, by the LM decoder).
     A backward stack reads its input as given: the caller reverses the text (see `encode`).
+
+    Three ways in: `forward` runs a (B, T) chunk and carries a state (BPTT streams, language
+    modelling); `encode` reads whole padded texts in every direction from the start state;
+    `start` and `step` read one token per row at a time (a decoder, sampling, beam search:
+    reorder beams with `map_state(state, lambda t: t.index_select(1, beam_index))`).
     """
 
     def __init__(self, config: BackboneConfig):
@@ -225,27 +263,76 @@ class RNNBackbone(nn.Module):
         return locked_dropout(x, self.config.input_dropout, self.training)
 
     def forward(
-        self, tokens: torch.Tensor, state: StackState | None = None, direction: str = "forward"
+        self,
+        tokens: torch.Tensor,
+        state: StackState | None = None,
+        direction: str = "forward",
+        lengths: torch.Tensor | None = None,
     ) -> BackboneOutput:
-        """Run one direction's stack over `tokens` (B, T), in the order given."""
+        """Run one direction's stack over `tokens` (B, T), in the order given, from `state` (None: zeros).
+
+        With `lengths` (B,), row b is only its first lengths[b] tokens (right padding is never
+        read): the state returned is each row's state after its last real token.
+        """
         if direction not in self.config.directions:
             raise ValueError(f"this backbone has no {direction!r} stack (it has: {', '.join(self.config.directions)})")
-        layer_outputs, new_state = self.stacks[STACK_KEYS[direction]](self.embed(tokens), state)
+        if lengths is not None:
+            lengths = check_lengths(lengths, tokens)
+            if bool((lengths == tokens.size(1)).all()):
+                lengths = None  # nothing padded: the plain (faster) path gives the same
+        layer_outputs, new_state = self.stacks[STACK_KEYS[direction]](self.embed(tokens), state, lengths)
         top = locked_dropout(layer_outputs[-1], self.config.output_dropout, self.training)  # (B, T, O)
         return BackboneOutput(last_hidden_state=top, layer_outputs=layer_outputs, state=new_state)
 
-    def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> dict[str, BackboneOutput]:
-        """Encode right-padded sequences in every direction, outputs aligned to the input positions.
+    def start(self, batch_size: int, direction: str = "forward") -> tuple[torch.Tensor, StackState]:
+        """Begin `batch_size` texts: read one </s> per row from a zero state (the start-state rule of
+        the module docstring). -> top-layer output (B, O), which predicts each text's first token, and
+        the state to read the text from."""
+        tokens = torch.full((batch_size,), START_ID, dtype=torch.long, device=self.embedding.weight.device)
+        return self.step(tokens, None, direction)
 
-        tokens: (B, T) padded at the end; lengths: (B,). The backward stack reads each sequence
-        from its last real token to its first; its outputs are flipped back so position t of
-        every direction describes token t.
+    def initial_state(self, batch_size: int, direction: str = "forward") -> StackState:
+        """The state every text starts from (see `start`)."""
+        return self.start(batch_size, direction)[1]
+
+    def step(
+        self, tokens: torch.Tensor, state: StackState | None, direction: str = "forward"
+    ) -> tuple[torch.Tensor, StackState]:
+        """Read one token per row: tokens (B,) and the carried state -> top-layer output (B, O) and
+        the new state. Equal to `forward` over the same tokens one column at a time."""
+        out = self(tokens.unsqueeze(1), state, direction)  # (B, 1, O)
+        return out.last_hidden_state[:, 0], out.state
+
+    def encode(
+        self,
+        tokens: torch.Tensor,
+        lengths: torch.Tensor,
+        initial_state: dict[str, StackState] | None = None,
+    ) -> dict[str, BackboneOutput]:
+        """Encode right-padded texts in every direction, outputs aligned to the input positions.
+
+        tokens: (B, T) padded at the end; lengths: (B,), each in 1..T. Each direction starts from
+        the start state (`initial_state()`), or from `initial_state[direction]` where that key is
+        given (None there: zeros, as in `forward`).
+        Returns {direction: BackboneOutput}: `last_hidden_state` (B, T, O) and `layer_outputs`
+        (per layer (B, T, H_l)), where position t of every direction describes token t and
+        padding positions are zeros; `state` is each row's final state at its true length: for
+        "forward" after its last token, for "backward" after its first. The backward stack reads
+        each row's real tokens from last to first and never reads the padding.
         """
-        outputs = {"forward": self(tokens, direction="forward")}
-        if "backward" in self.config.directions:
-            reversed_tokens = reverse_padded(tokens, lengths)  # (B, T)
-            out = self(reversed_tokens, direction="backward")
-            outputs["backward"] = BackboneOutput(
+        lengths = check_lengths(lengths, tokens)
+        starts = dict(initial_state or {})
+        unknown = sorted(set(starts) - set(self.config.directions))
+        if unknown:
+            raise ValueError(f"initial_state names {', '.join(unknown)}, but this backbone reads only: {', '.join(self.config.directions)}")
+        outputs = {}
+        for direction in self.config.directions:
+            state = starts[direction] if direction in starts else self.initial_state(tokens.size(0), direction)
+            if direction == "forward":
+                outputs[direction] = self(tokens, state, direction, lengths)
+                continue
+            out = self(reverse_padded(tokens, lengths), state, direction, lengths)  # real tokens last to first
+            outputs[direction] = BackboneOutput(
                 last_hidden_state=reverse_padded(out.last_hidden_state, lengths),
                 layer_outputs=[reverse_padded(h, lengths) for h in out.layer_outputs],
                 state=out.state,
@@ -265,6 +352,16 @@ class RNNBackbone(nn.Module):
         save_model(path, model_type="backbone", backbone_config=self.config, model=self, tokenizer=tokenizer)
 
 
+def check_lengths(lengths: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """`lengths` as a (B,) long tensor on the tokens' device, each in 1..T; a clear error otherwise."""
+    lengths = torch.as_tensor(lengths, dtype=torch.long, device=tokens.device)
+    if lengths.shape != tokens.shape[:1]:
+        raise ValueError(f"lengths must have shape ({tokens.size(0)},), one per row of tokens; got {tuple(lengths.shape)}")
+    if len(lengths) and not (1 <= int(lengths.min()) and int(lengths.max()) <= tokens.size(1)):
+        raise ValueError(f"every length must be in 1..{tokens.size(1)} (the tokens' width); got {lengths.tolist()}")
+    return lengths
+
+
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Reverse each row's first `lengths[b]` steps and leave its padding in place. x: (B, T, ...)."""
     steps = x.size(1)
@@ -277,7 +374,9 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 def map_state(state: StackState | None, fn) -> StackState | None:
-    """fn applied to every tensor of a stack state (per layer: a tensor, or an (h, c) tuple)."""
+    """fn applied to every tensor of a stack state (per layer: a tensor, or an (h, c) tuple).
+
+    Each tensor is (1, B, H): batch rows are dim 1, e.g. `lambda t: t.index_select(1, index)`."""
     if state is None:
         return None
     return [tuple(fn(s) for s in layer) if isinstance(layer, (tuple, list)) else fn(layer) for layer in state]

@@ -1,23 +1,29 @@
 """Reading labelled texts: CSV, TSV, JSONL, GLUE SST-2 and folder-per-label layouts.
 
+CSV, TSV and JSONL go through the shared readers (nlp_apps.data.readers), with their strict
+header rules: a CSV/TSV header must name a text column (text, sentence, review or content) and,
+for training, a label column (label, sentiment, class or target), unless --text-column and
+--label-column say which columns to use (a header name, or a 0-based number for a file without
+header). A header it does not recognise is an error naming the columns found, never an example.
+
 Every reader returns `Example`s and raises DataError naming the file, the line (or file) and
 the problem. Labels are kept as strings ("1" and 1 are the same label).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-from nlp_apps.data.fileio import check_readable_file
+from nlp_apps.data import readers
+from nlp_apps.data.readers import Field, Record
 from nlp_apps.errors import DataError
 
 FORMATS = ("auto", "csv", "tsv", "jsonl", "sst2", "folder")
+TEXT_NAMES = ("text", "sentence", "review", "content")
+LABEL_NAMES = ("label", "sentiment", "class", "target")
 Column = Union[str, int, None]
 
 
@@ -48,13 +54,16 @@ def read_dataset(
     if fmt == "folder":
         examples = read_folder(path)
     else:
-        check_readable_file(path)
-        text = _read_text(path)
         if fmt == "jsonl":
-            examples = read_jsonl(path, text, text_field, label_field, require_labels)
+            fields = [Field("text", column=text_field), Field("label", column=label_field, required=require_labels)]
         else:
-            examples = read_delimited(path, text, "," if fmt == "csv" else "\t", text_column, label_column,
-                                      require_labels, sst2=fmt == "sst2")
+            if fmt == "sst2":
+                text_column = "sentence" if text_column is None else text_column
+                label_column = "label" if label_column is None else label_column
+            fields = [Field("text", TEXT_NAMES, text_column, option="--text-column"),
+                      Field("label", LABEL_NAMES, label_column, required=require_labels, option="--label-column")]
+        records = readers.read_records(path, fields, format={"csv": "csv", "jsonl": "jsonl"}.get(fmt, "tsv"))
+        examples = [_from_record(record, require_labels) for record in records]
     if not examples:
         raise DataError(path, "no examples (the file is empty)")
     return examples
@@ -76,84 +85,14 @@ def _read_text(path: Path) -> str:
         raise DataError(path, "not valid UTF-8", line=line) from None
 
 
-def read_delimited(
-    path: Path, text: str, delimiter: str, text_column: Column, label_column: Column, require_labels: bool, sst2: bool = False
-) -> list[Example]:
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
-    try:
-        rows = list(reader)
-    except csv.Error as exc:  # e.g. a runaway quote swallowing the rest of the file
-        raise DataError(path, f"malformed {'CSV' if delimiter == ',' else 'TSV'}: {exc}", line=reader.line_num) from None
-    rows = [(number, row) for number, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
-    if not rows:
-        return []
-    header = [cell.strip() for cell in rows[0][1]]
-    if sst2:
-        text_column = "sentence" if text_column is None else text_column
-        label_column = "label" if label_column is None else label_column
-    has_header = _looks_like_header(header, text_column, label_column)
-    text_index = _column_index(path, header if has_header else None, text_column, default=0, role="text")
-    label_index = _column_index(path, header if has_header else None, label_column, default=1, role="label",
-                                optional=not require_labels)
-    examples = []
-    for number, row in rows[1:] if has_header else rows:
-        if text_index >= len(row):
-            raise DataError(path, f"row has {len(row)} column(s), the text is in column {text_index}", line=number)
+def _from_record(record: Record, require_labels: bool) -> Example:
+    label = record.values["label"]
+    label = None if label is None else str(label).strip()
+    if not label:
+        if require_labels:
+            raise DataError(record.path, "missing label", line=record.line)
         label = None
-        if label_index is not None:
-            if label_index >= len(row) or not row[label_index].strip():
-                raise DataError(path, "missing label", line=number)
-            label = row[label_index].strip()
-        examples.append(_example(path, number, row[text_index], label))
-    return examples
-
-
-def _looks_like_header(header: list[str], text_column: Column, label_column: Column) -> bool:
-    names = {c for c in (text_column, label_column) if isinstance(c, str)}
-    if names:
-        return bool(names & set(header))
-    return bool({"text", "label", "sentence", "review", "sentiment"} & {h.lower() for h in header})
-
-
-def _column_index(path: Path, header: list[str] | None, column: Column, default: int, role: str, optional: bool = False) -> int | None:
-    if column is None:
-        if header is not None:
-            for candidates in (("text", "sentence", "review", "content"),) if role == "text" else (("label", "sentiment", "class", "target"),):
-                for i, name in enumerate(header):
-                    if name.lower() in candidates:
-                        return i
-            if optional:
-                return None
-            raise DataError(path, f"no {role} column found (columns: {', '.join(header)}); name it with --{role}-column")
-        if optional:
-            return None
-        return default
-    if isinstance(column, int) or (isinstance(column, str) and column.isdigit()):
-        return int(column)
-    if header is None or column not in header:
-        found = ", ".join(header) if header else "no header row"
-        raise DataError(path, f"no {role} column named {column!r} (columns: {found})")
-    return header.index(column)
-
-
-def read_jsonl(path: Path, text: str, text_field: str, label_field: str, require_labels: bool) -> list[Example]:
-    examples = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"malformed JSON ({exc.msg})", line=number) from None
-        if not isinstance(record, dict):
-            raise DataError(path, "expected a JSON object per line", line=number)
-        if text_field not in record:
-            raise DataError(path, f"no field {text_field!r} (fields: {', '.join(record)})", line=number)
-        label = record.get(label_field)
-        if label is None and require_labels:
-            raise DataError(path, f"missing label field {label_field!r} (fields: {', '.join(record)})", line=number)
-        examples.append(_example(path, number, str(record[text_field]), None if label is None else str(label)))
-    return examples
+    return _example(Path(record.path), record.line, str(record.values["text"]), label)
 
 
 def read_folder(path: Path) -> list[Example]:

@@ -6,6 +6,7 @@ With a bidirectional backbone the features of both reading directions are concat
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -73,3 +74,13 @@ class SentimentClassifier(nn.Module):
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Parameter groups from the bottom (embedding) to the top (classifier), for per-layer LRs."""
         return backbone_layer_groups(self.backbone) + [list(self.classifier.parameters())]
+
+
+def build_head(backbone: RNNBackbone, config: HeadConfig, examples=()) -> SentimentClassifier:
+    """The classifier on `backbone`; without labels in `config`, the label set of `examples`."""
+    if not config.labels:
+        labels = sorted({e.label for e in examples})
+        if len(labels) < 2:
+            raise ValueError(f"a classifier needs at least two labels; the examples have {labels or 'none'}")
+        config = dataclasses.replace(config, labels=labels)
+    return SentimentClassifier(backbone, config)

@@ -10,7 +10,14 @@ import torch
 
 from nlp_apps.data.batching import bucket_batches, pad_sequences
 from nlp_apps.errors import CheckpointError
-from nlp_apps.io.checkpoint import load_model_tokenizer, load_weights_into, read_backbone_config, read_config, read_weights
+from nlp_apps.io.checkpoint import (
+    load_model_tokenizer,
+    load_weights_into,
+    read_backbone_config,
+    read_config,
+    read_weights,
+    save_model,
+)
 from nlp_apps.models.backbone import RNNBackbone
 from tasks.sentiment.head import SentimentClassifier
 from tasks.sentiment.head_config import HeadConfig
@@ -44,6 +51,12 @@ class SentimentPipeline:
             {"label": self.labels[int(row.argmax())], "probabilities": {l: float(p) for l, p in zip(self.labels, row)}}
             for row in probs
         ]
+
+
+def save_classifier(model: SentimentClassifier, tokenizer, directory: str | os.PathLike) -> None:
+    """A model directory `load` reads: the backbone's config and tokenizer, the head's config, the weights."""
+    save_model(directory, model_type="classifier", backbone_config=model.backbone.config, model=model, tokenizer=tokenizer,
+               task="sentiment", head=model.config.to_dict())
 
 
 def load(path: str | os.PathLike, device: str = "cpu") -> SentimentPipeline:

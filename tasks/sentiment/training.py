@@ -18,7 +18,6 @@ from nlp_apps.errors import DataError
 from nlp_apps.io.checkpoint import (
     load_model_tokenizer,
     resolve_model_dir,
-    save_model,
 )
 from nlp_apps.training import distributed
 from nlp_apps.training.finetune import RecipeConfig, discriminative_param_groups, pretrained_backbone, run_recipe
@@ -31,9 +30,10 @@ from nlp_apps.training.trainer import (
 )
 from tasks.sentiment.adapter import Example
 from tasks.sentiment.defaults import TRAINER_DEFAULTS
-from tasks.sentiment.head import SentimentClassifier
+from tasks.sentiment.head import SentimentClassifier, build_head
 from tasks.sentiment.head_config import HeadConfig
 from tasks.sentiment.metric import classification_metrics
+from tasks.sentiment.pipeline import save_classifier
 
 
 class ClassificationTask:
@@ -103,8 +103,7 @@ class ClassificationTask:
         return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
 
     def save(self, directory: Path, exact: bool = False) -> None:
-        save_model(directory, model_type="classifier", backbone_config=self.model.backbone.config, model=self.model,
-                   tokenizer=self.tokenizer, task="sentiment", head=self.model.config.to_dict())
+        save_classifier(self.model, self.tokenizer, directory)
 
     def state_dict(self) -> dict:
         return {"pending": self.pending}
@@ -163,7 +162,7 @@ def train_classifier(
     torch_device = resolve_device(device)
 
     def build_task(backbone_dir: Path) -> ClassificationTask:
-        model = SentimentClassifier(pretrained_backbone(backbone_dir, recipe), dataclasses.replace(head, labels=labels))
+        model = build_head(pretrained_backbone(backbone_dir, recipe), dataclasses.replace(head, labels=labels))
         return ClassificationTask(model, load_model_tokenizer(backbone_dir), train, valid, recipe, seed=trainer.seed,
                                   device=torch_device, data_files=data_files)
 
