@@ -30,7 +30,7 @@ def test_the_project_tasks_are_installed():
 
 
 def test_every_command_answers_help(spec):
-    for name, command in spec.cli.commands.items():
+    for name in spec.cli.commands:
         result = CliRunner().invoke(spec.cli, [name, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output, (name, result.output)
 
