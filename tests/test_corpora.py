@@ -134,3 +134,18 @@ def test_pretrain_refuses_mismatched_corpus_options_before_writing(tmp_path):
                                       "--train", str(empty), "--valid", str(paths["news"][1]), "--out", str(out)])
     assert result.exit_code == 1 and "empty.txt: corpus is empty" in result.output
     assert not out.exists()
+
+
+def test_a_small_corpus_gets_the_largest_vocabulary_it_supports_unless_one_was_asked_for(tmp_path):
+    paths = write_corpora(tmp_path)
+    common = ["pretrain", "--train", str(paths["books"][0]), "--valid", str(paths["books"][1]), "--hidden-size", "8",
+              "--emb-size", "8", "--batch-size", "4", "--max-steps", "1", "--no-progress"]
+    result = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "auto")])
+    assert result.exit_code == 0, result.output
+    assert "the corpus supports at most" in result.output
+    size = json.loads((tmp_path / "auto" / "config.json").read_text())["parts"]["backbone"]["tokenizer"]["vocab_size"]
+    assert 100 < size < 8000
+    refused = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "asked"), "--vocab-size", "8000"])
+    assert refused.exit_code == 1 and f"largest size this corpus supports is {size}" in refused.output
+    assert "books/train.txt" in refused.output and "tokenizer-sample" not in refused.output
+    assert not (tmp_path / "asked").exists()

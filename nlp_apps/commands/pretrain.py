@@ -40,7 +40,7 @@ RUN_OPTIONS = ("tokenizer", "vocab_size", "batch_size", "bptt", "variable_length
 @click.option("--resume", "resume_dir", type=click.Path(), help="Continue the interrupted run in this directory.")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
 @click.option("--tokenizer", type=click.Choice(["sentencepiece", "word"]), help="Subword (default) or word vocabulary.")
-@click.option("--vocab-size", type=int, help="Tokenizer size [8000].")
+@click.option("--vocab-size", type=int, help="Tokenizer size [8000, or the most a small corpus supports].")
 @click.option("--cell", type=click.Choice(["rnn", "gru", "lstm"]), help="Recurrent cell [lstm].")
 @click.option("--activation", type=click.Choice(["tanh", "relu", "sigmoid"]), help="Activation of cell rnn [tanh].")
 @click.option("--layers", type=int, help="Recurrent layers [2].")

@@ -168,6 +168,9 @@ class LanguageModelingTask:
 
 
 
+DEFAULT_VOCAB_SIZE = 8000
+
+
 @dataclass
 class PretrainConfig:
     """Everything `nlp-apps pretrain` needs; saved as run_config.json so --resume can rebuild the run.
@@ -183,7 +186,7 @@ class PretrainConfig:
     valid_tokens: int | None = None  # per corpus: validate on at most this many tokens (whole documents)
     tokenizer_words: int = 5_000_000  # the tokenizer trains on a sample of the mix of about this many words
     tokenizer: str = "sentencepiece"  # sentencepiece | word
-    vocab_size: int = 8000
+    vocab_size: int | None = None  # None: DEFAULT_VOCAB_SIZE, or the largest size a small corpus supports
     batch_size: int = 32
     bptt: int = 70
     variable_length: bool = True
@@ -194,7 +197,7 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "batch_size", "bptt"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.valid_tokens is not None and self.valid_tokens < 1:
             raise ValueError(f"valid_tokens must be at least 1, got {self.valid_tokens}")
@@ -249,9 +252,16 @@ def prepare_corpora(run: PretrainConfig, data_dir: Path, log=print) -> Tokenizer
             scan_corpus(spec.valid)
     sample = data_dir / "tokenizer-sample.txt"
     sampled = tokenizer_sample(run.corpora, counts, sample, words=run.tokenizer_words, seed=run.trainer.seed)
-    log(f"training a {run.tokenizer} tokenizer ({run.vocab_size} entries) on a sample of "
+    size = run.vocab_size or DEFAULT_VOCAB_SIZE
+    log(f"training a {run.tokenizer} tokenizer ({size} entries) on a sample of "
         f"{sum(sampled.values()):,} words ({', '.join(f'{k} {v:,}' for k, v in sampled.items())}) ...")
-    tokenizer = train_tokenizer(run.tokenizer, sample, run.vocab_size, seed=run.trainer.seed)
+    try:
+        tokenizer = train_tokenizer(run.tokenizer, sample, size, seed=run.trainer.seed, shrink_to_fit=run.vocab_size is None)
+    except DataError as exc:  # name the user's corpora, not the temporary sample
+        raise DataError(", ".join(spec.train[0] for spec in run.corpora), exc.problem) from None
+    if tokenizer.vocab_size < size and run.vocab_size is None:
+        log(f"the corpus supports at most {tokenizer.vocab_size} tokenizer entries: using {tokenizer.vocab_size} "
+            f"(set --vocab-size to choose)")
     sample.unlink()
     parts, summary = [], []
     for spec in run.corpora:
