@@ -173,6 +173,11 @@ def test_cli_train_evaluate_predict_round_trip(tmp_path, tiny_backbone, labelled
     assert sum(rows[0]["probabilities"].values()) == pytest.approx(1.0)
     piped = invoke("sentiment", "predict", "--model", out, input="superb and charming\n")
     assert piped.output.startswith("positive\t")
+    dashed = invoke("sentiment", "predict", "--model", out, "-", input="superb and charming\n\n  \ndreadful and tedious\n")
+    lines = dashed.output.split("\n")[:-1]
+    assert len(lines) == 4 and lines[0].startswith("positive\t") and lines[1:3] == ["", ""] and lines[3].startswith("negative\t")
+    blank = invoke("sentiment", "predict", "--model", out, "--json", "--file", write(tmp_path / "in.txt", "superb and charming\n\n"))
+    assert [json.loads(line)["label"] for line in blank.output.splitlines()] == ["positive", None]
     import nlp_apps
 
     pipeline = nlp_apps.load(out)  # through the registry, as a user would

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 
 import click
 from click.core import ParameterSource
@@ -98,3 +99,21 @@ def resume_overrides(options: dict) -> dict:
 def trainer_values(options: dict) -> dict:
     """The TrainerConfig fields that were given on the command line."""
     return {field: options[opt] for opt, field in TRAINER_FIELDS.items() if options.get(opt) is not None}
+
+
+def read_inputs(texts: tuple[str, ...], input_file: str | None) -> list[str]:
+    """The texts a predict command works on: its arguments; a lone '-' argument, --file -, or no
+    input at all read standard input; --file FILE reads a UTF-8 file. One text per line, blank lines
+    kept (a command answers them with an empty result, so output lines match input lines)."""
+    from nlp_apps.data.fileio import read_lines
+
+    if texts and input_file:
+        raise click.UsageError("give texts as arguments or --file, not both")
+    if input_file == "-" or texts == ("-",) or (not texts and not input_file):
+        stdin = sys.stdin
+        if stdin.isatty():
+            raise click.UsageError("no input: give texts as arguments, --file FILE, or pipe lines into standard input")
+        return [line.rstrip("\r\n") for line in stdin]
+    if input_file:
+        return list(read_lines(input_file))
+    return list(texts)

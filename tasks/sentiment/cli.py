@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -178,21 +177,25 @@ def evaluate(model_dir, data_file, out_dir, as_json, fmt, text_column, label_col
 @click.option("--file", "input_file", type=click.Path(), help="Read texts from a file, one per line ('-' = stdin).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def predict(model_dir, texts, input_file, as_json) -> None:
-    """Label texts given as arguments, in a file or on stdin (one per line)."""
-    from nlp_apps.data.fileio import read_lines
+    """Label texts given as arguments, in a file or on stdin ('-' or no argument), one per line.
+
+    Each input line gets one output line; a blank line gets an empty one (JSON: label null).
+    """
+    from nlp_apps.commands.options import read_inputs
     from tasks.sentiment.pipeline import load
 
-    if input_file == "-" or (not texts and not input_file):
-        texts = [line.rstrip("\n") for line in sys.stdin]
-    elif input_file:
-        texts = list(read_lines(input_file))
-    texts = [t for t in texts if t.strip()]
+    texts = read_inputs(texts, input_file)
     if not texts:
         raise click.UsageError("no text to classify")
     pipeline = load(model_dir)
-    for text, result in zip(texts, pipeline.predict(texts)):
+    present = [t for t in texts if t.strip()]
+    results = iter(pipeline.predict(present) if present else [])
+    for text in texts:
+        result = next(results) if text.strip() else None
         if as_json:
-            click.echo(json.dumps({"text": text, **result}))
+            click.echo(json.dumps({"text": text, **(result or {"label": None, "probabilities": None})}))
+        elif result is None:
+            click.echo("")
         else:
             probs = " ".join(f"{label}={p:.3f}" for label, p in result["probabilities"].items())
             click.echo(f"{result['label']}\t{probs}\t{text}")

@@ -51,7 +51,7 @@ class SentimentClassifier(nn.Module):
         running_sum = tokens.new_zeros((batch, size), dtype=torch.float)
         last = tokens.new_zeros((batch, size), dtype=torch.float)
         n_chunks = math.ceil(steps / self.config.chunk_size)
-        state = None
+        state = self.backbone.initial_state(batch, direction)
         for i in range(n_chunks):
             start = i * self.config.chunk_size
             chunk = tokens[:, start : start + self.config.chunk_size]  # (B, t)
