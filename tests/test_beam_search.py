@@ -54,7 +54,7 @@ def test_beam_two_finds_the_sequence_greedy_misses():
     # On paper: step 1 keeps A (.5) and B (.4); step 2 candidates A C .175, A A .175, A EOS .15, B EOS .36, B C .04
     # -> B EOS finishes first with .36 (best beam, done).
     assert beam[0][1] == [B] and beam[0][0] == pytest.approx(math.log(0.4 * 0.9), abs=1e-6)
-    assert greedy_with_table(GARDEN_PATH, 1)[0][0] == A  # greedy commits to A and ends on a .175 path
+    assert greedy_with_table(GARDEN_PATH, 1)[0][1][0] == A  # greedy commits to A and ends on a .175 path
 
 
 def greedy_with_table(model, batch):
@@ -71,7 +71,7 @@ def greedy_with_table(model, batch):
 def test_beam_one_equals_greedy():
     model = table({(): {A: 0.6, B: 0.4}, (A,): {C: 0.7, EOS: 0.3}, (A, C): {B: 0.5, EOS: 0.5}, (A, C, B): {EOS: 1.0}})
     beam = run(BeamSearch(1, 1, bos_id=BOS, eos_id=EOS), model)[0][0][1]
-    assert beam == greedy_with_table(model, 1)[0] == [A, C]  # ties broken by the lower id (EOS=1 < B=3)
+    assert beam == greedy_with_table(model, 1)[0][1] == [A, C]  # ties broken by the lower id (EOS=1 < B=3)
 
 
 def test_the_length_penalty_prefers_longer_hypotheses_as_alpha_grows():

@@ -40,6 +40,7 @@ ACTIVATIONS = ("tanh", "relu", "sigmoid")
 DIRECTIONS = ("forward", "backward")
 STACK_KEYS = {"forward": "fwd", "backward": "bwd"}  # "forward" cannot name a submodule
 START_ID = EOS_ID  # every text starts after one </s> (see the module docstring)
+DROPOUT_FIELDS = ("embed_dropout", "input_dropout", "hidden_dropout", "output_dropout", "weight_dropout")
 
 # An LSTM layer's state is (h, c); a GRU or plain RNN layer's state is h. Each is (1, B, H).
 LayerState = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
@@ -280,7 +281,18 @@ class RNNBackbone(nn.Module):
             lengths = check_lengths(lengths, tokens)
             if bool((lengths == tokens.size(1)).all()):
                 lengths = None  # nothing padded: the plain (faster) path gives the same
-        layer_outputs, new_state = self.stacks[STACK_KEYS[direction]](self.embed(tokens), state, lengths)
+        return self.forward_embedded(self.embed(tokens), state, direction, lengths)
+
+    def forward_embedded(
+        self,
+        embedded: torch.Tensor,
+        state: StackState | None = None,
+        direction: str = "forward",
+        lengths: torch.Tensor | None = None,
+    ) -> BackboneOutput:
+        """`forward` from inputs already embedded (B, T, E): a decoder adds its own input (attention
+        feeding) to the embeddings before the recurrent layers."""
+        layer_outputs, new_state = self.stacks[STACK_KEYS[direction]](embedded, state, lengths)
         top = locked_dropout(layer_outputs[-1], self.config.output_dropout, self.training)  # (B, T, O)
         return BackboneOutput(last_hidden_state=top, layer_outputs=layer_outputs, state=new_state)
 
@@ -340,11 +352,23 @@ class RNNBackbone(nn.Module):
         return outputs
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike | None = None) -> RNNBackbone:
-        """Load a backbone from a model directory; no path loads the shipped default."""
+    def from_pretrained(cls, path: str | os.PathLike | None = None, **overrides) -> RNNBackbone:
+        """Load a backbone from a model directory; no path loads the shipped default.
+
+        `overrides` change dropout settings for fine-tuning (embed_dropout, input_dropout,
+        hidden_dropout, output_dropout, weight_dropout); the weights are the pretrained ones.
+        """
         from nlp_apps.io.checkpoint import load_backbone
 
-        return load_backbone(path)
+        backbone = load_backbone(path)
+        if not overrides:
+            return backbone
+        unknown = sorted(set(overrides) - set(DROPOUT_FIELDS))
+        if unknown:
+            raise ValueError(f"from_pretrained can override only {', '.join(DROPOUT_FIELDS)}; got {', '.join(unknown)}")
+        tuned = cls(BackboneConfig.from_dict({**backbone.config.to_dict(), **overrides}))
+        tuned.load_state_dict(backbone.state_dict())
+        return tuned
 
     def save_pretrained(self, path: str | os.PathLike, tokenizer=None) -> None:
         from nlp_apps.io.checkpoint import save_model

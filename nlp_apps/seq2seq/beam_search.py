@@ -150,16 +150,18 @@ def greedy_search(
     banned_ids: tuple[int, ...] = (),
     reorder=None,
     device: torch.device | str = "cpu",
-) -> list[list[int]]:
+) -> list[tuple[float, list[int]]]:
     """The most likely token at each step until </s>; finished examples leave the batch.
 
     step(tokens (rows,), state) -> ((rows, vocab) log-probabilities, new state);
     reorder(state, indices) -> the state of those rows (needed only to drop finished examples).
+    Returns (summed log-probability, token ids without </s>) per example.
     """
     device = torch.device(device)
     active = torch.arange(batch_size, device=device)
     tokens = torch.full((batch_size,), bos_id, dtype=torch.long, device=device)
     outputs: list[list[int]] = [[] for _ in range(batch_size)]
+    scores = [0.0] * batch_size
     for length in range(max_length):
         log_probs, state = step(tokens, state)
         log_probs = log_probs.float().clone()
@@ -167,8 +169,9 @@ def greedy_search(
             log_probs[:, list(banned_ids)] = NEG_INF
         if length < min_length:
             log_probs[:, eos_id] = NEG_INF
-        tokens = log_probs.argmax(-1)
-        for i, token in zip(active.tolist(), tokens.tolist()):
+        best, tokens = log_probs.max(-1)
+        for i, token, score in zip(active.tolist(), tokens.tolist(), best.tolist()):
+            scores[i] += score
             if token != eos_id:
                 outputs[i].append(token)
         alive = tokens.ne(eos_id).nonzero().view(-1)
@@ -177,4 +180,4 @@ def greedy_search(
         if alive.numel() < active.numel():
             active, tokens = active[alive], tokens[alive]
             state = reorder(state, alive) if reorder is not None else state
-    return outputs
+    return list(zip(scores, outputs))

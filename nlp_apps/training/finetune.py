@@ -29,7 +29,7 @@ from nlp_apps.configs import config_from_dict
 from nlp_apps.data.fileio import atomic_write_text
 from nlp_apps.data.token_files import encode_text
 from nlp_apps.errors import CheckpointError
-from nlp_apps.io.checkpoint import load_backbone, load_language_model, read_config
+from nlp_apps.io.checkpoint import load_language_model, read_config
 from nlp_apps.models.backbone import RNNBackbone
 from nlp_apps.training import distributed
 from nlp_apps.training.pretraining import LanguageModelingTask
@@ -98,11 +98,10 @@ def discriminative_param_groups(layer_groups: Sequence[Sequence[nn.Parameter]], 
 def pretrained_backbone(backbone_dir: str | os.PathLike, recipe: RecipeConfig) -> RNNBackbone:
     """The backbone a task head goes on: the pretrained weights (or random ones, for the ablation),
     with the recipe's dropout inside it."""
-    pretrained = load_backbone(backbone_dir)
     drop = recipe.backbone_dropout
-    backbone = RNNBackbone(dataclasses.replace(pretrained.config, input_dropout=drop, hidden_dropout=drop, output_dropout=drop))
-    if recipe.pretrained:
-        backbone.load_state_dict(pretrained.state_dict())
+    backbone = RNNBackbone.from_pretrained(backbone_dir, input_dropout=drop, hidden_dropout=drop, output_dropout=drop)
+    if not recipe.pretrained:
+        backbone = RNNBackbone(backbone.config)
     return backbone
 
 
