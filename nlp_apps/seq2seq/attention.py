@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-ATTENTION_KINDS = ("general", "bahdanau")
+from nlp_apps.seq2seq.config import ATTENTION_KINDS
 
 
 class Attention(nn.Module):

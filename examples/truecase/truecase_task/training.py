@@ -1,0 +1,65 @@
+"""What the core's Trainer drives (nlp_apps.training.trainer.TrainingTask) for the tagger."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nlp_apps.data.batching import pad_sequences
+from nlp_apps.training.finetune import discriminative_param_groups
+from nlp_apps.training.trainer import StepOutput
+from truecase_task.data import TAGS, WORD, case_of, truecase_metrics
+from truecase_task.model import TruecasePipeline, encode_words, save
+
+
+class TruecaseTraining:
+    metric, metric_mode, unit = "f1", "max", "ex"
+
+    def __init__(self, model, tokenizer, train, valid, recipe, *, seed: int, device: torch.device, data_files=()):
+        self.model, self.tokenizer, self.recipe, self.seed, self.device = model.to(device), tokenizer, recipe, seed, device
+        self.train = [(*encode_words(tokenizer, e.text.lower()), [TAGS.index(case_of(w)) for w in WORD.findall(e.text)])
+                      for e in train]  # (ids, first token of each word, tag of each word)
+        self.valid = [e.text for e in valid]
+        self.files, self.pending = list(data_files), []
+
+    def param_groups(self) -> list[dict]:
+        return discriminative_param_groups(self.model.layer_groups(), self.recipe)
+
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.train) / self.recipe.batch_size)
+
+    def start_epoch(self, epoch: int) -> None:
+        order = np.random.default_rng(self.seed + epoch).permutation(len(self.train)).tolist()
+        self.pending = [order[i : i + self.recipe.batch_size] for i in range(0, len(order), self.recipe.batch_size)]
+
+    def next_batch(self) -> list[int] | None:
+        return self.pending.pop(0) if self.pending else None
+
+    def training_step(self, batch: list[int]) -> StepOutput:
+        examples = [self.train[i] for i in batch]
+        tokens, lengths = pad_sequences([ids for ids, _, _ in examples])
+        targets = torch.full(tokens.shape, -100)  # only each word's first token has a target
+        for row, (_, firsts, tags) in enumerate(examples):
+            targets[row, firsts] = torch.tensor(tags)
+        logits = self.model(tokens.to(self.device), lengths)
+        return StepOutput(F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten().to(self.device)), units=len(batch))
+
+    def evaluate(self) -> dict[str, float]:
+        scores = truecase_metrics(TruecasePipeline(self.model, self.tokenizer).predict(self.valid), self.valid)
+        return {"f1": scores["f1"], "accuracy": scores["accuracy"]}
+
+    def save(self, directory: Path, exact: bool = False) -> None:
+        save(self.model, self.tokenizer, directory)
+
+    def state_dict(self) -> dict:
+        return {"pending": self.pending}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pending = state["pending"]
+
+    def data_files(self) -> list[str]:
+        return self.files

@@ -1,0 +1,30 @@
+"""The encoder-decoder's options (no torch here, so a plug-in can import them cheaply)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nlp_apps.configs import config_from_dict, config_to_dict
+
+ATTENTION_KINDS = ("general", "bahdanau")
+
+
+@dataclass
+class Seq2SeqConfig:
+    attention: str = "general"  # general (Luong) | bahdanau
+    input_feeding: bool = True  # feed h~_{t-1} into the decoder's next input (Luong)
+    label_smoothing: float = 0.1
+    dropout: float = 0.2  # on h~ before the output layer
+
+    def __post_init__(self) -> None:
+        if self.attention not in ATTENTION_KINDS:
+            raise ValueError(f"unknown attention {self.attention!r}; choose one of {', '.join(ATTENTION_KINDS)}")
+        if not 0.0 <= self.label_smoothing < 1.0 or not 0.0 <= self.dropout < 1.0:
+            raise ValueError("label_smoothing and dropout must be in [0, 1)")
+
+    def to_dict(self) -> dict:
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> Seq2SeqConfig:
+        return config_from_dict(cls, values, source=source)

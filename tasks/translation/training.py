@@ -1,0 +1,161 @@
+"""Training a translator: pairs -> token ids -> the core's Seq2SeqTask, driven by the fine-tuning recipe.
+
+The decoder (and its tokenizer) come from the target-language backbone (`default`: the shipped
+English LM), the encoder from a source-language backbone, or a random one with a tokenizer
+trained on the source side of the training data (`none`). The recipe's LM stage, when on,
+fine-tunes the target LM on the target sentences first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from nlp_apps.data.fileio import atomic_write_text
+from nlp_apps.data.tokenizer import load_tokenizer, train_tokenizer
+from nlp_apps.io.checkpoint import load_language_model, load_model_tokenizer, read_config, resolve_model_dir
+from nlp_apps.models.backbone import RNNBackbone
+from nlp_apps.seq2seq.training import Seq2SeqTask
+from nlp_apps.training import distributed
+from nlp_apps.training.finetune import RecipeConfig, discriminative_param_groups, pretrained_backbone, run_recipe
+from nlp_apps.training.runs import check_batch_shares
+from nlp_apps.training.trainer import TrainerConfig, TrainResult, resolve_device
+from tasks.translation.adapter import Pair
+from tasks.translation.head import Translator, TranslatorConfig, forward_only
+from tasks.translation.metric import translation_metrics
+from tasks.translation.pipeline import detokenize, save_translator
+
+SOURCE_TOKENIZER_DIR = "source_tokenizer"
+# Translation trains from scratch on its pairs: no LM stage, one learning rate, everything trains.
+RECIPE_DEFAULTS = dict(lm_finetune=False, discriminative_lr=False, gradual_unfreezing=False, backbone_dropout=0.2, batch_size=64)
+TRAINER_DEFAULTS = dict(epochs=30, lr=2e-3, schedule="cosine", warmup=0.02, patience=6, clip=1.0)
+
+
+@dataclass
+class DataLimits:
+    max_source_len: int = 100  # tokens; longer sources are cut (counted)
+    max_target_len: int = 100
+    max_decode_len: int = 100
+    source_vocab_size: int = 8000  # a tokenizer trained on the source side (--src-backbone none)
+
+
+def encode_pairs(pairs: Sequence[Pair], source_tokenizer, target_tokenizer, limits: DataLimits) -> tuple[list, int]:
+    """(source ids, target ids) per pair, cut to the limits; -> (pairs, how many were cut)."""
+    sources = source_tokenizer.encode_batch([p.source for p in pairs])
+    targets = target_tokenizer.encode_batch([p.target for p in pairs])
+    cut = sum(len(s) > limits.max_source_len or len(t) > limits.max_target_len for s, t in zip(sources, targets))
+    return [(s[: limits.max_source_len] or [0], t[: limits.max_target_len]) for s, t in zip(sources, targets)], cut
+
+
+def source_side(out_dir: Path, src_backbone: str, train: Sequence[Pair], limits: DataLimits, seed: int, log=print):
+    """(encoder backbone or None for a random one, source tokenizer). A tokenizer trained here is kept in
+    OUT/source_tokenizer, so a resumed run reads the same ids."""
+    if src_backbone != "none":
+        backbone_dir = resolve_model_dir(src_backbone)
+        return RNNBackbone.from_pretrained(backbone_dir), load_model_tokenizer(backbone_dir)
+    folder = out_dir / SOURCE_TOKENIZER_DIR
+    if (folder / "tokenizer.json").is_file():
+        return None, load_tokenizer(folder, json.loads((folder / "tokenizer.json").read_text(encoding="utf-8")))
+    if distributed.is_main():
+        folder.mkdir(parents=True, exist_ok=True)
+        corpus = folder / "source.txt"
+        atomic_write_text(corpus, "\n".join(p.source for p in train) + "\n")
+        tokenizer = train_tokenizer("sentencepiece", corpus, limits.source_vocab_size, seed=seed, shrink_to_fit=True)
+        corpus.unlink()
+        atomic_write_text(folder / "tokenizer.json", json.dumps(tokenizer.save(folder)))
+        log(f"trained a {tokenizer.vocab_size}-piece source tokenizer on the source side of the training data")
+    distributed.barrier()
+    return source_side(out_dir, src_backbone, train, limits, seed, log)
+
+
+def train_translator(
+    train: Sequence[Pair],
+    valid: Sequence[Pair],
+    out_dir: str | os.PathLike,
+    *,
+    src_backbone: str = "none",
+    tgt_backbone: str = "default",
+    head: TranslatorConfig | None = None,
+    recipe: RecipeConfig | None = None,
+    trainer: TrainerConfig | None = None,
+    limits: DataLimits | None = None,
+    device: str = "auto",
+    data_files: Sequence[str] = (),
+    resume: bool = False,
+    log=print,
+) -> TrainResult:
+    """Train into `out_dir` (early stopping on validation BLEU, greedy decoding); with `resume`, continue."""
+    distributed.init_from_env()
+    head, limits = head or TranslatorConfig(), limits or DataLimits()
+    recipe = recipe or RecipeConfig(**RECIPE_DEFAULTS)
+    trainer = trainer or TrainerConfig(**TRAINER_DEFAULTS)
+    check_batch_shares(recipe.batch_size)
+    out_dir, torch_device = Path(out_dir), resolve_device(device)
+    encoder, source_tokenizer = source_side(out_dir, src_backbone, train, limits, trainer.seed, log)
+    references = [[p.target for p in valid]]
+
+    def build_task(backbone_dir: Path) -> Seq2SeqTask:
+        target_lm, target_tokenizer, _ = load_language_model(backbone_dir)
+        decoder = forward_only(pretrained_backbone(backbone_dir, recipe))
+        source = encoder_for(encoder, decoder, source_tokenizer, recipe)
+        model = Translator(source, decoder, head, output_bias=target_lm.decoder_bias if recipe.pretrained else None)
+        pairs, cut = encode_pairs(train, source_tokenizer, target_tokenizer, limits)
+        if cut:
+            log(f"{cut:,} training pair(s) cut to --max-source-len {limits.max_source_len} / --max-target-len {limits.max_target_len}")
+        valid_sources = [s for s, _ in encode_pairs(valid, source_tokenizer, target_tokenizer, limits)[0]]
+
+        def evaluate(outputs: list[list[int]]) -> dict[str, float]:
+            scores = translation_metrics([detokenize(target_tokenizer, ids) for ids in outputs], references)
+            return {"bleu": scores["bleu"], "chrf": scores["chrf"]}
+
+        return Seq2SeqTask(model, pairs, valid_sources, evaluate=evaluate, metric="bleu",
+                           save=lambda directory: save_translator(model, source_tokenizer, target_tokenizer, directory),
+                           param_groups=discriminative_param_groups(model.layer_groups(), recipe),
+                           batch_size=recipe.batch_size, max_decode_length=limits.max_decode_len, seed=trainer.seed,
+                           device=torch_device, data_files=data_files)
+
+    target_dir = target_backbone_dir(tgt_backbone, out_dir, train, trainer.seed, log)
+    return run_recipe(out_dir, backbone_dir=target_dir, texts=[p.target for p in train], build_task=build_task, recipe=recipe,
+                      trainer=trainer, device=torch_device, resume=resume, log=log)
+
+
+def encoder_for(encoder: RNNBackbone | None, decoder: RNNBackbone, source_tokenizer, recipe: RecipeConfig) -> RNNBackbone:
+    """The pretrained source backbone with the recipe's dropout, or a random bidirectional one shaped like the decoder."""
+    if encoder is not None:
+        drop = recipe.backbone_dropout
+        config = dataclasses.replace(encoder.config, input_dropout=drop, hidden_dropout=drop, output_dropout=drop)
+        tuned = RNNBackbone(config)
+        if recipe.pretrained:
+            tuned.load_state_dict(encoder.state_dict())
+        return tuned
+    config = dataclasses.replace(decoder.config, vocab_size=source_tokenizer.vocab_size, bidirectional=True)
+    return RNNBackbone(config)
+
+
+def target_backbone_dir(tgt_backbone: str, out_dir: Path, train: Sequence[Pair], seed: int, log=print) -> Path:
+    """The target LM's directory; `none` writes a random LM with a tokenizer trained on the target side."""
+    if tgt_backbone != "none":
+        return resolve_model_dir(tgt_backbone)
+    folder = out_dir / "target_lm"
+    if not (folder / "config.json").is_file() and distributed.is_main():
+        from nlp_apps.models.backbone import BackboneConfig
+        from nlp_apps.models.lm import RNNLanguageModel
+
+        folder.mkdir(parents=True, exist_ok=True)
+        corpus = folder / "target.txt"
+        atomic_write_text(corpus, "\n".join(p.target for p in train) + "\n")
+        tokenizer = train_tokenizer("sentencepiece", corpus, 8000, seed=seed, shrink_to_fit=True)
+        corpus.unlink()
+        default = read_config(resolve_model_dir("default"))["backbone"]
+        config = BackboneConfig(**{**default, "vocab_size": tokenizer.vocab_size, "bidirectional": False})
+        torch.manual_seed(seed)
+        RNNLanguageModel(config).save_pretrained(folder, tokenizer=tokenizer)
+        log(f"target backbone: random, shaped like the default, with a {tokenizer.vocab_size}-piece tokenizer")
+    distributed.barrier()
+    return folder

@@ -1,0 +1,78 @@
+"""The example task plug-in (examples/truecase) meets the contract without being installed, and its
+train / evaluate / predict commands run end to end on its demo data with the tiny backbone."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import nlp_apps.registry
+from nlp_apps.errors import DataError
+from nlp_apps.registry import ENTRY_POINT_GROUP, Registry, validate_spec
+from tests import test_contract as contract
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "truecase"
+
+
+def entry_point() -> metadata.EntryPoint:
+    """The one line of the example's pyproject.toml that makes it a task."""
+    project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    ((name, value),) = project["entry-points"][ENTRY_POINT_GROUP].items()
+    return metadata.EntryPoint(name, value, ENTRY_POINT_GROUP)
+
+
+@pytest.fixture
+def spec(monkeypatch):
+    """The example's TaskSpec, loaded through its entry-point line from the example folder on sys.path."""
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    ep = entry_point()
+    return validate_spec(ep.load(), ep.name)
+
+
+@pytest.fixture
+def plugins_on(spec, monkeypatch):
+    """The example as if installed (conftest's plugins_on would read the real entry points)."""
+    registry = Registry()
+    registry.register(spec, entry_name="truecase")
+    monkeypatch.setattr(nlp_apps.registry, "_REGISTRY", registry)
+
+
+# The contract suite's own checks, run here on the example's spec (the fixtures above supply it).
+test_every_command_answers_help = contract.test_every_command_answers_help
+test_the_metric_gives_the_best_score_on_perfect_predictions = contract.test_the_metric_gives_the_best_score_on_perfect_predictions
+test_a_head_builds_saves_loads_and_predicts_the_same = contract.test_a_head_builds_saves_loads_and_predicts_the_same
+test_nlp_apps_load_finds_the_task_of_a_saved_model = contract.test_nlp_apps_load_finds_the_task_of_a_saved_model
+
+
+def test_the_adapter_reads_the_demo_and_names_a_bad_line(spec, tmp_path):
+    _, valid = contract.demo_examples(spec)
+    inputs, references = spec.split_examples(valid)
+    assert inputs[0] == references[0].lower() and references[0] != inputs[0]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("A good line.\n\n12 -- 34\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad\.txt:3: nothing to truecase"):
+        spec.read_dataset(bad)
+    jsonl = tmp_path / "data.jsonl"
+    jsonl.write_text('{"text": "Anna lives in Leeds."}\n', encoding="utf-8")
+    assert [e.text for e in spec.read_dataset(jsonl)] == ["Anna lives in Leeds."]
+
+
+def test_train_evaluate_and_predict_end_to_end(spec, tiny_language_model, tmp_path):
+    files, out = spec.demo_data(), tmp_path / "model"
+    trained = CliRunner().invoke(spec.cli, [
+        "train", "--train", files["train"], "--valid", files["valid"], "--out", str(out), "--backbone", str(tiny_language_model),
+        "--max-steps", "3", "--batch-size", "8", "--no-progress"])
+    assert trained.exit_code == 0, trained.output
+    assert "max_steps after 3 steps" in trained.output and (out / "config.json").is_file()
+    evaluated = CliRunner().invoke(spec.cli, ["evaluate", "--model", str(out), "--data", files["valid"]])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert 0.0 <= json.loads(evaluated.output.splitlines()[-1])["f1"] <= 1.0
+    predicted = CliRunner().invoke(spec.cli, ["predict", "--model", str(out), "anna met tomas in york.", "the bbc called."])
+    assert predicted.exit_code == 0, predicted.output
+    lines = predicted.output.splitlines()
+    assert [line.lower() for line in lines] == ["anna met tomas in york.", "the bbc called."]
