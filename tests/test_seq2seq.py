@@ -50,14 +50,14 @@ def test_teacher_forcing_equals_stepping_one_token_at_a_time(attention, input_fe
     model = make_model(attention, input_feeding, cell).eval()
     source, lengths = batch([[5, 6, 7, 8, 9], [10, 11]])
     target_inputs = torch.tensor([[EOS_ID, 4, 5, 6], [EOS_ID, 7, 8, 9]])
-    logits = model(source, lengths, target_inputs)
-    assert logits.shape == (2, 4, TGT_VOCAB)
+    log_probs, _ = model(source, lengths, target_inputs)
+    assert log_probs.shape == (2, 4, TGT_VOCAB)
     encoded = model.encode(source, lengths)
     assert encoded.memory.shape == (2, 5, 2 * 9)  # both directions of the encoder's top layer (tied: its emb size)
-    state = model.initial_state(2)
+    state = model.start(encoded)
     for t in range(4):
-        step_logits, state, weights = model.step(target_inputs[:, t], state, encoded)
-        assert torch.allclose(step_logits, logits[:, t], atol=1e-5)
+        step_log_probs, state, weights = model.step(target_inputs[:, t], state, encoded)
+        assert torch.allclose(step_log_probs, log_probs[:, t], atol=1e-5)
         assert torch.all(weights[1, 2:] == 0)
 
 
@@ -122,3 +122,54 @@ def test_the_decoder_needs_a_tied_output_layer():
     decoder = RNNBackbone(BackboneConfig(vocab_size=TGT_VOCAB, emb_size=5, hidden_size=6, tie_weights=False))
     with pytest.raises(ValueError, match="tie"):
         EncoderDecoder(encoder, decoder, Seq2SeqConfig())
+
+
+def copy_model(coverage=False, seed=0):
+    torch.manual_seed(seed)
+    common = dict(input_dropout=0.0, hidden_dropout=0.0, output_dropout=0.0)
+    shared = BackboneConfig(vocab_size=TGT_VOCAB, emb_size=8, hidden_size=12, **common)
+    encoder = RNNBackbone(BackboneConfig(**{**shared.to_dict(), "bidirectional": True}))
+    config = Seq2SeqConfig(copy=True, coverage=coverage, dropout=0.0, label_smoothing=0.0, input_feeding=False)
+    return EncoderDecoder(encoder, RNNBackbone(shared), config)
+
+
+def test_the_copy_distribution_sums_to_one_over_the_extended_vocabulary():
+    model = copy_model(coverage=True).eval()
+    source, lengths = batch([[5, 6, 1, 7], [8, 1, 1]])  # 1 = <unk>: words outside the vocabulary
+    extended = torch.tensor([[5, 6, TGT_VOCAB, 7], [8, TGT_VOCAB, TGT_VOCAB + 1, 0]])
+    encoded = model.encode(source, lengths, extended, extra_words=2)
+    state = model.start(encoded)
+    for token in (EOS_ID, 5, TGT_VOCAB):  # an extended id is read back as <unk>
+        log_probs, state, _ = model.step(torch.tensor([token, token]), state, encoded)
+        assert log_probs.shape == (2, TGT_VOCAB + 2)
+        assert torch.allclose(log_probs.exp().sum(-1), torch.ones(2), atol=1e-5)
+    assert log_probs[0, TGT_VOCAB + 1].exp() < 1e-6  # example 0 has one extra word, never a second
+
+
+def test_copy_learns_to_produce_a_word_only_the_source_has():
+    model = copy_model(seed=2)
+    rows = [[5, 1, 6], [7, 1], [1, 8, 9], [10, 1, 11]]  # each holds one unknown word, copied to the output
+    source, lengths = batch(rows)
+    extended = torch.tensor([[TGT_VOCAB if t == 1 else t for t in r] + [0] * (3 - len(r)) for r in rows])
+    targets, _ = batch([[4, TGT_VOCAB, EOS_ID]] * 4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(120):
+        optimizer.zero_grad()
+        loss, _ = model.loss(source, lengths, targets, extended, extra_words=1)
+        loss.backward()
+        optimizer.step()
+    outputs = decode(model, source, lengths, DecodeConfig(beam_size=2, max_length=5), extended, extra_words=1)
+    assert [h[0][1] for h in outputs] == [[4, TGT_VOCAB]] * 4  # id V: the source's own unknown word
+
+
+def test_the_coverage_loss_is_zero_when_attention_never_repeats():
+    model = copy_model(coverage=True)
+    one_token = batch([[5], [6]])  # a single source position: attention 1.0 there at every step
+    _, coverage = model(*one_token, torch.tensor([[EOS_ID], [EOS_ID]]))
+    assert torch.all(coverage == 0)  # first step: nothing covered yet
+    _, coverage = model(*one_token, torch.tensor([[EOS_ID, 5], [EOS_ID, 6]]))
+    assert torch.allclose(coverage[:, 1], torch.ones(2))  # the second step attends where the first did
+    loss_with, _ = model.loss(*one_token, torch.tensor([[4, EOS_ID], [4, EOS_ID]]))
+    model.config.coverage_weight = 0.0
+    loss_without, _ = model.loss(*one_token, torch.tensor([[4, EOS_ID], [4, EOS_ID]]))
+    assert loss_with.item() == pytest.approx(loss_without.item() + 0.5)  # 1 of 2 steps repeats per row, weight 1

@@ -15,12 +15,17 @@ class Seq2SeqConfig:
     input_feeding: bool = True  # feed h~_{t-1} into the decoder's next input (Luong)
     label_smoothing: float = 0.1
     dropout: float = 0.2  # on h~ before the output layer
+    copy: bool = False  # pointer-generator: mix copying source tokens into the output distribution (See et al. 2017)
+    coverage: bool = False  # the attention sees what it covered so far, and repeats are penalised
+    coverage_weight: float = 1.0  # lambda of the coverage loss
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_KINDS:
             raise ValueError(f"unknown attention {self.attention!r}; choose one of {', '.join(ATTENTION_KINDS)}")
         if not 0.0 <= self.label_smoothing < 1.0 or not 0.0 <= self.dropout < 1.0:
             raise ValueError("label_smoothing and dropout must be in [0, 1)")
+        if self.coverage_weight < 0:
+            raise ValueError(f"coverage_weight must not be negative, got {self.coverage_weight}")
 
     def to_dict(self) -> dict:
         return config_to_dict(self)

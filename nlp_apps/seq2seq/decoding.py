@@ -35,13 +35,15 @@ class DecodeConfig:
 
 
 @torch.no_grad()
-def decode(model, source: torch.Tensor, lengths: torch.Tensor, config: DecodeConfig) -> list[list[tuple[float, list[int]]]]:
-    """For each source row, config.n_best (score, target ids) best first (without </s>).
+def decode(model, source: torch.Tensor, lengths: torch.Tensor, config: DecodeConfig, source_ids: torch.Tensor | None = None,
+           extra_words: int = 0) -> list[list[tuple[float, list[int]]]]:
+    """For each source row, config.n_best (score, target ids) best first (without </s>); with copy,
+    ids past the vocabulary are copied source words (`source_ids`, see EncoderDecoder.encode).
 
     beam_size 1 is greedy search (its score is the summed log-probability).
     """
     model.eval()
-    encoded = model.encode(source, lengths)
+    encoded = model.encode(source, lengths, source_ids, extra_words)
     batch = source.size(0)
     if config.beam_size == 1 and config.n_best == 1 and config.block_ngram_repeat == 0:
         return _greedy(model, encoded, batch, config)
@@ -49,10 +51,11 @@ def decode(model, source: torch.Tensor, lengths: torch.Tensor, config: DecodeCon
                         min_length=config.min_length, max_length=config.max_length,
                         block_ngram_repeat=config.block_ngram_repeat, banned_ids=NEVER_GENERATED, device=source.device)
     rows = torch.arange(batch, device=source.device).repeat_interleave(config.beam_size)
-    encoded, state = encoded.select(rows), model.initial_state(batch * config.beam_size)
+    encoded = encoded.select(rows)
+    state = model.start(encoded)
     while not search.done:
-        logits, state, _ = model.step(search.current_tokens, state, encoded)
-        search.advance(torch.log_softmax(logits.float(), dim=-1))
+        log_probs, state, _ = model.step(search.current_tokens, state, encoded)
+        search.advance(log_probs)
         if not search.done:
             encoded, state = encoded.select(search.select_indices), state.select(search.select_indices)
     return search.hypotheses
@@ -62,14 +65,14 @@ def _greedy(model, encoded, batch: int, config: DecodeConfig) -> list[list[tuple
     live = {"encoded": encoded}  # the encoder rows of the examples still decoding
 
     def step(tokens, state):
-        logits, state, _ = model.step(tokens, state, live["encoded"])
-        return torch.log_softmax(logits.float(), dim=-1), state
+        log_probs, state, _ = model.step(tokens, state, live["encoded"])
+        return log_probs, state
 
     def reorder(state, index):
         live["encoded"] = live["encoded"].select(index)
         return state.select(index)
 
-    outputs = greedy_search(step, model.initial_state(batch), batch, bos_id=START_ID, eos_id=EOS_ID,
+    outputs = greedy_search(step, model.start(encoded), batch, bos_id=START_ID, eos_id=EOS_ID,
                             max_length=config.max_length, min_length=config.min_length, banned_ids=NEVER_GENERATED,
                             reorder=reorder, device=encoded.memory.device)
     return [[hypothesis] for hypothesis in outputs]

@@ -9,10 +9,11 @@ from pathlib import Path
 import torch
 
 from nlp_apps.data.batching import pad_sequences
+from nlp_apps.data.tokenizer import EOS_ID
 from nlp_apps.errors import CheckpointError
 from nlp_apps.io.checkpoint import Part, load_parts, load_weights, read_model_config, save_model_dir
-from nlp_apps.models.backbone import RNNBackbone
-from nlp_apps.seq2seq.decoding import DecodeConfig, decode
+from nlp_apps.models.backbone import START_ID, RNNBackbone
+from nlp_apps.seq2seq.decoding import NEVER_GENERATED, DecodeConfig, decode
 from tasks.translation.head import Translator, TranslatorConfig
 
 TASK_NAME = "translation"
@@ -65,14 +66,13 @@ class TranslationPipeline:
         source = self.encode_sources([text])[0]
         tokens = torch.tensor([source], device=self.device)
         encoded = self.model.encode(tokens, torch.tensor([len(source)], device=self.device))
-        state, token, out, rows = self.model.initial_state(1), torch.tensor([3], device=self.device), [], []
+        state, token, out, rows = self.model.start(encoded), torch.tensor([START_ID], device=self.device), [], []
         for _ in range(max_length):
-            logits, state, weights = self.model.step(token, state, encoded)
-            logits[:, :3] = float("-inf")
-            logits[:, 3] = logits[:, 3] if out else float("-inf")
-            token = logits.argmax(-1)
+            log_probs, state, weights = self.model.step(token, state, encoded)
+            log_probs[:, list(NEVER_GENERATED)] = float("-inf")
+            token = log_probs.argmax(-1)
             rows.append(weights[0].cpu())
-            if int(token) == 3:
+            if int(token) == EOS_ID:
                 break
             out.append(int(token))
         pieces = [self.target_tokenizer.id_to_piece(i) for i in out] + ["</s>"]
