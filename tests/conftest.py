@@ -1,4 +1,8 @@
-"""Shared fixtures: tiny, mutually distinct sizes so that a swapped axis fails loudly."""
+"""Shared fixtures: tiny, mutually distinct sizes so that a swapped axis fails loudly.
+
+Tests that read the real data sets in ../shared/data are marked `@pytest.mark.slow` and run only
+with NLP_APPS_SLOW=1; `shared_data()` skips them cleanly where the data is absent.
+"""
 
 from __future__ import annotations
 
@@ -34,16 +38,19 @@ def make_corpus(lines: int, seed: int) -> str:
     return "\n".join(out) + "\n"
 
 
-@pytest.fixture
-def tiny_corpus(tmp_path: Path) -> tuple[Path, Path]:
-    train, valid = tmp_path / "train.txt", tmp_path / "valid.txt"
+def write_tiny_corpus(folder: Path) -> tuple[Path, Path]:
+    train, valid = folder / "train.txt", folder / "valid.txt"
     train.write_text(make_corpus(400, seed=1), encoding="utf-8")
     valid.write_text(make_corpus(40, seed=2), encoding="utf-8")
     return train, valid
 
 
 @pytest.fixture
-def tiny_config():
+def tiny_corpus(tmp_path: Path) -> tuple[Path, Path]:
+    return write_tiny_corpus(tmp_path)
+
+
+def make_tiny_config():
     from nlp_apps.models.backbone import BackboneConfig
 
     return BackboneConfig(
@@ -52,10 +59,26 @@ def tiny_config():
     )
 
 
+@pytest.fixture
+def tiny_config():
+    return make_tiny_config()
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """`slow` tests (real data, minutes) run only with NLP_APPS_SLOW=1."""
+    if os.environ.get("NLP_APPS_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow real-data test: set NLP_APPS_SLOW=1 to run it")
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(skip)
+
+
 def shared_data(*parts: str) -> Path:
+    """A path under ../shared/data; the calling test (or module) is skipped where it is absent."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"shared data not present: {path}")
+        pytest.skip(f"shared data not present: {path}", allow_module_level=True)
     return path
 
 

@@ -1,11 +1,13 @@
 """The real CLI, driven end to end through click's CliRunner with tiny flags."""
 
 import json
+import shutil
 
 import pytest
 from click.testing import CliRunner
 
 from nlp_apps.cli import CORE_COMMANDS, cli
+from tests.conftest import write_tiny_corpus
 
 TINY = ["--vocab-size", "300", "--layers", "1", "--emb-size", "12", "--hidden-size", "20", "--batch-size", "4",
         "--bptt", "10", "--no-progress", "--seed", "1"]
@@ -15,13 +17,21 @@ def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
-@pytest.fixture
-def trained(tmp_path, tiny_corpus):
-    train, valid = tiny_corpus
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def pretrained_run(tmp_path_factory):
+    """One tiny pretraining run for the whole module (its corpus lives next to it); never modified."""
+    folder = tmp_path_factory.mktemp("pretrained")
+    train, valid = write_tiny_corpus(folder)
+    out = folder / "run"
     result = invoke("pretrain", "--train", train, "--valid", valid, "--out", out, "--epochs", 2, "--bidirectional", *TINY)
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture
+def trained(pretrained_run, tmp_path):
+    """This test's own copy of the run: resuming, overwriting or editing it leaves the other tests' alone."""
+    return shutil.copytree(pretrained_run, tmp_path / "run")
 
 
 def test_pretrain_writes_a_complete_model_directory(trained):
@@ -58,10 +68,10 @@ def test_resume_continues_a_stopped_run(trained, tiny_corpus):
 def test_resume_takes_new_limits_and_refuses_other_options(trained):
     result = invoke("pretrain", "--resume", trained, "--lr", 1.0, "--hidden-size", 8)
     assert result.exit_code == 2 and "--hidden-size, --lr cannot change when resuming" in result.output
-    result = invoke("pretrain", "--resume", trained, "--epochs", 4, "--patience", 7)
+    result = invoke("pretrain", "--resume", trained, "--epochs", 3, "--patience", 7)
     assert result.exit_code == 0, result.output
     run_config = json.loads((trained / "run_config.json").read_text())
-    assert run_config["trainer"]["patience"] == 7 and run_config["trainer"]["epochs"] == 4
+    assert run_config["trainer"]["patience"] == 7 and run_config["trainer"]["epochs"] == 3
 
 
 def test_out_directory_with_a_run_is_refused_unless_overwrite(trained, tiny_corpus):

@@ -184,21 +184,21 @@ def test_cli_train_evaluate_predict_round_trip(tmp_path, tiny_backbone, labelled
     assert pipeline.predict(["great food and lovely staff"])[0]["label"] == "positive"
 
 
-def test_cli_bad_inputs(tmp_path, tiny_backbone, labelled, plugins_on):
+def test_cli_bad_inputs(tmp_path, tiny_language_model, labelled, plugins_on):
     one_class = write(tmp_path / "one.tsv", "text\tlabel\ngood\tpos\nfine\tpos\n")
-    result = invoke("sentiment", "train", "--train", one_class, "--valid", one_class, "--out", tmp_path / "x", "--backbone", tiny_backbone)
+    result = invoke("sentiment", "train", "--train", one_class, "--valid", one_class, "--out", tmp_path / "x", "--backbone", tiny_language_model)
     assert result.exit_code == 1 and "single class" in result.output and not (tmp_path / "x").exists()
     unseen = write(tmp_path / "unseen.tsv", "text\tlabel\ngood\tpositive\nhmm\tneutral\n")
-    result = invoke("sentiment", "train", "--train", labelled[0], "--valid", unseen, "--out", tmp_path / "y", "--backbone", tiny_backbone)
+    result = invoke("sentiment", "train", "--train", labelled[0], "--valid", unseen, "--out", tmp_path / "y", "--backbone", tiny_language_model)
     assert result.exit_code == 1 and "unseen.tsv:3: label 'neutral' was never seen in training" in result.output
     assert not (tmp_path / "y").exists()
     for command in ("train", "evaluate", "predict"):
         assert invoke("sentiment", command, "--help").exit_code == 0
 
 
-def test_cli_resume_continues_training(tmp_path, tiny_backbone, labelled, plugins_on):
+def test_cli_resume_continues_training(tmp_path, tiny_language_model, labelled, plugins_on):
     out = tmp_path / "clf"
-    first = invoke("sentiment", "train", "--train", labelled[0], "--valid", labelled[1], "--out", out, "--backbone", tiny_backbone,
+    first = invoke("sentiment", "train", "--train", labelled[0], "--valid", labelled[1], "--out", out, "--backbone", tiny_language_model,
                    "--epochs", 2, "--patience", 9, "--batch-size", 8, "--no-progress", "--no-lm-finetune")
     assert first.exit_code == 0, first.output
     assert json.loads((out / "metrics.json").read_text())["epochs_completed"] == 2
@@ -208,16 +208,17 @@ def test_cli_resume_continues_training(tmp_path, tiny_backbone, labelled, plugin
     assert metrics["epochs_completed"] == 3 and metrics["steps"] == 9
     ignored = invoke("sentiment", "train", "--resume", out, "--lr", 1.0, "--dropout", 0.5)
     assert ignored.exit_code == 2 and "--dropout, --lr cannot change when resuming" in ignored.output
-    refused = invoke("sentiment", "train", "--train", labelled[0], "--valid", labelled[1], "--out", out, "--backbone", tiny_backbone)
+    refused = invoke("sentiment", "train", "--train", labelled[0], "--valid", labelled[1], "--out", out, "--backbone", tiny_language_model)
     assert refused.exit_code == 1 and "already holds a run" in refused.output
 
 
 def assert_same_weights_up_to_float_noise(one: dict, two: dict) -> None:
     """Summing two half-batch gradients differs from one whole-batch sum in the last bits. Adam's first
     step on a group that gradual unfreezing just let in moves each weight by about +-lr whatever its
-    gradient's size, so a weight whose gradient is float noise can land a few 1e-6 apart (measured: 1
-    of 23,384 weights, 4e-6 to 1e-5; 0 without unfreezing). Allow that for a handful of weights; a
-    missing or wrong gradient exchange moves thousands by far more."""
+    gradient's size, so a weight whose gradient is float noise can land a few 1e-6 apart (measured on
+    a 16x24 backbone: 1 of 23,384 weights, 4e-6 to 1e-5, 0 without unfreezing; on tiny_language_model
+    with LM fine-tuning: 0 of 16,200, at most 1.6e-6). Allow that for a handful of weights; a missing
+    or wrong gradient exchange moves thousands by far more."""
     diffs = torch.cat([(one[name] - two[name]).abs().flatten() for name in one])
     scale = torch.cat([one[name].abs().flatten() for name in one])
     off = int((diffs > 1e-6 + 1e-5 * scale).sum())
@@ -225,20 +226,24 @@ def assert_same_weights_up_to_float_noise(one: dict, two: dict) -> None:
     assert float(diffs.max()) < 1e-4
 
 
-def test_two_processes_fine_tune_the_same_classifier_as_one(tmp_path, tiny_backbone, labelled, plugins_on):
+def test_two_processes_fine_tune_the_same_classifier_as_one(tmp_path, tiny_language_model, labelled, plugins_on):
     # 25 examples in batches of 8: the last batch holds one example, so one process gets none of it.
+    # The whole recipe runs, LM fine-tuning included: the backbone has no dropout (each process would
+    # draw its own masks) and enough task text for an LM batch of more rows than processes, so its
+    # size does not depend on the process count. One launch checks the stages' hand-over too.
     extra = labelled[0].read_text() + f"{POSITIVE[0]}\tpositive\n"
     train = write(tmp_path / "train25.tsv", extra)
-    args = ["sentiment", "train", "--train", train, "--valid", labelled[1], "--backbone", tiny_backbone, "--epochs", 3,
+    args = ["sentiment", "train", "--train", train, "--valid", labelled[1], "--backbone", tiny_language_model, "--epochs", 3,
             "--batch-size", 8, "--dropout", 0, "--no-progress", "--seed", 2]
-    assert invoke(*args, "--no-lm-finetune", "--out", tmp_path / "one").exit_code == 0
-    torchrun(*args, "--no-lm-finetune", "--out", tmp_path / "two")
+    assert invoke(*args, "--out", tmp_path / "one").exit_code == 0
+    proc = torchrun(*args, "--out", tmp_path / "two")
+    lm_one, lm_two = (json.loads((tmp_path / run / "lm_finetuned" / "metrics.json").read_text()) for run in ("one", "two"))
+    assert lm_two["steps"] == lm_one["steps"] > 0 and lm_two["tok_trained"] == lm_one["tok_trained"]
     one, two = (load_file(tmp_path / run / "last" / "model.safetensors") for run in ("one", "two"))
     assert json.loads((tmp_path / "two" / "metrics.json").read_text())["ex_trained"] == 3 * 25  # every example, every epoch
     assert_same_weights_up_to_float_noise(one, two)
-    # With LM fine-tuning too, the two stages hand over through files that process 0 writes.
-    proc = torchrun(*args, "--out", tmp_path / "with_lm")
-    assert (tmp_path / "with_lm" / "lm_finetuned" / ".complete").is_file() and (tmp_path / "with_lm" / "model.safetensors").is_file()
+    # The two stages hand over through files that process 0 writes.
+    assert (tmp_path / "two" / "lm_finetuned" / ".complete").is_file() and (tmp_path / "two" / "model.safetensors").is_file()
     assert proc.stdout.count("best accuracy") == 1  # one report, from process 0
     # A batch too small to share out is refused before the earlier run in --out is replaced.
     before = (tmp_path / "one" / "model.safetensors").read_bytes()

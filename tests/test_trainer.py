@@ -12,7 +12,7 @@ from nlp_apps.models.lm import RNNLanguageModel
 from nlp_apps.training.pretraining import LanguageModelingTask
 from nlp_apps.training.schedules import lr_multiplier, slanted_triangular
 from nlp_apps.training.trainer import Callback, StepOutput, Trainer, TrainerConfig, parse_duration, seed_everything
-from tests.conftest import VOCAB
+from tests.conftest import VOCAB, make_tiny_config
 
 
 def make_task(tiny_config, seed=0):
@@ -45,11 +45,21 @@ def no_save(task):
     return task
 
 
+RESUME_CONFIG = TrainerConfig(epochs=2, eval_every=25, lr=0.01, progress=False, seed=3)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(tmp_path_factory):
+    """The straight run both ways of interrupting are compared with (trained once): (result, weights)."""
+    straight = no_save(make_task(make_tiny_config()))
+    result = Trainer(straight, RESUME_CONFIG, tmp_path_factory.mktemp("straight")).fit()
+    return result, weights(straight)
+
+
 @pytest.mark.parametrize("use_signal", [False, True])
-def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, tiny_config, use_signal):
-    config = TrainerConfig(epochs=2, eval_every=25, lr=0.01, progress=False, seed=3)
-    straight = no_save(make_task(tiny_config))
-    result = Trainer(straight, config, tmp_path / "a").fit()
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, tiny_config, uninterrupted_run, use_signal):
+    config = RESUME_CONFIG
+    result, straight_weights = uninterrupted_run
     assert result.status == "finished" and result.steps > 70
 
     first = no_save(make_task(tiny_config))
@@ -63,7 +73,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, tiny_c
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert len(manifest["earlier_sessions"]) == 1  # the interrupted session is still on record
     assert manifest["peak_rss_mb"] >= manifest["earlier_sessions"][0]["peak_rss_mb"]
-    for name, value in weights(straight).items():
+    for name, value in straight_weights.items():
         torch.testing.assert_close(weights(second)[name], value, rtol=0, atol=0, msg=name)
 
 

@@ -76,3 +76,18 @@ def _greedy(model, encoded, batch: int, config: DecodeConfig) -> list[list[tuple
                             max_length=config.max_length, min_length=config.min_length, banned_ids=NEVER_GENERATED,
                             reorder=reorder, device=encoded.memory.device)
     return [[hypothesis] for hypothesis in outputs]
+
+
+def decode_all(model, sources: list[list[int]], config: DecodeConfig, *, batch_size: int = 64,
+               device: torch.device | str = "cpu") -> list[list[tuple[float, list[int]]]]:
+    """`decode` over many sources (token ids), in batches of similar length; results in input order."""
+    from nlp_apps.data.batching import pad_sequences
+
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+    results: list = [None] * len(sources)
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        tokens, lengths = pad_sequences([sources[i] or [EOS_ID] for i in index])
+        for i, hypotheses in zip(index, decode(model, tokens.to(device), lengths.to(device), config)):
+            results[i] = hypotheses
+    return results

@@ -178,3 +178,14 @@ class EncoderDecoder(nn.Module):
         ids = encoded.source_ids if weights.dim() == 2 else encoded.source_ids.unsqueeze(1).expand(-1, weights.size(1), -1)
         mixed = vocab.scatter_add(-1, ids, weights.float() * (1 - p_gen))
         return torch.log(mixed.clamp_min(1e-12))
+
+
+def forward_only(backbone: RNNBackbone) -> RNNBackbone:
+    """A decoder reads left to right: the backbone without its backward stack (same forward weights)."""
+    import dataclasses
+
+    if not backbone.config.bidirectional:
+        return backbone
+    decoder = RNNBackbone(dataclasses.replace(backbone.config, bidirectional=False))
+    decoder.load_state_dict({k: v for k, v in backbone.state_dict().items() if not k.startswith("stacks.bwd.")})
+    return decoder

@@ -17,7 +17,7 @@ import torch
 from nlp_apps.data.batching import pad_sequences
 from nlp_apps.data.tokenizer import EOS_ID
 from nlp_apps.data.windows import bucket_pair_batches
-from nlp_apps.seq2seq.decoding import DecodeConfig, decode
+from nlp_apps.seq2seq.decoding import DecodeConfig, decode_all
 from nlp_apps.training import distributed
 from nlp_apps.training.trainer import StepOutput
 
@@ -76,21 +76,9 @@ class Seq2SeqTask:
         loss, tokens = self.model.loss(source.to(self.device), lengths.to(self.device), targets.to(self.device))
         return StepOutput(loss=loss, units=tokens)
 
-    @torch.no_grad()
-    def decode(self, sources: Sequence[list[int]], config: DecodeConfig, batch_size: int = 64) -> list[list[tuple[float, list[int]]]]:
-        """Hypotheses for each source, in order; batches of similar length."""
-        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
-        results: list = [None] * len(sources)
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
-            source, lengths = pad_sequences([sources[i] or [EOS_ID] for i in index])
-            for i, hypotheses in zip(index, decode(self.model, source.to(self.device), lengths.to(self.device), config)):
-                results[i] = hypotheses
-        return results
-
     def evaluate(self) -> dict[str, float]:
         config = DecodeConfig(beam_size=1, max_length=self.max_decode_length)
-        outputs = [h[0][1] for h in self.decode(self.valid_sources, config)]
+        outputs = [h[0][1] for h in decode_all(self.model, self.valid_sources, config, device=self.device)]
         return self._evaluate(outputs)
 
     def save(self, directory: Path, exact: bool = False) -> None:

@@ -7,7 +7,7 @@ import dataclasses
 from torch import nn
 
 from nlp_apps.models.backbone import RNNBackbone
-from nlp_apps.seq2seq.model import EncoderDecoder, Seq2SeqConfig
+from nlp_apps.seq2seq.model import EncoderDecoder, Seq2SeqConfig, forward_only
 from nlp_apps.training.finetune import backbone_layer_groups
 
 TranslatorConfig = Seq2SeqConfig
@@ -21,16 +21,6 @@ class Translator(EncoderDecoder):
         embedding and layers, then attention and output (the head)."""
         head = [p for name, p in self.named_parameters() if not name.startswith(("encoder.", "decoder."))]
         return [list(self.encoder.parameters())] + backbone_layer_groups(self.decoder) + [head]
-
-
-def forward_only(backbone: RNNBackbone) -> RNNBackbone:
-    """A decoder reads left to right: the backbone without its backward stack (same forward weights)."""
-    if not backbone.config.bidirectional:
-        return backbone
-    decoder = RNNBackbone(dataclasses.replace(backbone.config, bidirectional=False))
-    state = {k: v for k, v in backbone.state_dict().items() if not k.startswith("stacks.bwd.")}
-    decoder.load_state_dict(state)
-    return decoder
 
 
 def build_head(backbone: RNNBackbone, config: TranslatorConfig, examples=(), encoder: RNNBackbone | None = None) -> Translator:

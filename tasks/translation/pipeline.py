@@ -8,12 +8,11 @@ from pathlib import Path
 
 import torch
 
-from nlp_apps.data.batching import pad_sequences
 from nlp_apps.data.tokenizer import EOS_ID
 from nlp_apps.errors import CheckpointError
 from nlp_apps.io.checkpoint import Part, load_parts, load_weights, read_model_config, save_model_dir
 from nlp_apps.models.backbone import START_ID, RNNBackbone
-from nlp_apps.seq2seq.decoding import NEVER_GENERATED, DecodeConfig, decode
+from nlp_apps.seq2seq.decoding import NEVER_GENERATED, DecodeConfig, decode_all
 from tasks.translation.head import Translator, TranslatorConfig
 
 TASK_NAME = "translation"
@@ -31,18 +30,6 @@ class TranslationPipeline:
         ids = [ids or [0] for ids in self.source_tokenizer.encode_batch([t.strip() for t in texts])]
         return [i[:max_length] for i in ids] if max_length else ids
 
-    @torch.no_grad()
-    def translate_ids(self, sources: Sequence[list[int]], config: DecodeConfig, batch_size: int = 64) -> list[list[tuple[float, list[int]]]]:
-        """n-best (score, target ids) per source, in order; batches of similar length."""
-        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
-        results: list = [None] * len(sources)
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
-            tokens, lengths = pad_sequences([sources[i] for i in index])
-            for i, hyps in zip(index, decode(self.model, tokens.to(self.device), lengths.to(self.device), config)):
-                results[i] = hyps
-        return results
-
     def predict(self, texts: Sequence[str] | str, beam_size: int = 5, n_best: int = 1, alpha: float = 0.6,
                 max_length: int = 100, block_ngram_repeat: int = 0, batch_size: int = 64):
         """Translations of `texts` (a list of strings); with n_best > 1, a list of (translation, score) per text."""
@@ -50,7 +37,7 @@ class TranslationPipeline:
         texts = [texts] if single else list(texts)
         config = DecodeConfig(beam_size=beam_size, n_best=n_best, alpha=alpha, max_length=max_length,
                               block_ngram_repeat=block_ngram_repeat)
-        results = self.translate_ids(self.encode_sources(texts), config, batch_size)
+        results = decode_all(self.model, self.encode_sources(texts), config, batch_size=batch_size, device=self.device)
         if n_best == 1:
             out = [self.detokenize(hyps[0][1]) for hyps in results]
         else:

@@ -1,0 +1,253 @@
+"""`nlp-apps summarization train | evaluate | predict | demo`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from nlp_apps.commands.options import read_inputs, resume_overrides, trainer_options, trainer_values
+
+TRAINER_DEFAULTS = dict(epochs=20, lr=2e-3, schedule="cosine", warmup=0.02, patience=6, clip=1.0)
+
+
+def field_options(command):
+    for option in reversed([
+        click.option("--text-field", help="Document field/column [text; CSV/TSV: text, document, article, body or source]."),
+        click.option("--summary-field", help="Summary field/column [summary; CSV/TSV: summary, title, subject or highlights]."),
+        click.option("--skip-empty", is_flag=True, help="Skip documents or summaries that are empty (counted) instead of stopping."),
+    ]):
+        command = option(command)
+    return command
+
+
+def decode_options(command):
+    for option in reversed([
+        click.option("--beam", "beam_size", type=click.IntRange(min=1), default=4, show_default=True, help="Beam size (1 = greedy)."),
+        click.option("--alpha", type=float, default=0.0, show_default=True, help="GNMT length penalty (0 = none)."),
+        click.option("--min-length", type=click.IntRange(min=0), default=1, show_default=True, help="Shortest summary, in tokens."),
+        click.option("--max-length", type=click.IntRange(min=1), default=30, show_default=True, help="Longest summary, in tokens."),
+        click.option("--block-ngram-repeat", type=click.IntRange(min=0), default=3, show_default=True,
+                     help="Never repeat an n-gram of this size (3 = trigram blocking; 0 = off)."),
+        click.option("--max-source-len", type=click.IntRange(min=1), default=400, show_default=True, help="Longer documents are cut."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
+        click.option("--device", default="cpu", show_default=True),
+    ]):
+        command = option(command)
+    return command
+
+
+@click.group()
+def summarization() -> None:
+    """Abstractive summarization: a pointer-generator with coverage on the LM backbone, scored with ROUGE."""
+
+
+def _read(path, src, tgt, text_field, summary_field, skip_empty, what, log, ref_fields=(), require_summary=True):
+    from tasks.summarization.adapter import read_documents
+
+    if path is None and src is None:
+        raise click.UsageError(f"give the {what} data: --{what} FILE (JSONL/CSV/TSV) or --{'valid-' if what == 'valid' else ''}src "
+                               "with its --tgt file")
+    result = read_documents(path, src=src, tgt=tgt, text_field=text_field, summary_field=summary_field, ref_fields=ref_fields,
+                            require_summary=require_summary, skip_empty=skip_empty)
+    if result.skipped_empty:
+        log(f"{what}: skipped {result.skipped_empty:,} empty document(s) or summar(ies)")
+    return result.documents
+
+
+@summarization.command()
+@click.option("--train", "train_file", type=click.Path(), help="Training data: JSONL, CSV or TSV.")
+@click.option("--valid", "valid_file", type=click.Path(), help="Validation data, same format (early stopping on ROUGE).")
+@click.option("--src", type=click.Path(), help="Training documents, one per line (with --tgt).")
+@click.option("--tgt", type=click.Path(), help="Training summaries, line-aligned with --src.")
+@click.option("--valid-src", type=click.Path(), help="Validation documents (with --valid-tgt).")
+@click.option("--valid-tgt", type=click.Path(), help="Validation summaries.")
+@field_options
+@click.option("--out", "out_dir", type=click.Path(), help="Model directory to write.")
+@click.option("--resume", "resume_dir", type=click.Path(), help="Continue the interrupted run in this directory.")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out.")
+@click.option("--backbone", default="default", show_default=True, help="Encoder and decoder init: 'default' or a pretrained LM directory.")
+@click.option("--copy/--no-copy", default=True, show_default=True, help="Pointer-generator copying from the document.")
+@click.option("--coverage/--no-coverage", default=True, show_default=True, help="Coverage attention and loss.")
+@click.option("--pretrained/--random-init", default=True, show_default=True, help="Start from the backbone's weights or random ones.")
+@click.option("--attention", type=click.Choice(["general", "bahdanau"]), default="bahdanau", show_default=True)
+@click.option("--label-smoothing", type=float, default=0.1, show_default=True)
+@click.option("--dropout", type=float, default=0.2, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--max-source-len", type=click.IntRange(min=1), default=400, show_default=True, help="Longer documents are cut (counted).")
+@click.option("--max-target-len", type=click.IntRange(min=1), default=40, show_default=True)
+@click.option("--lm-finetune/--no-lm-finetune", default=False, show_default=True, help="Fine-tune the LM on the documents first.")
+@click.option("--device", default="auto", show_default=True)
+@trainer_options(defaults=TRAINER_DEFAULTS)
+def train(train_file, valid_file, src, tgt, valid_src, valid_tgt, text_field, summary_field, skip_empty, out_dir, resume_dir, overwrite,
+          backbone, copy, coverage, pretrained, attention, label_smoothing, dropout, batch_size, max_source_len, max_target_len,
+          lm_finetune, device, **options) -> None:
+    """Train a summarizer; early stopping on the mean validation ROUGE-1/2/L (greedy decoding).
+
+    \b
+    nlp-apps summarization train --train train.jsonl --valid dev.jsonl --text-field email_body --summary-field subject_line --out runs/sum
+    nlp-apps summarization train --resume runs/sum        # after Ctrl-C / SIGTERM
+    """
+    from nlp_apps.training import distributed
+    from nlp_apps.training.finetune import RecipeConfig
+    from nlp_apps.training.runs import check_batch_shares, new_run, read_run_config, write_run_config
+    from nlp_apps.training.trainer import TrainerConfig
+    from tasks.summarization.head_config import SummarizerConfig
+    from tasks.summarization.training import SummaryLimits, train_summarizer
+
+    distributed.init_from_env()
+    log = (lambda m: click.echo(m, err=True)) if distributed.is_main() else (lambda m: None)
+    if resume_dir:
+        run = read_run_config(resume_dir)
+        run["trainer"].update(resume_overrides(options))
+        write_run_config(resume_dir, run)
+        data = run["data"]
+        result = train_summarizer(_read(*data["train"], "train", log), _read(*data["valid"], "valid", log), resume_dir, resume=True,
+                                  backbone=run["backbone"], head=SummarizerConfig.from_dict(run["head"]),
+                                  recipe=RecipeConfig.from_dict(run["recipe"]), trainer=TrainerConfig.from_dict(run["trainer"]),
+                                  limits=SummaryLimits(**run["limits"]), device=run["device"], log=log)
+        return report(result, resume_dir)
+    if not out_dir:
+        raise click.UsageError("--out is required (or use --resume DIR)")
+    train_spec = [train_file, src, tgt, text_field, summary_field, skip_empty]
+    valid_spec = [valid_file, valid_src, valid_tgt, text_field, summary_field, skip_empty]
+    train_docs, valid_docs = _read(*train_spec, "train", log), _read(*valid_spec, "valid", log)
+    try:
+        head = SummarizerConfig(attention=attention, copy=copy, coverage=coverage, label_smoothing=label_smoothing, dropout=dropout)
+        recipe = RecipeConfig(lm_finetune=lm_finetune, discriminative_lr=False, gradual_unfreezing=False, backbone_dropout=dropout,
+                              batch_size=batch_size, pretrained=pretrained)
+        trainer = TrainerConfig(**{**TRAINER_DEFAULTS, **trainer_values(options)})
+        limits = SummaryLimits(max_source_len=max_source_len, max_target_len=max_target_len)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    check_batch_shares(batch_size)
+    run_config = {"data": {"train": [str(v) if isinstance(v, Path) else v for v in train_spec],
+                           "valid": [str(v) if isinstance(v, Path) else v for v in valid_spec]},
+                  "backbone": backbone, "device": device, "head": head.to_dict(), "recipe": recipe.to_dict(),
+                  "trainer": trainer.to_dict(), "limits": limits.__dict__}
+    with new_run(out_dir, overwrite=overwrite, run_config=run_config):
+        result = train_summarizer(train_docs, valid_docs, out_dir, backbone=backbone, head=head, recipe=recipe, trainer=trainer,
+                                  limits=limits, device=device, data_files=[v for v in (train_file, src, tgt, valid_file, valid_src, valid_tgt) if v],
+                                  log=log)
+    report(result, out_dir)
+
+
+def report(result, out_dir) -> None:
+    from nlp_apps.training import distributed
+
+    if not distributed.is_main():
+        return
+    best = result.metrics
+    if best:
+        click.echo(f"{result.status} after {result.steps} steps; best validation ROUGE-1/2/L {best.get('rouge1', 0):.2f} / "
+                   f"{best.get('rouge2', 0):.2f} / {best.get('rougeL', 0):.2f} (greedy); model in {out_dir}")
+    else:
+        click.echo(f"{result.status} after {result.steps} steps; model in {out_dir}")
+    if result.status == "interrupted":
+        click.echo(f"resume with: nlp-apps summarization train --resume {out_dir}", err=True)
+        raise SystemExit(130)
+
+
+@summarization.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `summarization train`.")
+@click.option("--data", "data_file", type=click.Path(), help="Documents with summaries: JSONL, CSV or TSV.")
+@click.option("--src", type=click.Path(), help="Documents, one per line (with --tgt).")
+@click.option("--tgt", type=click.Path(), help="Reference summaries, line-aligned.")
+@field_options
+@click.option("--ref-fields", help="Comma-separated reference fields (e.g. ann0,ann1,ann2); each output scores its best.")
+@click.option("--lead-words", type=click.IntRange(min=1), default=15, show_default=True, help="Lead baseline: first sentence, at most N words.")
+@click.option("--hyps", "hyps_file", type=click.Path(), help="Where to write the summaries [MODEL/hypotheses.txt].")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@decode_options
+def evaluate(model_dir, data_file, src, tgt, text_field, summary_field, skip_empty, ref_fields, lead_words, hyps_file, as_json,
+             beam_size, alpha, min_length, max_length, block_ngram_repeat, max_source_len, batch_size, device) -> None:
+    """Summarize the documents and score ROUGE-1/2/L/Lsum F1 (rouge-score, stemming, 95% bootstrap intervals),
+    beside the lead baseline on the same documents. With several references, each output scores the best of them."""
+    import time
+
+    from nlp_apps.data.fileio import atomic_write_text
+    from tasks.summarization.metric import ROUGE_TYPES, lead, rouge_scores
+    from tasks.summarization.pipeline import load
+
+    fields = tuple(f.strip() for f in ref_fields.split(",") if f.strip()) if ref_fields else ()
+    documents = _read(data_file, src, tgt, text_field, summary_field, skip_empty, "data", lambda m: click.echo(m, err=True), fields)
+    pipeline = load(model_dir, device=device)
+    pipeline.max_source_len = max_source_len
+    started = time.perf_counter()
+    summaries = pipeline.predict([d.text for d in documents], beam_size=beam_size, alpha=alpha, min_length=min_length,
+                                 max_length=max_length, block_ngram_repeat=block_ngram_repeat, batch_size=batch_size)
+    seconds = time.perf_counter() - started
+    references = [d.references for d in documents]
+    scores = {"model": rouge_scores(summaries, references), "lead": rouge_scores([lead(d.text, lead_words) for d in documents], references),
+              "documents": len(documents), "references_per_document": max(len(r) for r in references),
+              "multi_reference": "best of the references per document, then the mean", "documents_per_s": round(len(documents) / seconds, 2)}
+    target = Path(hyps_file) if hyps_file else Path(model_dir) / "hypotheses.txt"
+    atomic_write_text(target, "\n".join(summaries) + "\n")
+    if as_json:
+        click.echo(json.dumps(scores, indent=2))
+        return
+    click.echo(f"{'F1 x 100':<12}" + "".join(f"{t:>18}" for t in ROUGE_TYPES))
+    for name in ("model", "lead"):
+        row = scores[name]
+        cells = "".join(f"{row[t]:>7.2f} [{row['intervals'][t][0]:5.2f},{row['intervals'][t][1]:5.2f}]" for t in ROUGE_TYPES)
+        click.echo(f"{name:<12}{cells}")
+    click.echo(f"{len(documents)} documents, {scores['references_per_document']} reference(s) each (best-of), "
+               f"{scores['documents_per_s']:.1f} documents/s (beam {beam_size}); summaries in {target}")
+
+
+@summarization.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `summarization train`.")
+@click.argument("texts", nargs=-1)
+@click.option("--file", "input_file", type=click.Path(), help="Documents, one per line ('-' = stdin).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@decode_options
+def predict(model_dir, texts, input_file, as_json, beam_size, alpha, min_length, max_length, block_ngram_repeat, max_source_len,
+            batch_size, device) -> None:
+    """Summarize documents given as arguments, in a file or on stdin ('-' or nothing), one per line.
+
+    Each input line gets one output line; a blank line gets an empty one.
+    """
+    from tasks.summarization.pipeline import load
+
+    texts = read_inputs(texts, input_file)
+    if not texts:
+        raise click.UsageError("no document to summarize")
+    pipeline = load(model_dir, device=device)
+    pipeline.max_source_len = max_source_len
+    present = [t for t in texts if t.strip()]
+    outputs = iter(pipeline.predict(present, beam_size=beam_size, alpha=alpha, min_length=min_length, max_length=max_length,
+                                    block_ngram_repeat=block_ngram_repeat, batch_size=batch_size) if present else [])
+    for text in texts:
+        summary = next(outputs) if text.strip() else None
+        if as_json:
+            click.echo(json.dumps({"document": text, "summary": summary}, ensure_ascii=False))
+        else:
+            click.echo(summary or "")
+
+
+@summarization.command()
+@click.option("--out", "out_dir", default="runs/summarization-demo", show_default=True, type=click.Path(), help="Where to write the model.")
+@click.option("--backbone", default="default", show_default=True, help="'default' or a pretrained LM directory.")
+@click.option("--time-budget", default="3m", show_default=True, help="Training time.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo(out_dir, backbone, time_budget, seed) -> None:
+    """The quickstart: learn subject lines for the shipped demo e-mails, evaluate beside the lead baseline, summarize two."""
+    from nlp_apps.commands.options import duration
+    from tasks.summarization import demo_files
+
+    files = demo_files()
+    ctx = click.get_current_context()
+    click.echo(f"== training on {files['train']} (validation: {files['valid']}) for {time_budget}")
+    ctx.invoke(train, train_file=files["train"], valid_file=files["valid"], out_dir=out_dir, overwrite=True, backbone=backbone,
+               time_budget=duration.convert(time_budget, None, None), seed=seed, eval_every=100, progress=False, patience=100)
+    click.echo("== evaluating (beam 4)")
+    ctx.invoke(evaluate, model_dir=out_dir, data_file=files["valid"], hyps_file=None, as_json=False)
+    click.echo("== summarizing")
+    examples = (
+        ("Hi Laura, the budget review meeting planned for Monday has been moved to Wednesday at 2 pm in room 4. "
+         "Please bring the slides if you can. Thanks, Marco"),
+        ("Dear team, unfortunately the client visit on Friday is cancelled because several people are travelling. "
+         "We will find a new date next week. Regards, Nina"),
+    )
+    ctx.invoke(predict, model_dir=out_dir, texts=examples, input_file=None)

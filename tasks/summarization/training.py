@@ -1,0 +1,92 @@
+"""Training a summarizer: documents -> token ids -> the core's Seq2SeqTask, driven by the fine-tuning recipe.
+
+Encoder and decoder start from the same English backbone (`default`), so both sides share its
+tokenizer and copying needs no extended vocabulary. Long documents are cut at max_source_len tokens
+(counted). Early stopping on the mean of validation ROUGE-1/2/L (greedy decoding).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from nlp_apps.io.checkpoint import load_language_model, resolve_model_dir
+from nlp_apps.seq2seq.model import forward_only
+from nlp_apps.seq2seq.training import Seq2SeqTask
+from nlp_apps.training import distributed
+from nlp_apps.training.finetune import RecipeConfig, discriminative_param_groups, pretrained_backbone, run_recipe
+from nlp_apps.training.runs import check_batch_shares
+from nlp_apps.training.trainer import TrainerConfig, TrainResult, resolve_device
+from tasks.summarization.adapter import Document
+from tasks.summarization.head import Summarizer
+from tasks.summarization.head_config import SummarizerConfig
+from tasks.summarization.metric import rouge_scores
+from tasks.summarization.pipeline import DEFAULT_MAX_SOURCE_LEN, detokenize, save_summarizer
+
+RECIPE_DEFAULTS = dict(lm_finetune=False, discriminative_lr=False, gradual_unfreezing=False, backbone_dropout=0.2, batch_size=32)
+TRAINER_DEFAULTS = dict(epochs=20, lr=2e-3, schedule="cosine", warmup=0.02, patience=6, clip=1.0)
+
+
+@dataclass
+class SummaryLimits:
+    max_source_len: int = DEFAULT_MAX_SOURCE_LEN  # tokens; longer documents are cut (counted)
+    max_target_len: int = 40
+    max_decode_len: int = 30
+
+
+def encode_documents(documents: Sequence[Document], tokenizer, limits: SummaryLimits) -> tuple[list, int]:
+    """(document ids, summary ids) per document, cut to the limits -> (pairs, how many documents were cut)."""
+    sources = tokenizer.encode_batch([" ".join(d.text.split()) for d in documents])
+    targets = tokenizer.encode_batch([" ".join((d.summary or "").split()) for d in documents])
+    cut = sum(len(s) > limits.max_source_len for s in sources)
+    return [(s[: limits.max_source_len] or [0], t[: limits.max_target_len]) for s, t in zip(sources, targets)], cut
+
+
+def train_summarizer(
+    train: Sequence[Document],
+    valid: Sequence[Document],
+    out_dir: str | os.PathLike,
+    *,
+    backbone: str = "default",
+    head: SummarizerConfig | None = None,
+    recipe: RecipeConfig | None = None,
+    trainer: TrainerConfig | None = None,
+    limits: SummaryLimits | None = None,
+    device: str = "auto",
+    data_files: Sequence[str] = (),
+    resume: bool = False,
+    log=print,
+) -> TrainResult:
+    distributed.init_from_env()
+    head, limits = head or SummarizerConfig(), limits or SummaryLimits()
+    recipe = recipe or RecipeConfig(**RECIPE_DEFAULTS)
+    trainer = trainer or TrainerConfig(**TRAINER_DEFAULTS)
+    check_batch_shares(recipe.batch_size)
+    torch_device = resolve_device(device)
+    references = [d.references for d in valid]
+
+    def build_task(backbone_dir: Path) -> Seq2SeqTask:
+        language_model, tokenizer, _ = load_language_model(backbone_dir)
+        pretrained = pretrained_backbone(backbone_dir, recipe)
+        model = Summarizer(copy.deepcopy(pretrained), forward_only(pretrained), head,
+                           output_bias=language_model.decoder_bias if recipe.pretrained else None)
+        pairs, cut = encode_documents(train, tokenizer, limits)
+        if cut:
+            log(f"{cut:,} training document(s) cut to --max-source-len {limits.max_source_len} tokens")
+        valid_sources = [s for s, _ in encode_documents(valid, tokenizer, limits)[0]]
+
+        def evaluate(outputs: list[list[int]]) -> dict[str, float]:
+            scores = rouge_scores([detokenize(tokenizer, ids) for ids in outputs], references, confidence=False)
+            return {k: scores[k] for k in ("rouge", "rouge1", "rouge2", "rougeL")}
+
+        return Seq2SeqTask(model, pairs, valid_sources, evaluate=evaluate, metric="rouge",
+                           save=lambda directory: save_summarizer(model, tokenizer, directory),
+                           param_groups=discriminative_param_groups(model.layer_groups(), recipe),
+                           batch_size=recipe.batch_size, max_decode_length=limits.max_decode_len, seed=trainer.seed,
+                           device=torch_device, data_files=data_files)
+
+    return run_recipe(out_dir, backbone_dir=resolve_model_dir(backbone), texts=[d.text for d in train], build_task=build_task,
+                      recipe=recipe, trainer=trainer, device=torch_device, resume=resume, log=log)
