@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -10,7 +11,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# Benchmarks read public datasets from here; NLP_APPS_DATA points them elsewhere.
+SHARED_DATA = Path(os.environ.get("NLP_APPS_DATA", ROOT.parent / "shared" / "data"))
 README = ROOT / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -18,17 +20,21 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 def shared_data(*parts: str) -> Path:
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        sys.exit(f"error: {path} not found (benchmarks read ../shared/data)")
+        sys.exit(f"error: {path} not found (benchmarks read {SHARED_DATA}; set NLP_APPS_DATA to another folder)")
     return path
 
 
 def report(name: str, rows: list[dict]) -> None:
-    """Store `rows` (one per measured configuration) as results/<name>.json and print them as JSON lines."""
+    """Store `rows` (one per measured configuration) as results/<name>.json and print them as JSON lines.
+
+    With NLP_APPS_BENCH_DRY=1 (smoke runs) the rows are printed and nothing is stored."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     for row in rows:
         row.setdefault("measured", stamp)
         print(json.dumps({"benchmark": name, **row}), flush=True)
+    if os.environ.get("NLP_APPS_BENCH_DRY", "") not in ("", "0"):
+        return
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps(rows, indent=2) + "\n")
     refresh_readme()
 
