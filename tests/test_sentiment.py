@@ -90,11 +90,19 @@ def test_head_shapes_and_chunked_reading_matches_one_pass(classifier):
     lengths = torch.tensor([11, 7, 3, 1, 9])
     tokens[torch.arange(11) >= lengths.unsqueeze(1)] = 0
     assert classifier(tokens, lengths).shape == (BATCH, 3)
-    chunked = classifier.pool(tokens, lengths, "forward")
+    chunked = {d: classifier.pool(tokens, lengths, d) for d in ("forward", "backward")}
     classifier.config.chunk_size = 100
-    whole = classifier.pool(tokens, lengths, "backward"), classifier.pool(tokens, lengths, "forward")
-    torch.testing.assert_close(chunked, whole[1])
-    assert chunked.shape == (BATCH, 3 * EMB)
+    for direction in ("forward", "backward"):
+        torch.testing.assert_close(chunked[direction], classifier.pool(tokens, lengths, direction))
+        assert chunked[direction].shape == (BATCH, 3 * EMB)
+    # Each row on its own, its real tokens only (reversed for the backward stack), from the start state:
+    for row, length in enumerate(lengths.tolist()):
+        text = tokens[row, :length]
+        for direction, read in (("forward", text), ("backward", text.flip(0))):
+            state = classifier.backbone.initial_state(1, direction)
+            hidden = classifier.backbone(read.unsqueeze(0), state, direction).layer_outputs[-1][0]  # (length, O)
+            expected = torch.cat([hidden[-1], hidden.max(0).values, hidden.mean(0)])
+            torch.testing.assert_close(chunked[direction][row], expected, atol=1e-5, rtol=1e-5)
 
 
 def test_long_texts_only_backpropagate_through_the_last_chunks(classifier):

@@ -216,11 +216,12 @@ def demo(out_dir, backbone, seed) -> None:
                backbone=backbone, overwrite=True, lm_finetune=True, lm_epochs=1, discriminative_lr=True,
                gradual_unfreezing=True, unfreeze_span=0.1, pretrained=True, batch_size=32, dropout=0.2, device="auto", fmt="tsv",
                text_column=None, label_column=None, text_field="text", label_field="label", seed=seed,
-               epochs=16, patience=16, lr=0.005)  # a few hundred examples: more, shorter epochs
+               epochs=16, patience=3, lr=0.005)  # a few hundred examples: more epochs; early stopping keeps the best
     click.echo(f"== evaluating on {demo_dir / 'valid.tsv'}")
     ctx.invoke(evaluate, model_dir=out_dir, data_file=str(demo_dir / "valid.tsv"), out_dir=None, as_json=False, fmt="tsv",
                text_column=None, label_column=None, text_field="text", label_field="label")
     click.echo("== predicting")
     ctx.invoke(predict, model_dir=out_dir, texts=("The staff were friendly and the room was spotless.",
-                                                  "The battery died after an hour and support never answered."),
+                                                  "The battery died after an hour and support never answered.",
+                                                  "I hated it.", "great film"),
                input_file=None, as_json=False)
