@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.results import RESULTS_DIR, report, shared_data
+from benchmarks.tfidf import tfidf_logistic_regression
 from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR
 from nlp_apps.training.trainer import TrainerConfig
 from tasks.sentiment.adapter import read_dataset
@@ -36,6 +37,7 @@ VARIANTS = {
     # The recipe's lr collapses a random backbone to one class; this row shows it at a rate it survives.
     "random_lr2e-3": ("without pretraining, lr 2e-3, no gradual unfreezing",
                       {"pretrained": False, "lm_finetune": False, "gradual_unfreezing": False}, 2e-3),
+    "tfidf": ("scikit-learn TF-IDF (1-2 grams) + logistic regression, same split", None),
 }
 NOTES = ("SST-2 target: dev accuracy >= 88.0 after at most 30 minutes of fine-tuning on 2 CPU cores, from the default "
          "backbone. threads = torch threads of that run (variants run two at a time use one thread each).")
@@ -48,17 +50,32 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=TRAINER_DEFAULTS["lr"], help="unless the variant sets its own")
     parser.add_argument("--seed", type=int, default=0, help="rows with another seed than 0 are stored beside seed 0's")
     # Rows run with more than one torch thread (OMP_NUM_THREADS) are stored beside the one-thread rows.
+    parser.add_argument("--subset", type=int, help="train on this many training sentences (a seeded sample)")
     parser.add_argument("--out", default="runs/bench-sst2")
     args = parser.parse_args()
     sst2 = shared_data("sst2")
     train = read_dataset(sst2 / "train.tsv", format="sst2")
     dev = read_dataset(sst2 / "dev.tsv", format="sst2")
+    if args.subset:
+        import random
+
+        train = random.Random(0).sample(train, args.subset)
     measured = {}
     for key in args.only.split(","):
         name, changes, lr = (*VARIANTS[key], args.lr)[:3]
         name, key = (name, key) if args.seed == 0 else (f"{name} (seed {args.seed})", f"{key}_seed{args.seed}")
         threads = torch.get_num_threads()
-        name, key = (name, key) if threads == 1 else (f"{name} ({threads} threads)", f"{key}_{threads}threads")
+        if threads != 1 and changes is not None:  # the TF-IDF row does not use torch
+            name, key = f"{name} ({threads} threads)", f"{key}_{threads}threads"
+        if args.minutes != 30 and changes is not None:
+            name, key = f"{name} ({args.minutes:g} min)", f"{key}_{args.minutes:g}min"
+        if args.subset:
+            name, key = f"{name} ({args.subset} train sentences)", f"{key}_subset{args.subset}"
+        if changes is None:  # the TF-IDF baseline
+            scores = tfidf_logistic_regression([e.text for e in train], [e.label for e in train], [e.text for e in dev], [e.label for e in dev])
+            measured[name] = {"variant": name, "dev_accuracy": scores["accuracy"], "train_seconds": scores["train_seconds"],
+                              "seed": args.seed, "backbone": "none"}
+            continue
         out = Path(args.out) / key
         # The budget covers both stages: train_classifier gives LM fine-tuning (when on) its share and
         # the classifier what is left. The best checkpoint is kept, so no early stopping is needed.
@@ -97,7 +114,7 @@ def default_backbone_name() -> str:
 
 def base_variant(name: str) -> str:
     """The variant's name without the ' (seed N)', ' (N threads)' and ' (earlier backbone)' that mark extra rows."""
-    return re.sub(r"( \(seed \d+\)| \(\d+ threads\)| \(earlier backbone\))+$", "", name)
+    return re.sub(r"( \(seed \d+\)| \(\d+ threads\)| \(earlier backbone\)| \([\d.]+ min\)| \(\d+ train sentences\))+$", "", name)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,103 @@
+"""IMDB (Maas et al. 2011) test accuracy after a fine-tuning budget on train.jsonl, long reviews read in chunks.
+
+Validation (early stopping) is a seeded slice of train.jsonl, never the test set that is reported.
+Rows: the default recipe from the default backbone, and scikit-learn's TF-IDF + logistic regression on
+the same split in the same run. Also: prediction examples/s on the test set and the peak memory of
+predicting the longest test review alone.
+
+    python -m benchmarks.imdb [--minutes 60] [--only full,tfidf] [--valid 2500]
+Data: $NLP_APPS_DATA/imdb (default ../shared/data/imdb).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.results import RESULTS_DIR, report, shared_data
+from benchmarks.tfidf import tfidf_logistic_regression
+
+NOTES = ("IMDB test accuracy (25,000 reviews). Target: >= 92.0 after at most 60 minutes of fine-tuning on 2 CPU threads "
+         "(Maas et al. 2011: 88.9; ULMFiT: 95.4). Validation: a seeded slice of train.jsonl.")
+
+
+def read(path: Path):
+    from tasks.sentiment.adapter import read_dataset
+
+    return read_dataset(path, format="jsonl")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--only", default="full,tfidf")
+    parser.add_argument("--valid", type=int, default=2500, help="training reviews held out for early stopping")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/bench-imdb")
+    args = parser.parse_args()
+    imdb = shared_data("imdb")
+    reviews = read(imdb / "train.jsonl")
+    random.Random(args.seed).shuffle(reviews)
+    train, valid = reviews[args.valid :], reviews[: args.valid]
+    test = read(imdb / "test.jsonl")
+    rows = {}
+    for variant in args.only.split(","):
+        if variant == "tfidf":
+            scores = tfidf_logistic_regression([e.text for e in train], [e.label for e in train], [e.text for e in test], [e.label for e in test])
+            rows[variant] = {"variant": "scikit-learn TF-IDF (1-2 grams) + logistic regression", "test_accuracy": scores["accuracy"],
+                             "train_seconds": scores["train_seconds"], "seed": args.seed}
+        elif variant == "full":
+            rows[variant] = run_recipe(train, valid, test, args)
+    stored = RESULTS_DIR / "imdb.json"
+    table = {r["variant"]: r for r in (json.loads(stored.read_text()) if stored.exists() else [])}
+    table.update({r["variant"]: r for r in rows.values()})
+    ordered = list(table.values())
+    for r in ordered:
+        r.pop("notes", None)
+    ordered[-1]["notes"] = NOTES
+    report("imdb", ordered)
+
+
+def run_recipe(train, valid, test, args) -> dict:
+    from nlp_apps.training.trainer import TrainerConfig
+    from tasks.sentiment.defaults import TRAINER_DEFAULTS
+    from tasks.sentiment.pipeline import load
+    from tasks.sentiment.training import RecipeConfig, train_classifier
+
+    out = Path(args.out) / f"full_seed{args.seed}"
+    shutil.rmtree(out, ignore_errors=True)
+    trainer = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "patience": None, "time_budget": args.minutes * 60,
+                               "eval_every": 300, "progress": False, "seed": args.seed})
+    result = train_classifier(train, valid, out, recipe=RecipeConfig(), trainer=trainer)
+    pipeline = load(out)
+    started = time.perf_counter()
+    predictions = [p["label"] for p in pipeline.predict([e.text for e in test])]
+    rate = len(test) / (time.perf_counter() - started)
+    accuracy = sum(p == e.label for p, e in zip(predictions, test)) / len(test)
+    metrics = json.loads((out / "metrics.json").read_text())
+    longest = max(test, key=lambda e: len(e.text))
+    return {"variant": f"recipe, default backbone (seed {args.seed})", "budget_minutes": args.minutes, "test_accuracy": accuracy,
+            "valid_accuracy": metrics["best"].get("accuracy"), "train_examples_per_s": metrics["ex_per_s"],
+            "predict_examples_per_s": round(rate, 1), "longest_review_words": len(longest.text.split()),
+            "longest_review_peak_rss_mb": peak_memory(out, longest.text), "threads": torch.get_num_threads(),
+            "status": result.status, "seed": args.seed}
+
+
+def peak_memory(model: Path, text: str) -> float:
+    """Peak resident memory (MB) of a fresh process that loads the model and labels one text."""
+    code = ("import resource, sys; from tasks.sentiment.pipeline import load; p = load(sys.argv[1]); "
+            "p.predict([sys.stdin.read()]); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    out = subprocess.run([sys.executable, "-c", code, str(model)], input=text, capture_output=True, text=True, check=True)
+    return round(float(out.stdout.strip()), 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""SQuAD v1.1 dev exact match and F1 along one fine-tuning run (a learning curve), from the default backbone.
+
+Trains on train-v1.1 with the best checkpoint chosen on a held-out slice of train, split by article
+(the last --heldout-articles articles; never the dev set that is reported). At each checkpoint time
+(--checkpoints, in minutes of training) the run stops as at the end of its budget (it validates and
+keeps its resumable state), the best model so far is scored on dev with the official EM/F1 and its
+prediction speed measured, and training goes on. The learning-rate schedule spans the whole run, so
+the points are those of one run. A run interrupted between sessions continues with --resume.
+
+    python -m benchmarks.squad [--checkpoints 60,120,180] [--windows sliding|first] [--attention bidaf|aligned]
+    python -m benchmarks.squad --resume                      # continue the same run in a later session
+    python -m benchmarks.squad --checkpoints 1,2 --train-questions 300 --dev-questions 200 --no-store --out runs/bench-squad-smoke
+
+The QA recipe's LM stage is off by default, so the run is driven here the way run_recipe drives it
+without that stage (seed, task, gradual unfreezing, Trainer), plus a callback that stops at each
+checkpoint time: run_recipe takes no callbacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.results import RESULTS_DIR, report, shared_data
+from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR, load_model_tokenizer
+from nlp_apps.training.finetune import RecipeConfig, pretrained_backbone
+from nlp_apps.training.trainer import Callback, Trainer, TrainerConfig, seed_everything
+from nlp_apps.training.unfreezing import GradualUnfreezing
+from tasks.qa.adapter import read_dataset
+from tasks.qa.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
+from tasks.qa.head import build_head
+from tasks.qa.head_config import HeadConfig
+from tasks.qa.metric import squad_metrics
+from tasks.qa.pipeline import load
+from tasks.qa.training import QATask
+
+CURVE_FILE = "curve.json"
+NOTES = ("SQuAD v1.1: dev EM/F1 (official definitions) of the best checkpoint on a held-out slice of train (by article), "
+         "at each point of one run from the default backbone; threads = torch threads.")
+
+
+class StopAt(Callback):
+    """Finish this session of the run once the Trainer's clock (kept across resumes) reaches `seconds`."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def on_step_end(self, trainer, control) -> None:
+        if trainer.elapsed() >= self.seconds:
+            control.should_stop = True
+
+
+def article_of(source: str) -> int:
+    return int(re.search(r"data\[(\d+)\]", source).group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoints", default="60,120,180", help="minutes of training at which dev is scored; the last ends the run")
+    parser.add_argument("--attention", choices=["bidaf", "aligned"], default=HeadConfig.attention)
+    parser.add_argument("--windows", choices=["sliding", "first"], default=HeadConfig.windows,
+                        help="sliding windows over long passages, or truncation to the first window")
+    parser.add_argument("--heldout-articles", type=int, default=6, help="the last N train articles choose the best checkpoint")
+    parser.add_argument("--eval-every", type=int, default=600, help="steps between held-out evaluations")
+    parser.add_argument("--train-questions", type=int, help="use only the first N training questions (smoke runs)")
+    parser.add_argument("--dev-questions", type=int, help="score only the first N dev questions (smoke runs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out (a later session)")
+    parser.add_argument("--no-store", action="store_true", help="print the rows only: leave results/squad.json and README alone")
+    parser.add_argument("--out", default="runs/bench-squad")
+    args = parser.parse_args()
+    checkpoints = sorted(float(m) for m in args.checkpoints.split(","))
+    out = Path(args.out)
+
+    train_file = shared_data("squad-v1.1", "train-v1.1.json")
+    dev_file = shared_data("squad-v1.1-dev-explorer", "dev-v1.1.json")
+    examples = read_dataset(train_file).examples
+    last_article = max(article_of(e.source) for e in examples)
+    heldout = [e for e in examples if article_of(e.source) > last_article - args.heldout_articles]
+    train = [e for e in examples if article_of(e.source) <= last_article - args.heldout_articles][: args.train_questions]
+    dev = read_dataset(dev_file).examples[: args.dev_questions]
+    if args.train_questions:  # a smoke run also validates on a slice
+        heldout = heldout[: max(50, args.train_questions // 4)]
+
+    settings = {"attention": args.attention, "windows": args.windows, "checkpoints": checkpoints, "seed": args.seed,
+                "train_questions": len(train), "heldout_questions": len(heldout), "dev_questions": len(dev)}
+    if args.resume:
+        curve = json.loads((out / CURVE_FILE).read_text())
+        if curve["settings"] != settings:
+            raise SystemExit(f"error: {out} holds a run with other settings: {curve['settings']}")
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        curve = {"settings": settings, "points": []}
+
+    recipe = RecipeConfig(**RECIPE_DEFAULTS)
+    trainer_config = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "patience": None, "time_budget": checkpoints[-1] * 60,
+                                      "eval_every": args.eval_every, "progress": False, "seed": args.seed})
+    seed_everything(args.seed)
+    model = build_head(pretrained_backbone(DEFAULT_MODEL_DIR, recipe), HeadConfig(attention=args.attention, windows=args.windows), train)
+    task = QATask(model, load_model_tokenizer(DEFAULT_MODEL_DIR), train, heldout, recipe, seed=args.seed, data_files=[str(train_file)])
+    unfreezing = GradualUnfreezing(model.layer_groups(), recipe.unfreeze_span)
+    for minutes in checkpoints[len(curve["points"]):]:
+        resume = (out / "last" / "trainer_state.pt").is_file()
+        result = Trainer(task, trainer_config, out, callbacks=[unfreezing, StopAt(minutes * 60)],
+                         manifest_extra={"recipe": recipe.to_dict()}).fit(resume=resume)
+        metrics = json.loads((out / "metrics.json").read_text())
+        curve["points"].append({"minutes": minutes, "trained_minutes": round(metrics["wall_seconds"] / 60, 1), "status": result.status,
+                                "steps": result.steps, "heldout_f1": result.best_metric, **score_on_dev(out, dev),
+                                "train_questions_per_s": metrics["ex_per_s"],
+                                "epochs_seen": round(metrics["ex_trained"] / max(1, len(task.train.features)), 2)})
+        (out / CURVE_FILE).write_text(json.dumps(curve, indent=2) + "\n")
+        if result.status not in ("stopped", "time_budget"):  # finished its epochs: later points would repeat this one
+            break
+    rows = [row(point, args, curve["settings"]) for point in curve["points"]]
+    if args.no_store:
+        for line in rows:
+            print(json.dumps({"benchmark": "squad", **line}), flush=True)
+        return
+    store(rows)
+
+
+def score_on_dev(model_dir: Path, dev) -> dict:
+    pipeline = load(model_dir)
+    started = time.perf_counter()
+    results = pipeline.predict([{"context": e.context, "question": e.question} for e in dev])
+    seconds = time.perf_counter() - started
+    scores = squad_metrics([r["answer"] for r in results], [[a.text for a in e.answers] for e in dev], "1.1")
+    return {"dev_exact_match": scores["exact_match"], "dev_f1": scores["f1"], "predict_questions_per_s": round(len(dev) / seconds, 1)}
+
+
+def row(point: dict, args, settings: dict) -> dict:
+    variant = f"{'BiDAF attention flow' if args.attention == 'bidaf' else 'DrQA aligned attention'}, " \
+              f"{'sliding windows' if args.windows == 'sliding' else 'truncated to one window'}"
+    if args.seed:
+        variant += f" (seed {args.seed})"
+    if torch.get_num_threads() > 1:
+        variant += f" ({torch.get_num_threads()} threads)"
+    return {"variant": variant, **point, "train_set": settings["train_questions"], "dev_set": settings["dev_questions"],
+            "threads": torch.get_num_threads(), "backbone": default_backbone_name()}
+
+
+def store(rows: list[dict]) -> None:
+    """Replace this variant's rows in results/squad.json, keep the others."""
+    stored = RESULTS_DIR / "squad.json"
+    kept = [r for r in (json.loads(stored.read_text()) if stored.exists() else []) if r["variant"] != rows[0]["variant"]]
+    merged = kept + rows
+    for r in merged:
+        r.pop("notes", None)
+    merged[-1]["notes"] = NOTES
+    report("squad", merged)
+
+
+def default_backbone_name() -> str:
+    manifest = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())
+    return f"default, {manifest['wall_time_s'] / 60:.0f} min pretraining"
+
+
+if __name__ == "__main__":
+    main()
