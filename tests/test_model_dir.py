@@ -247,3 +247,18 @@ def test_saves_are_all_or_nothing(tmp_path, tiny_config, monkeypatch):
     assert torch.equal(loaded.backbone.embedding.weight, new.backbone.embedding.weight) and tokenizer.tokens[4] == "new0"
     assert (run / "log.csv").read_text() == "step,loss\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_backbones_shipped_beside_the_default_resolve_by_name(tmp_path, monkeypatch):
+    from nlp_apps.io import checkpoint
+
+    (tmp_path / "default").mkdir()
+    (tmp_path / "default" / "config.json").write_text("{}")
+    (tmp_path / "gutenberg-v1").mkdir()
+    (tmp_path / "gutenberg-v1" / "config.json").write_text("{}")
+    monkeypatch.setattr(checkpoint, "DEFAULT_MODEL_DIR", tmp_path / "default")
+    monkeypatch.chdir(tmp_path / "default")  # no folder of that name here
+    assert checkpoint.resolve_model_dir("gutenberg-v1") == tmp_path / "gutenberg-v1"
+    assert checkpoint.resolve_model_dir("default") == tmp_path / "default"
+    assert checkpoint.resolve_model_dir("runs/mine") == checkpoint.Path("runs/mine")
+    assert checkpoint.shipped_backbones() == ["default", "gutenberg-v1"]

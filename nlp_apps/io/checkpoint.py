@@ -64,10 +64,19 @@ class Part(NamedTuple):
 
 
 def resolve_model_dir(path: str | os.PathLike | None) -> Path:
-    """None or "default" names the backbone shipped inside the package."""
+    """None or "default" names the backbone shipped inside the package; another bare name of a backbone
+    shipped beside it (e.g. "gutenberg-v1", the earlier default) names that one; anything else is a path."""
     if path is None or str(path) == "default":
         return DEFAULT_MODEL_DIR
+    shipped = DEFAULT_MODEL_DIR.parent / str(path)
+    if not Path(path).exists() and "/" not in str(path) and (shipped / "config.json").is_file():
+        return shipped
     return Path(path)
+
+
+def shipped_backbones() -> list[str]:
+    """The names `resolve_model_dir` knows: "default" and the other backbones shipped in the package."""
+    return sorted(p.name for p in DEFAULT_MODEL_DIR.parent.iterdir() if (p / "config.json").is_file())
 
 
 # ---- saving ------------------------------------------------------------------------------
