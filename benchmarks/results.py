@@ -1,4 +1,4 @@
-"""Shared by the benchmark scripts: print one JSON line, store it, refresh README's results table."""
+"""Shared by the benchmark scripts: print one JSON line, store it, refresh the tables in docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 # Benchmarks read public datasets from here; NLP_APPS_DATA points them elsewhere.
 SHARED_DATA = Path(os.environ.get("NLP_APPS_DATA", ROOT.parent / "shared" / "data"))
-README = ROOT / "README.md"
+TABLES = ROOT / "docs" / "benchmarks.md"  # the generated tables live between the markers there
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -36,10 +36,10 @@ def report(name: str, rows: list[dict]) -> None:
     if os.environ.get("NLP_APPS_BENCH_DRY", "") not in ("", "0"):
         return
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps(rows, indent=2) + "\n")
-    refresh_readme()
+    refresh_tables()
 
 
-def refresh_readme() -> None:
+def refresh_tables() -> None:
     sections = []
     for path in sorted(RESULTS_DIR.glob("*.json")):
         rows = json.loads(path.read_text())
@@ -54,10 +54,12 @@ def refresh_readme() -> None:
         notes = [row["notes"] for row in rows if row.get("notes")]
         lines.extend(["", *notes] if notes else [])
         sections.append("\n".join(lines))
-    text = README.read_text(encoding="utf-8")
+    text = TABLES.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        sys.exit(f"error: {TABLES} lacks the {START} ... {END} markers the tables go between")
     body = "\n\n".join(sections) or "(no results yet)"
     text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{body}\n{END}", text, flags=re.DOTALL)
-    README.write_text(text, encoding="utf-8")
+    TABLES.write_text(text, encoding="utf-8")
 
 
 def _cell(value) -> str:

@@ -1,7 +1,8 @@
 """The `nlp-apps` command: core commands plus one group per installed task plug-in.
 
-Task groups are listed from entry-point names without importing them; a task is imported only
-when its group is used. A broken plug-in shows up as a command that prints its error.
+Task groups come from the entry points. A plug-in's package is imported when its group is needed
+(`nlp-apps --help` needs every group's help line); plug-ins keep that cheap (no torch at import).
+A broken plug-in shows up as a command that prints its error.
 """
 
 from __future__ import annotations

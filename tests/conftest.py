@@ -21,7 +21,7 @@ os.environ.setdefault("NLP_APPS_DISABLE_PLUGIN_AUTOLOAD", "1")
 # Tiny models run fastest on one thread, and CI machines are shared.
 torch.set_num_threads(1)
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("NLP_APPS_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 VOCAB, EMB, HIDDEN, BATCH, STEPS = 37, 10, 24, 5, 7
 
