@@ -67,6 +67,35 @@ class TaskSpec:
     demo_data: Callable[[], dict] | None = None
 
 
+def lazy(target: str) -> Callable[..., Any]:
+    """A callable standing for "module:attribute", imported on its first call: a plug-in's TaskSpec can
+    name its functions without importing torch or its metric library when the CLI starts."""
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"expected 'module:attribute', got {target!r}")
+
+    def call(*args, **kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(module_name), attribute)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = attribute
+    call.__doc__ = f"{target} (imported on first use)"
+    return call
+
+
+def package_files(package: str, **files: str) -> Callable[[], dict]:
+    """A TaskSpec.demo_data: {name: path} of data files shipped inside `package` (package-relative)."""
+
+    def paths() -> dict:
+        from importlib import resources
+
+        root = resources.files(package)
+        return {name: str(root.joinpath(relative)) for name, relative in files.items()}
+
+    return paths
+
+
 class PluginError(Exception):
     """A plug-in does not meet the TaskSpec contract."""
 

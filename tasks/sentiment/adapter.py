@@ -13,6 +13,7 @@ the problem. Labels are kept as strings ("1" and 1 are the same label).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -113,3 +114,8 @@ def _example(path: Path, line: int | None, text: str, label: str | None) -> Exam
     if not text:
         raise DataError(path, "empty text", line=line)
     return Example(text=text, label=label, source=source)
+
+
+def split_examples(examples: Sequence[Example]) -> tuple[list[str], list[str | None]]:
+    """(texts, labels): what predict takes and what the metric compares against."""
+    return [e.text for e in examples], [e.label for e in examples]

@@ -99,3 +99,8 @@ def _add(result: DocumentSet, text, summary, references, path, line: int, requir
 def read_dataset(path, **options) -> list[Document]:
     """The plug-in contract's adapter: the documents of one file."""
     return read_documents(path, **options).documents
+
+
+def split_examples(documents: Sequence[Document]) -> tuple[list[str], list[tuple[str, ...]]]:
+    """(documents' texts, reference sets): what predict takes and what the metric compares against."""
+    return [d.text for d in documents], [d.references for d in documents]

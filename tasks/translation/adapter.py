@@ -100,3 +100,8 @@ def _add(result: PairSet, source: str, target: str | None, origin: str, require_
 def read_dataset(path, **options) -> list[Pair]:
     """The plug-in contract's adapter: the pairs of one file (TSV, CSV or JSONL)."""
     return read_pairs(Path(path), **options).pairs
+
+
+def split_examples(pairs: list[Pair]) -> tuple[list[str], list[str | None]]:
+    """(sources, references): what predict takes and what the metric compares against."""
+    return [p.source for p in pairs], [p.target for p in pairs]

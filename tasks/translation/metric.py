@@ -24,3 +24,8 @@ def translation_metrics(hypotheses: Sequence[str], references: Sequence[Sequence
         "chrf_signature": str(chrf.get_signature()),
         "bleu_detail": str(bleu_score),
     }
+
+
+def task_metric(predictions: Sequence[str], references: Sequence[str]) -> dict:
+    """The plug-in contract's metric(predictions, references): one reference per segment."""
+    return translation_metrics(predictions, [references])

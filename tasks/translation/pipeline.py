@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
@@ -12,45 +13,26 @@ from nlp_apps.data.tokenizer import EOS_ID
 from nlp_apps.errors import CheckpointError
 from nlp_apps.io.checkpoint import Part, load_parts, load_weights, read_model_config, save_model_dir
 from nlp_apps.models.backbone import START_ID, RNNBackbone
-from nlp_apps.seq2seq.decoding import NEVER_GENERATED, DecodeConfig, decode_all
+from nlp_apps.seq2seq.decoding import NEVER_GENERATED
+from nlp_apps.seq2seq.pipeline import TextToTextPipeline, detokenize  # noqa: F401 (detokenize re-exported)
 from tasks.translation.head import Translator, TranslatorConfig
 
 TASK_NAME = "translation"
 
 
-class TranslationPipeline:
-    def __init__(self, model: Translator, source_tokenizer, target_tokenizer, path: Path | None = None):
-        self.model, self.source_tokenizer, self.target_tokenizer, self.path = model.eval(), source_tokenizer, target_tokenizer, path
-
-    @property
-    def device(self) -> torch.device:
-        return self.model.output_bias.device
-
-    def encode_sources(self, texts: Sequence[str], max_length: int | None = None) -> list[list[int]]:
-        ids = [ids or [0] for ids in self.source_tokenizer.encode_batch([t.strip() for t in texts])]
-        return [i[:max_length] for i in ids] if max_length else ids
+class TranslationPipeline(TextToTextPipeline):
+    decode_defaults: ClassVar[dict] = dict(beam_size=5, alpha=0.6, max_length=100)
 
     def predict(self, texts: Sequence[str] | str, beam_size: int = 5, n_best: int = 1, alpha: float = 0.6,
                 max_length: int = 100, block_ngram_repeat: int = 0, batch_size: int = 64):
         """Translations of `texts` (a list of strings); with n_best > 1, a list of (translation, score) per text."""
-        single = isinstance(texts, str)
-        texts = [texts] if single else list(texts)
-        config = DecodeConfig(beam_size=beam_size, n_best=n_best, alpha=alpha, max_length=max_length,
-                              block_ngram_repeat=block_ngram_repeat)
-        results = decode_all(self.model, self.encode_sources(texts), config, batch_size=batch_size, device=self.device)
-        if n_best == 1:
-            out = [self.detokenize(hyps[0][1]) for hyps in results]
-        else:
-            out = [[(self.detokenize(ids), score) for score, ids in hyps] for hyps in results]
-        return out[0] if single else out
-
-    def detokenize(self, ids: list[int]) -> str:
-        return detokenize(self.target_tokenizer, ids)
+        return super().predict(texts, batch_size=batch_size, beam_size=beam_size, n_best=n_best, alpha=alpha,
+                               max_length=max_length, block_ngram_repeat=block_ngram_repeat)
 
     @torch.no_grad()
     def attention(self, text: str, max_length: int = 100) -> tuple[list[str], list[str], torch.Tensor]:
         """(source pieces, target pieces, weights (T, S)) of the greedy translation of one sentence."""
-        source = self.encode_sources([text])[0]
+        source = self.encode_sources([text])[0][0]
         tokens = torch.tensor([source], device=self.device)
         encoded = self.model.encode(tokens, torch.tensor([len(source)], device=self.device))
         state, token, out, rows = self.model.start(encoded), torch.tensor([START_ID], device=self.device), [], []
@@ -64,11 +46,6 @@ class TranslationPipeline:
             out.append(int(token))
         pieces = [self.target_tokenizer.id_to_piece(i) for i in out] + ["</s>"]
         return [self.source_tokenizer.id_to_piece(i) for i in source], pieces, torch.stack(rows)
-
-
-def detokenize(tokenizer, ids: list[int]) -> str:
-    """The text of `ids` on one line (a line break that byte pieces may spell becomes a space)."""
-    return " ".join(tokenizer.decode(ids).splitlines()).strip()
 
 
 def save_translator(model: Translator, source_tokenizer, target_tokenizer, directory: str | os.PathLike, weights_dtype=None) -> None:
@@ -90,3 +67,15 @@ def load(path: str | os.PathLike, device: str = "cpu") -> TranslationPipeline:
     model = Translator(RNNBackbone(parts["encoder"].backbone), RNNBackbone(parts["decoder"].backbone), head)
     load_weights(path, model, device=device)
     return TranslationPipeline(model, parts["encoder"].tokenizer, parts["decoder"].tokenizer, path)
+
+
+def save(model: Translator, tokenizer, directory: str | os.PathLike) -> None:
+    """The plug-in contract's save: one tokenizer for both sides (or {"encoder": ..., "decoder": ...})."""
+    source, target = (tokenizer["encoder"], tokenizer["decoder"]) if isinstance(tokenizer, dict) else (tokenizer, tokenizer)
+    save_translator(model, source, target, directory)
+
+
+def pipeline(model: Translator, tokenizer) -> TranslationPipeline:
+    """The plug-in contract's pipeline: one tokenizer for both sides (or {"encoder": ..., "decoder": ...})."""
+    source, target = (tokenizer["encoder"], tokenizer["decoder"]) if isinstance(tokenizer, dict) else (tokenizer, tokenizer)
+    return TranslationPipeline(model, source, target)
