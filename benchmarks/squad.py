@@ -9,7 +9,7 @@ the points are those of one run. A run interrupted between sessions continues wi
 
     python -m benchmarks.squad [--checkpoints 60,120,180] [--windows sliding|first] [--attention bidaf|aligned]
     python -m benchmarks.squad --resume                      # continue the same run in a later session
-    python -m benchmarks.squad --checkpoints 1,2 --train-questions 300 --dev-questions 200 --no-store --out runs/bench-squad-smoke
+    NLP_APPS_BENCH_DRY=1 python -m benchmarks.squad --checkpoints 1,2 --train-questions 300 --dev-questions 200 --out runs/bench-squad-smoke
 
 The QA recipe's LM stage is off by default, so the run is driven here the way run_recipe drives it
 without that stage (seed, task, gradual unfreezing, Trainer), plus a callback that stops at each
@@ -32,7 +32,7 @@ from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR, load_model_tokenizer
 from nlp_apps.training.finetune import RecipeConfig, pretrained_backbone
 from nlp_apps.training.trainer import Callback, Trainer, TrainerConfig, seed_everything
 from nlp_apps.training.unfreezing import GradualUnfreezing
-from tasks.qa.adapter import read_dataset
+from tasks.qa.adapter import read_squad
 from tasks.qa.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 from tasks.qa.head import build_head
 from tasks.qa.head_config import HeadConfig
@@ -72,7 +72,6 @@ def main() -> None:
     parser.add_argument("--dev-questions", type=int, help="score only the first N dev questions (smoke runs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out (a later session)")
-    parser.add_argument("--no-store", action="store_true", help="print the rows only: leave results/squad.json and README alone")
     parser.add_argument("--out", default="runs/bench-squad")
     args = parser.parse_args()
     checkpoints = sorted(float(m) for m in args.checkpoints.split(","))
@@ -80,11 +79,11 @@ def main() -> None:
 
     train_file = shared_data("squad-v1.1", "train-v1.1.json")
     dev_file = shared_data("squad-v1.1-dev-explorer", "dev-v1.1.json")
-    examples = read_dataset(train_file).examples
+    examples = read_squad(train_file).examples
     last_article = max(article_of(e.source) for e in examples)
     heldout = [e for e in examples if article_of(e.source) > last_article - args.heldout_articles]
     train = [e for e in examples if article_of(e.source) <= last_article - args.heldout_articles][: args.train_questions]
-    dev = read_dataset(dev_file).examples[: args.dev_questions]
+    dev = read_squad(dev_file).examples[: args.dev_questions]
     if args.train_questions:  # a smoke run also validates on a slice
         heldout = heldout[: max(50, args.train_questions // 4)]
 
@@ -118,12 +117,7 @@ def main() -> None:
         (out / CURVE_FILE).write_text(json.dumps(curve, indent=2) + "\n")
         if result.status not in ("stopped", "time_budget"):  # finished its epochs: later points would repeat this one
             break
-    rows = [row(point, args, curve["settings"]) for point in curve["points"]]
-    if args.no_store:
-        for line in rows:
-            print(json.dumps({"benchmark": "squad", **line}), flush=True)
-        return
-    store(rows)
+    store([row(point, args, curve["settings"]) for point in curve["points"]])
 
 
 def score_on_dev(model_dir: Path, dev) -> dict:
@@ -138,6 +132,8 @@ def score_on_dev(model_dir: Path, dev) -> dict:
 def row(point: dict, args, settings: dict) -> dict:
     variant = f"{'BiDAF attention flow' if args.attention == 'bidaf' else 'DrQA aligned attention'}, " \
               f"{'sliding windows' if args.windows == 'sliding' else 'truncated to one window'}"
+    if args.train_questions:  # a smoke run never replaces the rows of a full one
+        variant += f" ({settings['train_questions']} train questions)"
     if args.seed:
         variant += f" (seed {args.seed})"
     if torch.get_num_threads() > 1:
@@ -147,7 +143,7 @@ def row(point: dict, args, settings: dict) -> dict:
 
 
 def store(rows: list[dict]) -> None:
-    """Replace this variant's rows in results/squad.json, keep the others."""
+    """Replace this variant's rows in results/squad.json, keep the others (NLP_APPS_BENCH_DRY=1: print only)."""
     stored = RESULTS_DIR / "squad.json"
     kept = [r for r in (json.loads(stored.read_text()) if stored.exists() else []) if r["variant"] != rows[0]["variant"]]
     merged = kept + rows

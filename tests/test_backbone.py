@@ -182,3 +182,19 @@ def test_encode_trains_with_weight_dropout_on_a_padded_batch(cell, activation):
     (out["forward"].last_hidden_state.sum() + out["backward"].state[-1][0].sum()).backward()
     for stack in ("fwd", "bwd"):
         assert backbone.stacks[stack].layers[0].rnn.weight_hh_l0.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_encode_without_final_state_gives_the_same_outputs_unpacked(cell):
+    torch.manual_seed(0)
+    backbone = RNNBackbone(BackboneConfig(vocab_size=29, emb_size=7, hidden_size=11, cell=cell, bidirectional=True,
+                                          input_dropout=0.0, hidden_dropout=0.0, output_dropout=0.0)).eval()
+    tokens = torch.randint(4, 29, (3, 9))
+    lengths = torch.tensor([9, 4, 1])
+    tokens[torch.arange(9) >= lengths.unsqueeze(1)] = 0
+    packed, unpacked = backbone.encode(tokens, lengths), backbone.encode(tokens, lengths, final_state=False)
+    for direction in ("forward", "backward"):
+        torch.testing.assert_close(unpacked[direction].last_hidden_state, packed[direction].last_hidden_state, atol=1e-6, rtol=1e-5)
+        for a, b in zip(unpacked[direction].layer_outputs, packed[direction].layer_outputs):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+        assert unpacked[direction].state is None

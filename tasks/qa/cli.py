@@ -1,0 +1,299 @@
+"""`nlp-apps qa train | evaluate | predict | demo`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from nlp_apps.commands.options import resume_overrides, trainer_options, trainer_values
+from tasks.qa.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
+from tasks.qa.head_config import ATTENTIONS, WINDOWING, HeadConfig
+
+FORMAT_CHOICE = click.Choice(["auto", "squad", "jsonl"])
+
+
+def read(path, fmt: str, log):
+    from tasks.qa.adapter import read_squad
+
+    dataset = read_squad(path, format=fmt)
+    if dataset.warning():
+        log(f"warning: {path}: {dataset.warning()}")
+    return dataset
+
+
+@click.group()
+def qa() -> None:
+    """Extractive question answering (SQuAD v1.1 / v2.0): the answer is a span of the context."""
+
+
+@qa.command()
+@click.option("--train", "train_file", type=click.Path(), help="Training questions: SQuAD JSON (v1.1 or v2.0) or JSONL.")
+@click.option("--valid", "valid_file", type=click.Path(), help="Validation questions (early stopping on F1, no-answer threshold).")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="auto", show_default=True, help="auto: .jsonl is JSONL, else SQuAD JSON.")
+@click.option("--out", "out_dir", type=click.Path(), help="Model directory to write.")
+@click.option("--resume", "resume_dir", type=click.Path(), help="Continue the interrupted run in this directory.")
+@click.option("--backbone", default="default", show_default=True, help="'default' or a model directory from `nlp-apps pretrain`.")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out.")
+@click.option("--attention", type=click.Choice(ATTENTIONS), default=HeadConfig.attention, show_default=True,
+              help="bidaf: attention flow (BiDAF); aligned: DrQA's aligned question embedding.")
+@click.option("--hidden-size", type=click.IntRange(min=1), default=HeadConfig.hidden_size, show_default=True,
+              help="Per direction, in the head's BiLSTMs.")
+@click.option("--question-match/--no-question-match", default=HeadConfig.question_match, show_default=True,
+              help="Tell the head which passage tokens occur in the question.")
+@click.option("--max-passage-len", type=click.IntRange(min=1), default=HeadConfig.max_passage_len, show_default=True,
+              help="Tokens per passage window.")
+@click.option("--doc-stride", type=click.IntRange(min=0), default=HeadConfig.doc_stride, show_default=True,
+              help="Tokens neighbouring windows share (their overlap).")
+@click.option("--windows", type=click.Choice(WINDOWING), default=HeadConfig.windows, show_default=True,
+              help="sliding: overlapping windows cover long passages; first: cut passages to one window.")
+@click.option("--max-question-len", type=click.IntRange(min=1), default=HeadConfig.max_question_len, show_default=True)
+@click.option("--max-answer-len", type=click.IntRange(min=1), default=HeadConfig.max_answer_len, show_default=True,
+              help="Longest answer, in tokens.")
+@click.option("--lm-finetune/--no-lm-finetune", default=RECIPE_DEFAULTS["lm_finetune"], show_default=True,
+              help="Fine-tune the LM on the passages first (costs time).")
+@click.option("--lm-epochs", type=int, default=1, show_default=True)
+@click.option("--discriminative-lr/--no-discriminative-lr", default=RECIPE_DEFAULTS["discriminative_lr"], show_default=True,
+              help="lr / 2.6 per backbone layer down.")
+@click.option("--gradual-unfreezing/--no-gradual-unfreezing", default=RECIPE_DEFAULTS["gradual_unfreezing"], show_default=True,
+              help="Train the head first; the backbone layers join one by one.")
+@click.option("--unfreeze-span", type=float, default=RECIPE_DEFAULTS["unfreeze_span"], show_default=True,
+              help="Fraction of training after which every layer trains.")
+@click.option("--pretrained/--random-init", default=True, show_default=True, help="Start from the backbone's weights or from random ones.")
+@click.option("--batch-size", type=int, default=RECIPE_DEFAULTS["batch_size"], show_default=True, help="Question windows per batch.")
+@click.option("--dropout", type=float, default=RECIPE_DEFAULTS["backbone_dropout"], show_default=True,
+              help="Dropout in the head and inside the backbone.")
+@click.option("--device", default="auto", show_default=True)
+@trainer_options(defaults=TRAINER_DEFAULTS)
+def train(train_file, valid_file, fmt, out_dir, resume_dir, backbone, overwrite, attention, hidden_size, question_match, max_passage_len,
+          doc_stride, windows, max_question_len, max_answer_len, lm_finetune, lm_epochs, discriminative_lr, gradual_unfreezing,
+          unfreeze_span, pretrained, batch_size, dropout, device, **options) -> None:
+    """Fine-tune a span extractor on SQuAD-style data; early stopping on validation F1.
+
+    \b
+    nlp-apps qa train --train train-v1.1.json --valid dev.json --out runs/qa --time-budget 2h
+    nlp-apps qa train --resume runs/qa     # after Ctrl-C / SIGTERM
+    """
+    from nlp_apps.io.checkpoint import read_config, resolve_model_dir
+    from nlp_apps.training import distributed
+    from nlp_apps.training.finetune import RecipeConfig
+    from nlp_apps.training.runs import check_batch_shares, new_run, read_run_config, write_run_config
+    from nlp_apps.training.trainer import TrainerConfig
+    from tasks.qa.training import check_training_set, train_qa
+
+    distributed.init_from_env()
+    main_process = distributed.is_main()
+    log = (lambda message: click.echo(message, err=True)) if main_process else (lambda message: None)
+    if resume_dir:
+        run = read_run_config(resume_dir)
+        run["trainer"].update(resume_overrides(options))
+        write_run_config(resume_dir, run)
+        data = run["data"]
+        train_set, valid_set = read(data["train"], data["format"], log), read(data["valid"], data["format"], log)
+        result = train_qa(train_set.examples, valid_set.examples, resume_dir, backbone=run["backbone"],
+                          recipe=RecipeConfig.from_dict(run["recipe"]), head=HeadConfig.from_dict(run["head"]),
+                          trainer=TrainerConfig.from_dict(run["trainer"]), device=run["device"],
+                          data_files=[data["train"], data["valid"]], resume=True, log=log)
+        return report(result, resume_dir) if main_process else None
+    for flag, value in (("--train", train_file), ("--valid", valid_file), ("--out", out_dir)):
+        if not value:
+            raise click.UsageError(f"{flag} is required (or use --resume DIR)")
+    train_set, valid_set = read(train_file, fmt, log), read(valid_file, fmt, log)
+    try:
+        head = HeadConfig(attention=attention, hidden_size=hidden_size, dropout=dropout, question_match=question_match,
+                          max_passage_len=max_passage_len, doc_stride=doc_stride, windows=windows, max_question_len=max_question_len,
+                          max_answer_len=max_answer_len)
+        recipe = RecipeConfig(lm_finetune=lm_finetune, lm_epochs=lm_epochs, discriminative_lr=discriminative_lr,
+                              gradual_unfreezing=gradual_unfreezing, unfreeze_span=unfreeze_span, batch_size=batch_size,
+                              backbone_dropout=dropout, pretrained=pretrained)
+        trainer = TrainerConfig(**{**TRAINER_DEFAULTS, **trainer_values(options)})
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    # Check what can be checked before an earlier run in --out is replaced.
+    check_training_set(train_set.examples, str(train_file))
+    read_config(resolve_model_dir(backbone))
+    check_batch_shares(batch_size)
+    log(f"train: {len(train_set.examples):,} questions (SQuAD {train_set.version}); valid: {len(valid_set.examples):,}")
+    run_config = {"data": {"train": str(train_file), "valid": str(valid_file), "format": fmt}, "backbone": backbone, "device": device,
+                  "recipe": recipe.to_dict(), "head": head.to_dict(), "trainer": trainer.to_dict()}
+    with new_run(out_dir, overwrite=overwrite, run_config=run_config):
+        result = train_qa(train_set.examples, valid_set.examples, out_dir, backbone=backbone, recipe=recipe, head=head, trainer=trainer,
+                          device=device, data_files=[train_file, valid_file], log=log)
+    if main_process:
+        report(result, out_dir)
+
+
+def report(result, out_dir) -> None:
+    best = result.metrics
+    click.echo(f"{result.status} after {result.steps} steps; best validation F1 {best.get('f1', float('nan')):.2f}, "
+               f"exact match {best.get('exact_match', float('nan')):.2f}; model in {out_dir}")
+    if result.status == "interrupted":
+        click.echo(f"resume with: nlp-apps qa train --resume {out_dir}", err=True)
+        raise SystemExit(130)
+
+
+@qa.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `qa train`.")
+@click.option("--data", "data_file", required=True, type=click.Path(), help="Questions with gold answers: SQuAD JSON or JSONL.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="auto", show_default=True)
+@click.option("--predictions", "predictions_file", type=click.Path(), help="Where to write {id: answer} [MODEL/predictions.json].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def evaluate(model_dir, data_file, fmt, predictions_file, batch_size, device, as_json) -> None:
+    """Answer every question of --data and score the answers: exact match and F1 as the official SQuAD
+    scripts define them (v2.0 data: also for the questions with and without an answer)."""
+    from nlp_apps.data.fileio import atomic_write_json
+    from tasks.qa.metric import squad_metrics
+    from tasks.qa.pipeline import load
+
+    dataset = read(data_file, fmt, lambda message: click.echo(message, err=True))
+    pipeline = load(model_dir, device=device)
+    started = time.perf_counter()
+    results = pipeline.predict([{"context": e.context, "question": e.question} for e in dataset.examples], batch_size=batch_size)
+    seconds = time.perf_counter() - started
+    answers = [r["answer"] for r in results]
+    scores = squad_metrics(answers, [[a.text for a in e.answers] for e in dataset.examples], dataset.version)
+    scores.update(data=str(data_file), questions_per_s=round(len(answers) / max(seconds, 1e-9), 2))
+    target = Path(predictions_file) if predictions_file else Path(model_dir) / "predictions.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(target, {e.id: answer for e, answer in zip(dataset.examples, answers)})
+    if as_json:
+        click.echo(json.dumps(scores))
+        return
+    click.echo(f"questions:    {scores['total']:,} (SQuAD {scores['version']} scoring)")
+    click.echo(f"exact match:  {scores['exact_match']:.2f}")
+    click.echo(f"F1:           {scores['f1']:.2f}")
+    for prefix, name in (("has_ans_", "with an answer"), ("no_ans_", "without answer")):
+        if f"{prefix}total" in scores:
+            click.echo(f"  {name:<15} {scores[prefix + 'total']:>6,}  EM {scores[prefix + 'exact_match']:.2f}  F1 {scores[prefix + 'f1']:.2f}")
+    click.echo(f"{scores['questions_per_s']:.1f} questions/s; predictions in {target}")
+
+
+@qa.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `qa train`.")
+@click.option("--context", help="The passage: a file's path or the text itself.")
+@click.option("--question", "questions", multiple=True, help="A question about --context (repeatable).")
+@click.option("--file", "input_file", type=click.Path(),
+              help='JSONL lines {"context": ..., "question": ...} (\'-\' = stdin; the default without --context).')
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def predict(model_dir, context, questions, input_file, batch_size, device, as_json) -> None:
+    """Answer questions about a passage: answer, character span [start, end) in the context, and score.
+
+    \b
+    nlp-apps qa predict --model runs/qa --context article.txt --question "Who built it?" --question "When?"
+    echo '{"context": "...", "question": "..."}' | nlp-apps qa predict --model runs/qa
+    Each JSONL input line gets one output line; a blank line gets an empty one.
+    """
+    from tasks.qa.pipeline import load
+
+    if context is not None:
+        if input_file:
+            raise click.UsageError("give --context with --question, or --file, not both")
+        if not questions:
+            raise click.UsageError("--context needs at least one --question")
+        rows = [{"context": read_context(context), "question": q} for q in questions]
+    else:
+        if questions:
+            raise click.UsageError("--question needs --context")
+        rows = read_jsonl_inputs(input_file)
+    present = [row for row in rows if row is not None]
+    for row in present:
+        if not row["context"].strip() or not row["question"].strip():
+            raise click.UsageError(f"empty context or question{' on line ' + str(row['line']) if 'line' in row else ''}")
+    pipeline = load(model_dir, device=device)
+    results = iter(pipeline.predict([{"context": r["context"], "question": r["question"]} for r in present], batch_size=batch_size)
+                   if present else [])
+    for row in rows:
+        if row is None:
+            click.echo("")
+            continue
+        result = next(results)
+        if as_json:
+            extra = {"id": row["id"]} if "id" in row else {}
+            click.echo(json.dumps({**extra, "question": row["question"], **result}, ensure_ascii=False))
+        elif result["answer"]:
+            click.echo(f"{result['answer']}\t[{result['start']}, {result['end']})\t{result['score']:.4f}")
+        else:
+            click.echo(f"(no answer)\t-\t{result['score']:.4f}")
+
+
+def read_context(value: str) -> str:
+    """--context: a file's text if it names a file, else the text itself."""
+    path = Path(value)
+    try:
+        is_file = path.is_file()
+    except OSError:  # a long text is not a valid path
+        is_file = False
+    if not is_file:
+        return value
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        from nlp_apps.errors import DataError
+
+        raise DataError(path, "not valid UTF-8", line=data[: exc.start].count(b"\n") + 1) from None
+
+
+def read_jsonl_inputs(input_file: str | None) -> list[dict | None]:
+    """One {"context", "question"[, "id"]} per line (None for a blank line), from a file or standard input."""
+    from nlp_apps.data.readers import numbered_lines
+    from nlp_apps.errors import DataError
+
+    if input_file and input_file != "-":
+        lines, name = numbered_lines(input_file), input_file
+    else:
+        if sys.stdin.isatty():
+            raise click.UsageError("no input: give --context and --question, --file FILE, or pipe JSONL into standard input")
+        lines, name = enumerate((line.rstrip("\r\n") for line in sys.stdin), start=1), "<stdin>"
+    rows = []
+    for number, line in lines:
+        if not line.strip():
+            rows.append(None)
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(name, f"malformed JSON ({exc.msg})", line=number) from None
+        if not isinstance(record, dict) or not isinstance(record.get("context"), str) or not isinstance(record.get("question"), str):
+            raise DataError(name, 'expected {"context": "...", "question": "..."}', line=number)
+        row = {"context": record["context"], "question": record["question"], "line": number}
+        if record.get("id") is not None:
+            row["id"] = record["id"]
+        rows.append(row)
+    return rows
+
+
+@qa.command()
+@click.option("--out", "out_dir", default="runs/qa-demo", show_default=True, type=click.Path(), help="Where to write the model.")
+@click.option("--backbone", default="default", show_default=True, help="'default' or a model directory from `nlp-apps pretrain`.")
+@click.option("--time-budget", default="2m", show_default=True, help="Training time.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo(out_dir, backbone, time_budget, seed) -> None:
+    """The quickstart: train on the shipped demo passages, evaluate (EM/F1), and answer two new questions."""
+    from nlp_apps.commands.options import duration
+    from tasks.qa import demo_files
+
+    files = demo_files()
+    ctx = click.get_current_context()
+    click.echo(f"== training on {files['train']} (validation: {files['valid']}) for {time_budget}")
+    ctx.invoke(train, train_file=files["train"], valid_file=files["valid"], out_dir=out_dir, overwrite=True, backbone=backbone,
+               time_budget=duration.convert(time_budget, None, None), seed=seed, epochs=1000, patience=1000, progress=False)
+    click.echo(f"== evaluating on {files['valid']}")
+    ctx.invoke(evaluate, model_dir=out_dir, data_file=files["valid"])
+    click.echo("== answering")
+    from tasks.qa.pipeline import load
+
+    pipeline = load(out_dir)
+    passage = ("The lighthouse at Port Elwin was built in 1871 by the engineer Marta Hollis. "
+               "Its lamp burned whale oil until 1904, when it was replaced by an electric light.")
+    click.echo(passage)
+    for question in ("Who built the lighthouse at Port Elwin?", "When was the lamp replaced?"):
+        result = pipeline.predict(context=passage, question=question)
+        click.echo(f"Q: {question}\nA: {result['answer'] or '(no answer)'}   [{result['start']}, {result['end']})  score {result['score']:.3f}")

@@ -1,0 +1,146 @@
+"""Training a span extractor: the task the core's fine-tuning recipe drives (nlp_apps.training.finetune).
+
+Every window of every question is a training feature: the loss is the cross-entropy of the start
+and of the end pointer over [null, tokens], so windows that do not hold the answer learn to point
+at the null, which keeps span scores comparable across windows. Validation reads every window
+and scores with the official SQuAD definitions; a model that may answer "no answer" (trained on
+data with unanswerable questions) gets its null threshold tuned on the validation set at each
+evaluation, and saves it with its weights. Early stopping follows validation F1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nlp_apps.errors import DataError
+from nlp_apps.io.checkpoint import load_model_tokenizer, resolve_model_dir
+from nlp_apps.training import distributed
+from nlp_apps.training.finetune import RecipeConfig, discriminative_param_groups, pretrained_backbone, run_recipe
+from nlp_apps.training.runs import check_batch_shares
+from nlp_apps.training.trainer import StepOutput, TrainerConfig, TrainResult, resolve_device
+from tasks.qa.adapter import QAExample
+from tasks.qa.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
+from tasks.qa.features import Featurizer, training_batches
+from tasks.qa.head import SpanExtractor, build_head
+from tasks.qa.head_config import HeadConfig
+from tasks.qa.metric import best_null_threshold, squad_metrics
+from tasks.qa.pipeline import read_questions, save_qa
+
+
+class QATask:
+    metric = "f1"
+    metric_mode = "max"
+    unit = "ex"
+
+    def __init__(self, model: SpanExtractor, tokenizer, train: Sequence[QAExample], valid: Sequence[QAExample],
+                 recipe: RecipeConfig, *, seed: int = 0, device: torch.device = torch.device("cpu"),
+                 data_files: Sequence[str] = (), log=print):
+        self.model, self.tokenizer, self.recipe = model.to(device), tokenizer, recipe
+        self.device, self.seed = device, seed
+        self.train = Featurizer(tokenizer, model.config).build([(e.context, e.question) for e in train], [e.answers for e in train])
+        if self.train.unaligned:
+            log(f"{self.train.unaligned:,} training answer(s) cover no visible token; trained as no answer")
+        self.valid_pairs = [(e.context, e.question) for e in valid]
+        self.valid_references = [[a.text for a in e.answers] for e in valid]
+        self.version = "2.0" if model.config.no_answer or any(not refs for refs in self.valid_references) else "1.1"
+        self._data_files = list(data_files)
+        self.groups = model.layer_groups()
+        self.pending: list[list[int]] = []
+
+    def param_groups(self) -> list[dict]:
+        return discriminative_param_groups(self.groups, self.recipe)
+
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.train.features) / self.recipe.batch_size)
+
+    def start_epoch(self, epoch: int) -> None:
+        self.pending = training_batches(self.train, self.recipe.batch_size, np.random.default_rng(self.seed + epoch))
+
+    def next_batch(self):
+        return self.pending.pop(0) if self.pending else None
+
+    def training_step(self, indices: list[int]) -> StepOutput:
+        indices = indices[distributed.shard(len(indices))]  # this process's share of the global batch (may be empty)
+        if not indices:
+            return StepOutput(loss=torch.zeros((), device=self.device), units=0)
+        batch = self.train.batch(indices)
+        start_logits, end_logits = self.model(**batch.inputs(self.device))
+        loss = (F.cross_entropy(start_logits, batch.starts.to(self.device))
+                + F.cross_entropy(end_logits, batch.ends.to(self.device))) / 2
+        return StepOutput(loss=loss, units=len(indices))
+
+    def evaluate(self) -> dict[str, float]:
+        config = self.model.config
+        readings = read_questions(self.model, self.tokenizer, self.valid_pairs)
+        if config.no_answer:
+            config.null_threshold = best_null_threshold([r.span for r in readings], [r.null_margin for r in readings],
+                                                        self.valid_references)
+        answers = [r.answer(config.no_answer, config.null_threshold)["answer"] for r in readings]
+        scores = squad_metrics(answers, self.valid_references, self.version)
+        metrics = {"f1": scores["f1"], "exact_match": scores["exact_match"]}
+        if self.version == "2.0":
+            metrics.update({k: scores[k] for k in ("has_ans_f1", "no_ans_f1") if k in scores}, null_threshold=config.null_threshold)
+        return metrics
+
+    def save(self, directory: Path, exact: bool = False) -> None:
+        save_qa(self.model, self.tokenizer, directory)
+
+    def state_dict(self) -> dict:
+        return {"pending": self.pending, "null_threshold": self.model.config.null_threshold}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pending = [list(b) for b in state["pending"]]
+        self.model.config.null_threshold = float(state["null_threshold"])
+
+    def data_files(self) -> list[str]:
+        return self._data_files
+
+
+def check_training_set(train: Sequence[QAExample], source: str) -> None:
+    if not any(e.answers for e in train):
+        raise DataError(source, "no question in the training set has an answer; a span extractor needs some")
+
+
+def train_qa(
+    train: Sequence[QAExample],
+    valid: Sequence[QAExample],
+    out_dir: str | os.PathLike,
+    *,
+    backbone: str = "default",
+    recipe: RecipeConfig | None = None,
+    head: HeadConfig | None = None,
+    trainer: TrainerConfig | None = None,
+    device: str = "auto",
+    data_files: Sequence[str] = (),
+    resume: bool = False,
+    log=print,
+) -> TrainResult:
+    """Run the recipe into `out_dir` (early stopping on validation F1); with `resume`, continue there.
+
+    Under torchrun every process runs this; process 0 writes the files.
+    """
+    distributed.init_from_env()
+    recipe, head = recipe or RecipeConfig(**RECIPE_DEFAULTS), head or HeadConfig()
+    trainer = trainer or TrainerConfig(**TRAINER_DEFAULTS)
+    check_batch_shares(recipe.batch_size)
+    check_training_set(train, train[0].source.split(":")[0] if train else "training set")
+    torch_device = resolve_device(device)
+    if any(not e.answers for e in valid) and not any(not e.answers for e in train):
+        log("the validation set has unanswerable questions but the training set has none: the model always answers")
+
+    def build_task(backbone_dir: Path) -> QATask:
+        model = build_head(pretrained_backbone(backbone_dir, recipe), dataclasses.replace(head), train)
+        return QATask(model, load_model_tokenizer(backbone_dir), train, valid, recipe, seed=trainer.seed, device=torch_device,
+                      data_files=data_files, log=log)
+
+    contexts = list(dict.fromkeys(e.context for e in [*train, *valid]))
+    return run_recipe(out_dir, backbone_dir=resolve_model_dir(backbone), texts=contexts, build_task=build_task, recipe=recipe,
+                      trainer=trainer, device=torch_device, resume=resume, log=log)
