@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from nlp_apps.cli import cli
@@ -149,3 +150,20 @@ def test_a_small_corpus_gets_the_largest_vocabulary_it_supports_unless_one_was_a
     assert refused.exit_code == 1 and f"largest size this corpus supports is {size}" in refused.output
     assert "books/train.txt" in refused.output and "tokenizer-sample" not in refused.output
     assert not (tmp_path / "asked").exists()
+
+
+def test_pretraining_can_start_from_an_existing_language_model(tmp_path, tiny_language_model):
+    from safetensors.torch import load_file
+
+    paths = write_corpora(tmp_path)
+    out = tmp_path / "continued"
+    common = ["pretrain", "--train", str(paths["books"][0]), "--valid", str(paths["books"][1]), "--batch-size", "4",
+              "--no-progress", "--init-from", str(tiny_language_model)]
+    refused = CliRunner().invoke(cli, [*common, "--out", str(out), "--hidden-size", "8"])
+    assert refused.exit_code == 2 and "--hidden-size cannot be set with --init-from" in refused.output
+    result = CliRunner().invoke(cli, [*common, "--out", str(out), "--max-steps", "1", "--lr", "1e-12", "--optimizer", "sgd"])
+    assert result.exit_code == 0, result.output
+    assert (out / "tokenizer.model").read_bytes() == (tiny_language_model / "tokenizer.model").read_bytes()
+    start, after = load_file(tiny_language_model / "model.safetensors"), load_file(out / "last" / "model.safetensors")
+    assert set(start) == set(after)
+    assert all(torch.allclose(start[k].float(), after[k].float(), atol=1e-6) for k in start)  # one step at lr 1e-12

@@ -21,7 +21,8 @@ BACKBONE_OPTIONS = {
     "output_dropout": "output_dropout",
     "weight_dropout": "weight_dropout",
 }
-RUN_OPTIONS = ("tokenizer", "vocab_size", "batch_size", "bptt", "variable_length", "half", "device", "valid_tokens")
+RUN_OPTIONS = ("tokenizer", "vocab_size", "batch_size", "bptt", "variable_length", "half", "device", "valid_tokens", "init_from")
+ARCHITECTURE_OPTIONS = ("cell", "activation", "layers", "emb_size", "hidden_size", "tie_weights", "bidirectional")
 
 
 @click.command()
@@ -36,6 +37,7 @@ RUN_OPTIONS = ("tokenizer", "vocab_size", "batch_size", "bptt", "variable_length
 @click.option("--corpora", "corpora_file", type=click.Path(dir_okay=False),
               help="JSON file listing the corpora (name, train, valid or holdout, weight, paragraphs); replaces --train.")
 @click.option("--valid-tokens", type=int, help="Validate on at most this many tokens per corpus [all].")
+@click.option("--init-from", help="Start from this language model ('default' or a directory): its weights, tokenizer and architecture.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=True), help="Run directory (becomes the model directory).")
 @click.option("--resume", "resume_dir", type=click.Path(), help="Continue the interrupted run in this directory.")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
@@ -97,6 +99,13 @@ def pretrain(train_files, valid_files, weights, paragraphs, corpora_file, out_di
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
         backbone = {field: options[opt] for opt, field in BACKBONE_OPTIONS.items() if options.get(opt) is not None}
+        if options.get("init_from"):
+            fixed = [f"--{o.replace('_', '-')}" for o in (*ARCHITECTURE_OPTIONS, "tokenizer", "vocab_size") if options.get(o) is not None]
+            if fixed:
+                raise click.UsageError(f"{', '.join(fixed)} cannot be set with --init-from: the starting model fixes them")
+            from nlp_apps.io.checkpoint import read_config, resolve_model_dir
+
+            backbone = {**read_config(resolve_model_dir(options["init_from"]))["backbone"], **backbone}
         run_values = {k: options[k] for k in RUN_OPTIONS if options.get(k) is not None}
         try:
             run = PretrainConfig(

@@ -26,7 +26,7 @@ from nlp_apps.data.fileio import atomic_write_json
 from nlp_apps.data.token_files import encode_documents, open_token_file, scan_corpus
 from nlp_apps.data.tokenizer import EOS_ID, Tokenizer, load_tokenizer, train_tokenizer
 from nlp_apps.errors import CheckpointError, DataError
-from nlp_apps.io.checkpoint import read_config, save_model
+from nlp_apps.io.checkpoint import load_language_model, load_model_tokenizer, read_config, resolve_model_dir, save_model
 from nlp_apps.models.backbone import BackboneConfig, concat_state_rows, count_parameters, detach_state, map_state
 from nlp_apps.models.lm import RNNLanguageModel, score_tokens
 from nlp_apps.training import distributed
@@ -184,6 +184,7 @@ class PretrainConfig:
     corpora: list[CorpusSpec] = field(default_factory=list)
     paragraphs: bool = False  # with train/valid: a document per blank-line-separated paragraph
     valid_tokens: int | None = None  # per corpus: validate on at most this many tokens (whole documents)
+    init_from: str | None = None  # start from this language model's weights and tokenizer (its architecture too)
     tokenizer_words: int = 5_000_000  # the tokenizer trains on a sample of the mix of about this many words
     tokenizer: str = "sentencepiece"  # sentencepiece | word
     vocab_size: int | None = None  # None: DEFAULT_VOCAB_SIZE, or the largest size a small corpus supports
@@ -250,6 +251,10 @@ def prepare_corpora(run: PretrainConfig, data_dir: Path, log=print) -> Tokenizer
     for spec in run.corpora:
         if spec.valid:
             scan_corpus(spec.valid)
+    if run.init_from:
+        tokenizer = load_model_tokenizer(resolve_model_dir(run.init_from))
+        log(f"starting from {resolve_model_dir(run.init_from)}: its weights and its {tokenizer.vocab_size}-entry tokenizer")
+        return encode_corpora(run, data_dir, counts, tokenizer, log)
     sample = data_dir / "tokenizer-sample.txt"
     sampled = tokenizer_sample(run.corpora, counts, sample, words=run.tokenizer_words, seed=run.trainer.seed)
     size = run.vocab_size or DEFAULT_VOCAB_SIZE
@@ -263,6 +268,11 @@ def prepare_corpora(run: PretrainConfig, data_dir: Path, log=print) -> Tokenizer
         log(f"the corpus supports at most {tokenizer.vocab_size} tokenizer entries: using {tokenizer.vocab_size} "
             f"(set --vocab-size to choose)")
     sample.unlink()
+    return encode_corpora(run, data_dir, counts, tokenizer, log)
+
+
+def encode_corpora(run: PretrainConfig, data_dir: Path, counts: dict, tokenizer: Tokenizer, log=print) -> Tokenizer:
+    """Write train.tokens (the mixed stream) and the validation token files with `tokenizer`."""
     parts, summary = [], []
     for spec in run.corpora:
         train_docs, held_out = split_documents(spec, counts[spec.name])
@@ -324,6 +334,9 @@ def build_pretraining(run: PretrainConfig, out_dir: Path, *, resume: bool, log=p
     backbone = dataclasses.replace(run.backbone, vocab_size=tokenizer.vocab_size)
     seed_everything(run.trainer.seed)
     model = RNNLanguageModel(backbone)
+    if run.init_from and not resume:  # (a resumed run reads its own weights from last/)
+        start, _, _ = load_language_model(resolve_model_dir(run.init_from))
+        model.load_state_dict(start.state_dict())
     try:
         task = LanguageModelingTask(
             model,
