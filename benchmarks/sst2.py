@@ -114,7 +114,7 @@ def default_backbone_name() -> str:
 
 def base_variant(name: str) -> str:
     """The variant's name without the ' (seed N)', ' (N threads)' and ' (earlier backbone)' that mark extra rows."""
-    return re.sub(r"( \(seed \d+\)| \(\d+ threads\)| \(earlier backbone\)| \([\d.]+ min\)| \(\d+ train sentences\))+$", "", name)
+    return re.sub(r"( \(seed \d+\)| \(\d+ threads\)| \(earlier backbone\)| \(after the Core v2 move\)| \([\d.]+ min\)| \(\d+ train sentences\))+$", "", name)
 
 
 if __name__ == "__main__":
