@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR
+from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR, read_config, resolve_model_dir, shipped_backbones
 from nlp_apps.models.backbone import RNNBackbone
 
 
@@ -13,8 +13,11 @@ def test_default_backbone_is_shipped_small_and_bidirectional():
     assert {"config.json", "model.safetensors", "tokenizer.model", "manifest.json"} <= files
     size = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir())
     assert size < 25 * 2**20
-    config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
+    config = read_config(DEFAULT_MODEL_DIR)
     assert config["model_type"] == "language_model" and config["backbone"]["bidirectional"]
+    manifest = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())
+    weights = (DEFAULT_MODEL_DIR / "model.safetensors").stat().st_size
+    assert weights <= 2 * manifest["parameters"] + 2**16  # stored in float16: 2 bytes per parameter (+ header)
 
 
 def test_default_backbone_loads_and_encodes_both_ways():
@@ -35,3 +38,12 @@ def test_default_language_model_beats_uniform_on_the_demo_text():
     result = lm.perplexity(text)
     assert result.token_perplexity < lm.tokenizer.vocab_size / 10
     assert lm.generate("It was", max_tokens=5, seed=0) == lm.generate("It was", max_tokens=5, seed=0)
+
+
+def test_the_earlier_default_stays_loadable_by_name():
+    assert "gutenberg-v1" in shipped_backbones()
+    import nlp_apps
+
+    earlier = nlp_apps.load("gutenberg-v1")
+    assert resolve_model_dir("gutenberg-v1").name == "gutenberg-v1" and earlier.tokenizer.vocab_size == 8000
+    assert earlier.perplexity("It was a dark and stormy night.").token_perplexity < 8000
