@@ -127,9 +127,11 @@ def test_version_1_language_model_still_loads(tmp_path, tiny_config):
     assert next(pipeline.model.parameters()).device.type == "meta"
 
 
-def test_the_shipped_backbone_is_a_version_1_directory():
-    assert json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())["format_version"] == 1
-    assert read_model_config(DEFAULT_MODEL_DIR)["parts"]["backbone"]["tokenizer"]["file"] == "tokenizer.model"
+def test_the_earlier_shipped_backbone_is_a_version_1_directory_that_still_loads():
+    earlier = DEFAULT_MODEL_DIR.parent / "gutenberg-v1"  # the default until backbone v2 (format 2) shipped
+    assert json.loads((earlier / "config.json").read_text())["format_version"] == 1
+    assert read_model_config(earlier)["parts"]["backbone"]["tokenizer"]["file"] == "tokenizer.model"
+    assert read_model_config(DEFAULT_MODEL_DIR)["format_version"] == 2
 
 
 @pytest.fixture
