@@ -117,3 +117,13 @@ def read_inputs(texts: tuple[str, ...], input_file: str | None) -> list[str]:
     if input_file:
         return list(read_lines(input_file))
     return list(texts)
+
+
+def report_run(result, out_dir, command: str, best: str | None) -> None:
+    """The last line of every training command: status, steps, the best scores (`best`, already worded)
+    and where the model is; an interrupted run also says how to resume and exits with 130."""
+    middle = f"; {best}" if best else ""
+    click.echo(f"{result.status} after {result.steps} steps{middle}; model in {out_dir}")
+    if result.status == "interrupted":
+        click.echo(f"resume with: nlp-apps {command} --resume {out_dir}", err=True)
+        raise SystemExit(130)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nlp_apps.commands.options import resume_overrides, trainer_options, trainer_values
+from nlp_apps.commands.options import report_run, resume_overrides, trainer_options, trainer_values
 
 # Options left unset fall back to the dataclass defaults, so each default lives in one place.
 BACKBONE_OPTIONS = {
@@ -119,9 +119,5 @@ def pretrain(train_files, valid_files, weights, paragraphs, corpora_file, out_di
         result = run_pretrain(run, out_dir, overwrite=overwrite, log=log)
     if not distributed.is_main():
         return  # process 0 reports for all
-    best = result.metrics
-    summary = ", ".join(f"{k}={v:.4g}" for k, v in best.items() if isinstance(v, float))
-    click.echo(f"{result.status} after {result.steps} steps; best: {summary or 'none'}; model in {out_dir}")
-    if result.status == "interrupted":
-        click.echo(f"resume with: nlp-apps pretrain --resume {out_dir}", err=True)
-        raise SystemExit(130)
+    summary = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if isinstance(v, float))
+    report_run(result, out_dir, "pretrain", f"best: {summary or 'none'}")

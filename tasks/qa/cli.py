@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from nlp_apps.commands.options import resume_overrides, trainer_options, trainer_values
+from nlp_apps.commands.options import report_run, resume_overrides, trainer_options, trainer_values
 from tasks.qa.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 from tasks.qa.head_config import ATTENTIONS, WINDOWING, HeadConfig
 
@@ -128,11 +128,8 @@ def train(train_file, valid_file, fmt, out_dir, resume_dir, backbone, overwrite,
 
 def report(result, out_dir) -> None:
     best = result.metrics
-    click.echo(f"{result.status} after {result.steps} steps; best validation F1 {best.get('f1', float('nan')):.2f}, "
-               f"exact match {best.get('exact_match', float('nan')):.2f}; model in {out_dir}")
-    if result.status == "interrupted":
-        click.echo(f"resume with: nlp-apps qa train --resume {out_dir}", err=True)
-        raise SystemExit(130)
+    report_run(result, out_dir, "qa train", f"best validation F1 {best.get('f1', float('nan')):.2f}, "
+                                            f"exact match {best.get('exact_match', float('nan')):.2f}")
 
 
 @qa.command()

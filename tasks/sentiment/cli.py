@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from nlp_apps.commands.options import resume_overrides, trainer_options, trainer_values
+from nlp_apps.commands.options import report_run, resume_overrides, trainer_options, trainer_values
 from tasks.sentiment.defaults import TRAINER_DEFAULTS
 
 
@@ -125,11 +125,8 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
 
 def report_result(result, out_dir) -> None:
     best = result.metrics
-    click.echo(f"{result.status} after {result.steps} steps; best accuracy {best.get('accuracy', float('nan')):.4f}, "
-               f"macro-F1 {best.get('macro_f1', float('nan')):.4f}; model in {out_dir}")
-    if result.status == "interrupted":
-        click.echo(f"resume with: nlp-apps sentiment train --resume {out_dir}", err=True)
-        raise SystemExit(130)
+    report_run(result, out_dir, "sentiment train", f"best accuracy {best.get('accuracy', float('nan')):.4f}, "
+                                                   f"macro-F1 {best.get('macro_f1', float('nan')):.4f}")
 
 
 @sentiment.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nlp_apps.commands.options import read_inputs, resume_overrides, trainer_options, trainer_values
+from nlp_apps.commands.options import read_inputs, report_run, resume_overrides, trainer_options, trainer_values
 
 TRAINER_DEFAULTS = dict(epochs=20, lr=2e-3, schedule="cosine", warmup=0.02, patience=6, clip=1.0)
 
@@ -139,14 +139,9 @@ def report(result, out_dir) -> None:
     if not distributed.is_main():
         return
     best = result.metrics
-    if best:
-        click.echo(f"{result.status} after {result.steps} steps; best validation ROUGE-1/2/L {best.get('rouge1', 0):.2f} / "
-                   f"{best.get('rouge2', 0):.2f} / {best.get('rougeL', 0):.2f} (greedy); model in {out_dir}")
-    else:
-        click.echo(f"{result.status} after {result.steps} steps; model in {out_dir}")
-    if result.status == "interrupted":
-        click.echo(f"resume with: nlp-apps summarization train --resume {out_dir}", err=True)
-        raise SystemExit(130)
+    summary = (f"best validation ROUGE-1/2/L {best.get('rouge1', 0):.2f} / {best.get('rouge2', 0):.2f} / "
+               f"{best.get('rougeL', 0):.2f} (greedy)") if best else None
+    report_run(result, out_dir, "summarization train", summary)
 
 
 @summarization.command()

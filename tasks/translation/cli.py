@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nlp_apps.commands.options import read_inputs, resume_overrides, trainer_options, trainer_values
+from nlp_apps.commands.options import read_inputs, report_run, resume_overrides, trainer_options, trainer_values
 
 TRAINER_DEFAULTS = dict(epochs=30, lr=2e-3, schedule="cosine", warmup=0.02, patience=6, clip=1.0)
 
@@ -131,14 +131,8 @@ def report(result, out_dir) -> None:
     if not distributed.is_main():
         return
     best = result.metrics
-    if best:
-        click.echo(f"{result.status} after {result.steps} steps; best validation BLEU {best.get('bleu', 0):.2f}, "
-                   f"chrF {best.get('chrf', 0):.2f} (greedy); model in {out_dir}")
-    else:
-        click.echo(f"{result.status} after {result.steps} steps; model in {out_dir}")
-    if result.status == "interrupted":
-        click.echo(f"resume with: nlp-apps translation train --resume {out_dir}", err=True)
-        raise SystemExit(130)
+    summary = f"best validation BLEU {best.get('bleu', 0):.2f}, chrF {best.get('chrf', 0):.2f} (greedy)" if best else None
+    report_run(result, out_dir, "translation train", summary)
 
 
 @translation.command()
