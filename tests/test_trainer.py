@@ -128,6 +128,25 @@ def test_early_stopping_after_patience_evaluations(tmp_path):
     assert (tmp_path / "metrics.json").is_file() and (tmp_path / "log.csv").is_file()
 
 
+class ReadLogAt(Callback):
+    """Reads log.csv while the run is still going, right after the step that logs a training row."""
+
+    def __init__(self, step, path):
+        self.step, self.path, self.seen = step, path, None
+
+    def on_step_end(self, trainer, control):
+        if trainer.step == self.step:
+            self.seen = self.path.read_text().splitlines()
+
+
+def test_log_csv_is_current_during_a_run_without_a_progress_bar(tmp_path):
+    reader = ReadLogAt(4, tmp_path / "log.csv")
+    config = TrainerConfig(epochs=3, log_every=2, patience=None, progress=False)
+    Trainer(ConstantLossTask(1.0), config, tmp_path, callbacks=[reader]).fit()
+    assert reader.seen is not None and len(reader.seen) == 1 + 2  # header + the rows of steps 2 and 4, before any evaluation
+    assert [row.split(",")[0] for row in reader.seen[1:]] == ["2", "4"]
+
+
 def test_nan_loss_stops_with_a_clear_error_and_leaves_checkpoints_alone(tmp_path):
     task = ConstantLossTask(1.0)
     Trainer(task, TrainerConfig(epochs=1, progress=False), tmp_path).fit()

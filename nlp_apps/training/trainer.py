@@ -412,6 +412,8 @@ class Trainer:
                 "tokens_per_s": round(rate, 1),
             }
         )
+        if distributed.is_main():  # kept current, so a run without a progress bar can be followed in log.csv
+            write_log_csv(self.out_dir / "log.csv", self.log_rows)
 
     def _print(self, message: str) -> None:
         if self.config.progress and distributed.is_main():
