@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from benchmarks.results import RESULTS_DIR, report, shared_data
+from benchmarks.results import load_average, shared_data, store_row
 
 ROWS = {"ours": [], "no_copy": ["--no-copy"], "no_coverage": ["--no-coverage"], "no_lm_init": ["--random-init"], "lead": None}
 NOTES = ("AESLC test, ROUGE F1 x 100 with stemming (rouge-score). ann = best of ann0-ann2 per e-mail, averaged (the headline); "
@@ -44,18 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     data = shared_data("aeslc")
     row = run_lead(data) if args.row == "lead" else run_model(args, data)
-    stored = RESULTS_DIR / "aeslc.json"
-    table = {(r["row"], r.get("budget_minutes")): r for r in (json.loads(stored.read_text()) if stored.exists() else [])}
-    table[(row["row"], row.get("budget_minutes"))] = row
-    ordered = sorted(table.values(), key=lambda r: (list(ROWS).index(r["row"]), -(r.get("budget_minutes") or 0)))
-    for r in ordered:
-        r.pop("notes", None)
-    ordered[-1]["notes"] = NOTES
-    report("aeslc", ordered)
-
-
-def load_average() -> float:
-    return round(os.getloadavg()[0], 2)
+    store_row("aeslc", row, list(ROWS), NOTES)
 
 
 def cli(*arguments) -> list[str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.results import RESULTS_DIR, ROOT, report, shared_data
+from benchmarks.results import ROOT, load_average, shared_data, store_row
 
 NOTES = ("Multi30k de->en, test_2016_flickr, sacreBLEU (13a, detokenised). Target: >= 35 BLEU after at most 60 minutes "
          "of training on 2 CPU threads, alone. threads = torch threads; load = 1-minute load average at the start and end "
@@ -43,24 +43,7 @@ def main() -> None:
     data = shared_data("multi30k")
     rows = {"ours": run_ours, "no_lm_init": run_ours, "joeynmt": run_joeynmt, "decode_speed": run_decode_speed}
     row = rows[args.row](args, data)
-    stored = RESULTS_DIR / "multi30k.json"
-    table = {row_key(r): r for r in (json.loads(stored.read_text()) if stored.exists() else [])}
-    table[row_key(row)] = row
-    order = ("ours", "no_lm_init", "joeynmt", "decode_speed")
-    ordered = sorted(table.values(), key=lambda r: (order.index(r["row"]), -r.get("budget_minutes", 0)))
-    for r in ordered:
-        r.pop("notes", None)
-    ordered[-1]["notes"] = NOTES
-    report("multi30k", ordered)
-
-
-def row_key(row: dict) -> tuple:
-    """One stored row per system and budget, so a 20-minute ablation sits beside the 60-minute headline."""
-    return row["row"], row.get("budget_minutes")
-
-
-def load_average() -> float:
-    return round(os.getloadavg()[0], 2)
+    store_row("multi30k", row, list(rows), NOTES)
 
 
 def run_ours(args, data: Path) -> dict:

@@ -39,6 +39,24 @@ def report(name: str, rows: list[dict]) -> None:
     refresh_tables()
 
 
+def store_row(name: str, row: dict, order: list[str], notes: str) -> None:
+    """Add `row` to the stored rows of `name`, one per (row, budget_minutes), so a short ablation sits beside
+    the headline instead of replacing it; rows sorted by `order`, then longest budget first; `notes` on the last."""
+    stored = RESULTS_DIR / f"{name}.json"
+    table = {(r["row"], r.get("budget_minutes")): r for r in (json.loads(stored.read_text()) if stored.exists() else [])}
+    table[(row["row"], row.get("budget_minutes"))] = row
+    ordered = sorted(table.values(), key=lambda r: (order.index(r["row"]), -(r.get("budget_minutes") or 0)))
+    for r in ordered:
+        r.pop("notes", None)
+    ordered[-1]["notes"] = notes
+    report(name, ordered)
+
+
+def load_average() -> float:
+    """The 1-minute load average (about 1 per busy core), recorded at the start and end of timed rows."""
+    return round(os.getloadavg()[0], 2)
+
+
 def refresh_tables() -> None:
     sections = []
     for path in sorted(RESULTS_DIR.glob("*.json")):
