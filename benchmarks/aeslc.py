@@ -51,7 +51,7 @@ def cli(*arguments) -> list[str]:
 
 
 def run_model(args, data: Path) -> dict:
-    out = Path(args.out) / args.row
+    out = Path(args.out) / f"{args.row}-{args.minutes:g}m"  # one model per (row, budget), like the stored rows
     shutil.rmtree(out, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     valid = out.parent / f"dev-first{args.valid_size}.jsonl"  # a slice of dev, kept outside the model directory
