@@ -147,6 +147,15 @@ def test_log_csv_is_current_during_a_run_without_a_progress_bar(tmp_path):
     assert [row.split(",")[0] for row in reader.seen[1:]] == ["2", "4"]
 
 
+def test_without_a_progress_bar_plain_lines_go_to_stderr(tmp_path, capsys):
+    config = TrainerConfig(epochs=2, log_every=2, patience=None, progress=False)
+    Trainer(ConstantLossTask(1.0), config, tmp_path).fit()
+    lines = capsys.readouterr().err.splitlines()
+    steps = [line for line in lines if line.startswith("step ")]
+    assert steps and steps[0].startswith("step 2 epoch 1: loss=1.000") and "eta=" in steps[0]
+    assert any(line.startswith("eval @ step") for line in lines)
+
+
 def test_nan_loss_stops_with_a_clear_error_and_leaves_checkpoints_alone(tmp_path):
     task = ConstantLossTask(1.0)
     Trainer(task, TrainerConfig(epochs=1, progress=False), tmp_path).fit()

@@ -72,7 +72,7 @@ def trainer_options(command=None, *, defaults: dict | None = None):
         click.option("--checkpoint-every", type=duration, help="Time between resumable checkpoints [10m]."),
         click.option("--precision", type=click.Choice(["fp32", "bf16"]), help=f"Training precision [{shown['precision']}]."),
         click.option("--seed", type=int, help=f"Random seed [{shown['seed']}]."),
-        click.option("--progress/--no-progress", default=None, help="Show a progress bar [on]."),
+        click.option("--progress/--no-progress", default=None, help="Show a progress bar [on]; without it, a plain progress line every 100 steps (for log files)."),
     ]
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
 

@@ -231,6 +231,8 @@ class Trainer:
                             bar.set_postfix_str(self._postfix(mean_loss, rate, lr), refresh=False)
                         if self.step % self.config.log_every == 0:
                             self._log_train_row(mean_loss, lr, rate)
+                            if bar is None:  # no bar (--no-progress, a log file): one plain line instead
+                                self._print(f"step {self.step} epoch {self.epoch + 1}: {self._postfix(mean_loss, rate, lr)}")
                         window_loss, window_units, window_steps, window_start = 0.0, 0, 0, time.monotonic()
                     for cb in self.callbacks:
                         cb.on_step_end(self, self.control)
@@ -416,10 +418,14 @@ class Trainer:
             write_log_csv(self.out_dir / "log.csv", self.log_rows)
 
     def _print(self, message: str) -> None:
-        if self.config.progress and distributed.is_main():
+        if not distributed.is_main():
+            return
+        if self.config.progress:
             from tqdm import tqdm
 
             tqdm.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr, flush=True)
 
     def _write_records(self, status: str) -> None:
         if not distributed.is_main():
