@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import shutil
 import time
@@ -40,7 +41,9 @@ VARIANTS = {
     "tfidf": ("scikit-learn TF-IDF (1-2 grams) + logistic regression, same split", None),
 }
 NOTES = ("SST-2 target: dev accuracy >= 88.0 after at most 30 minutes of fine-tuning on 2 CPU cores, from the default "
-         "backbone. threads = torch threads of that run (variants run two at a time use one thread each).")
+         "backbone. threads = torch threads of that run (variants run two at a time use one thread each). The best "
+         "checkpoint is chosen on 2,000 held-out train sentences (seeded); rows marked 'checkpoint chosen on dev' were "
+         "measured before that fix and chose it on the reported dev set, so they are optimistic.")
 
 
 def main() -> None:
@@ -51,14 +54,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="rows with another seed than 0 are stored beside seed 0's")
     # Rows run with more than one torch thread (OMP_NUM_THREADS) are stored beside the one-thread rows.
     parser.add_argument("--subset", type=int, help="train on this many training sentences (a seeded sample)")
+    parser.add_argument("--valid", type=int, default=2000,
+                        help="training sentences held out (seeded) to choose the best checkpoint; dev is only reported")
     parser.add_argument("--out", default="runs/bench-sst2")
     args = parser.parse_args()
     sst2 = shared_data("sst2")
     train = read_dataset(sst2 / "train.tsv", format="sst2")
     dev = read_dataset(sst2 / "dev.tsv", format="sst2")
+    # The best checkpoint is chosen on a seeded slice of train, never on the dev set that is reported;
+    # the TF-IDF row trains on the same remainder.
+    shuffled = random.Random(0).sample(train, len(train))
+    heldout, train = shuffled[: args.valid], shuffled[args.valid :]
     if args.subset:
-        import random
-
         train = random.Random(0).sample(train, args.subset)
     measured = {}
     for key in args.only.split(","):
@@ -74,7 +81,7 @@ def main() -> None:
         if changes is None:  # the TF-IDF baseline
             scores = tfidf_logistic_regression([e.text for e in train], [e.label for e in train], [e.text for e in dev], [e.label for e in dev])
             measured[name] = {"variant": name, "dev_accuracy": scores["accuracy"], "train_seconds": scores["train_seconds"],
-                              "seed": args.seed, "backbone": "none"}
+                              "train_sentences": len(train), "seed": args.seed, "backbone": "none"}
             continue
         out = Path(args.out) / key
         # The budget covers both stages: train_classifier gives LM fine-tuning (when on) its share and
@@ -83,7 +90,7 @@ def main() -> None:
         trainer = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "lr": lr, "patience": None,
                                    "time_budget": args.minutes * 60, "eval_every": 500, "progress": False, "seed": args.seed})
         shutil.rmtree(out, ignore_errors=True)
-        result = train_classifier(train, dev, out, recipe=recipe, trainer=trainer, data_files=[str(sst2 / "train.tsv")])
+        result = train_classifier(train, heldout, out, recipe=recipe, trainer=trainer, data_files=[str(sst2 / "train.tsv")])
         pipeline = load(out)
         start = time.perf_counter()
         predictions = [p["label"] for p in pipeline.predict([e.text for e in dev])]
@@ -94,6 +101,7 @@ def main() -> None:
                           "dev_macro_f1": scores["macro_f1"], "train_examples_per_s": metrics["ex_per_s"],
                           "predict_examples_per_s": predict_rate, "epochs_seen": round(metrics["ex_trained"] / len(train), 2),
                           "lr": lr, "seed": args.seed, "status": result.status, "threads": threads,
+                          "checkpoint_chosen_on": f"{len(heldout):,} held-out train sentences", "train_sentences": len(train),
                           "backbone": default_backbone_name() if recipe.pretrained else "random init"}
     stored = RESULTS_DIR / "sst2.json"
     rows = {row["variant"]: row for row in (json.loads(stored.read_text()) if stored.exists() else [])}
@@ -113,8 +121,8 @@ def default_backbone_name() -> str:
 
 
 def base_variant(name: str) -> str:
-    """The variant's name without the ' (seed N)', ' (N threads)' and ' (earlier backbone)' that mark extra rows."""
-    return re.sub(r"( \(seed \d+\)| \(\d+ threads\)| \(earlier backbone\)| \(after the Core v2 move\)| \([\d.]+ min\)| \(\d+ train sentences\))+$", "", name)
+    """The variant's name without the ' (seed N)', ' (N threads)', ' (earlier backbone)' ... that mark extra rows."""
+    return re.sub(r"( \(seed \d+\)| \(\d+ threads\)| \(earlier backbone\)| \(after the Core v2 move\)| \([\d.]+ min\)| \(\d+ train sentences\)| \(checkpoint chosen on dev\))+$", "", name)
 
 
 if __name__ == "__main__":
