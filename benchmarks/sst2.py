@@ -10,6 +10,7 @@ Also reports training and prediction examples/s.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import re
@@ -56,8 +57,11 @@ def main() -> None:
     parser.add_argument("--subset", type=int, help="train on this many training sentences (a seeded sample)")
     parser.add_argument("--valid", type=int, default=2000,
                         help="training sentences held out (seeded) to choose the best checkpoint; dev is only reported")
+    parser.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
+                        help="a recipe setting for this run's rows, e.g. batch_size=64 (a probe; marked in the row's name)")
     parser.add_argument("--out", default="runs/bench-sst2")
     args = parser.parse_args()
+    overrides = recipe_overrides(args.recipe)
     sst2 = shared_data("sst2")
     train = read_dataset(sst2 / "train.tsv", format="sst2")
     dev = read_dataset(sst2 / "dev.tsv", format="sst2")
@@ -78,6 +82,9 @@ def main() -> None:
             name, key = f"{name} ({args.minutes:g} min)", f"{key}_{args.minutes:g}min"
         if args.subset:
             name, key = f"{name} ({args.subset} train sentences)", f"{key}_subset{args.subset}"
+        for setting, value in overrides.items():
+            if changes is not None:
+                name, key = f"{name} ({setting}={value:g})", f"{key}_{setting}{value:g}"
         if changes is None:  # the TF-IDF baseline
             scores = tfidf_logistic_regression([e.text for e in train], [e.label for e in train], [e.text for e in dev], [e.label for e in dev])
             measured[name] = {"variant": name, "dev_accuracy": scores["accuracy"], "train_seconds": scores["train_seconds"],
@@ -86,7 +93,7 @@ def main() -> None:
         out = Path(args.out) / key
         # The budget covers both stages: train_classifier gives LM fine-tuning (when on) its share and
         # the classifier what is left. The best checkpoint is kept, so no early stopping is needed.
-        recipe = RecipeConfig(**changes)
+        recipe = RecipeConfig(**{**changes, **overrides})
         trainer = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "lr": lr, "patience": None,
                                    "time_budget": args.minutes * 60, "eval_every": 500, "progress": False, "seed": args.seed})
         shutil.rmtree(out, ignore_errors=True)
@@ -114,6 +121,18 @@ def main() -> None:
     report("sst2", ordered)
 
 
+def recipe_overrides(settings: list[str]) -> dict[str, float]:
+    """`--recipe batch_size=64 --recipe lm_budget_share=0.1` -> {"batch_size": 64, "lm_budget_share": 0.1}."""
+    known = {field.name: field.type for field in dataclasses.fields(RecipeConfig)}
+    overrides = {}
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        if key not in known or not value:
+            raise SystemExit(f"--recipe {setting}: expected KEY=VALUE with KEY one of {', '.join(known)}")
+        overrides[key] = int(value) if key in ("batch_size", "lm_epochs") else bool(int(value)) if known[key] == "bool" else float(value)
+    return overrides
+
+
 def default_backbone_name() -> str:
     """Which shipped backbone a row started from: rows of an earlier default stay comparable."""
     manifest = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())
@@ -122,7 +141,7 @@ def default_backbone_name() -> str:
 
 def base_variant(name: str) -> str:
     """The variant's name without the ' (seed N)', ' (N threads)', ' (earlier backbone)' ... that mark extra rows."""
-    return re.sub(r"( \(seed \d+\)| \(\d+ threads\)| \(earlier backbone\)| \(after the Core v2 move\)| \([\d.]+ min\)| \(\d+ train sentences\)| \(checkpoint chosen on dev\))+$", "", name)
+    return re.sub(r"( \(seed \d+\)| \(\d+ threads\)| \(earlier backbone\)| \(after the Core v2 move\)| \([\d.]+ min\)| \(\d+ train sentences\)| \(checkpoint chosen on dev\)| \([a-z_]+=[\d.e-]+\))+$", "", name)
 
 
 if __name__ == "__main__":
