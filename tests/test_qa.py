@@ -157,6 +157,14 @@ def test_the_null_threshold_maximises_v2_f1():
     assert squad_metrics(answers, references)["f1"] == pytest.approx(100.0)
     assert best_null_threshold(spans, [-2.0, 0.5, 1.0, 3.0], references) == -2.0  # a tie keeps the first (the script's >)
     assert best_null_threshold(["x"], [0.3], [[]]) < 0.3  # nothing worth answering
+    # A question without any span answers "" whatever the threshold: it must not count as a loss.
+    threshold = best_null_threshold(["", "Rome"], [0.0, 1.0], [[], ["Rome"]])
+    assert threshold >= 1.0
+
+
+def test_a_missing_prediction_scores_zero_and_still_counts():
+    scores = squad_metrics([None, "Paris"], [["Rome"], ["Paris"]], version="1.1")
+    assert (scores["exact_match"], scores["f1"], scores["total"]) == (50.0, 50.0, 2)
 
 
 # ---- the head learns ----------------------------------------------------------------------------

@@ -74,7 +74,8 @@ def train(train_file, valid_file, fmt, out_dir, resume_dir, backbone, overwrite,
     """Fine-tune a span extractor on SQuAD-style data; early stopping on validation F1.
 
     \b
-    nlp-apps qa train --train train-v1.1.json --valid dev.json --out runs/qa --time-budget 2h
+    nlp-apps qa train --train train.json --valid heldout.json --out runs/qa --time-budget 2h
+    (heldout.json: articles kept out of train.json; keep the dev set you report out of training)
     nlp-apps qa train --resume runs/qa     # after Ctrl-C / SIGTERM
     """
     from nlp_apps.io.checkpoint import read_config, resolve_model_dir
@@ -112,6 +113,9 @@ def train(train_file, valid_file, fmt, out_dir, resume_dir, backbone, overwrite,
         trainer = TrainerConfig(**{**TRAINER_DEFAULTS, **trainer_values(options)})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if windows == "sliding" and doc_stride < max_answer_len - 1:
+        log(f"warning: --doc-stride {doc_stride} is below --max-answer-len - 1 ({max_answer_len - 1}): an answer that crosses a "
+            "window edge fits in no window, so it can be neither learned nor predicted")
     # Check what can be checked before an earlier run in --out is replaced.
     check_training_set(train_set.examples, str(train_file))
     read_config(resolve_model_dir(backbone))

@@ -83,7 +83,10 @@ def answer_text(prediction) -> str:
 
 
 def question_scores(prediction: str, golds: Sequence[str], version: str) -> tuple[float, float]:
-    """(EM, F1) of one question: its best gold answer, under the `version` script's rules."""
+    """(EM, F1) of one question: its best gold answer, under the `version` script's rules; a missing
+    prediction (None) scores 0 and still counts, as in the scripts."""
+    if prediction is None:
+        return 0.0, 0.0
     if version == "1.1":
         if not golds:
             raise ValueError("a SQuAD v1.1 question needs at least one gold answer (use version 2.0 for unanswerable ones)")
@@ -129,7 +132,8 @@ def best_null_threshold(span_answers: Sequence[str], null_margins: Sequence[floa
     answer questions in order of rising margin, keeping the best total.
     """
     has_answer = [bool(golds) for golds in references]
-    gain = [question_scores(a, list(g), "2.0")[1] if has else -1.0 for a, g, has in zip(span_answers, references, has_answer)]
+    # What answering the span instead of "" changes; 0 when the question has no span at all.
+    gain = [question_scores(a, list(g), "2.0")[1] - question_scores("", list(g), "2.0")[1] for a, g in zip(span_answers, references)]
     order = sorted(range(len(null_margins)), key=lambda i: null_margins[i])
     current = best = float(sum(not has for has in has_answer))
     threshold = (min(null_margins) - 1.0) if null_margins else 0.0
