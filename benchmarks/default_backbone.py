@@ -1,27 +1,38 @@
-"""The shipped default backbone on the held-out Gutenberg test books: perplexity in both directions.
+"""A shipped backbone on the held-out Gutenberg test books: perplexity in both directions.
 
-    python -m benchmarks.default_backbone
+    python -m benchmarks.default_backbone [--model default|gutenberg-v1|DIR]
+
+Rows of other models are kept, so the current default and the earlier one sit side by side.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 
-from benchmarks.results import report, shared_data
+from benchmarks.results import RESULTS_DIR, report, shared_data
 from nlp_apps.data.token_files import encode_corpus_in_memory
-from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR, load_language_model
+from nlp_apps.io.checkpoint import load_language_model, resolve_model_dir
 from nlp_apps.models.lm import score_tokens
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="default", help="a shipped backbone's name or a model directory [default]")
+    args = parser.parse_args()
     test = shared_data("gutenberg-260", "test.txt")
-    model, tokenizer, _ = load_language_model(DEFAULT_MODEL_DIR)
+    model_dir = resolve_model_dir(args.model)
+    model, tokenizer, _ = load_language_model(model_dir)
     tokens, words = encode_corpus_in_memory(test, tokenizer)
-    manifest = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())
-    rows = []
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    stored = RESULTS_DIR / "default_backbone.json"
+    rows = [r for r in (json.loads(stored.read_text()) if stored.exists() else []) if r.get("model") != args.model]
+    for row in rows:
+        row.pop("notes", None)
     for direction in model.config.directions:
         result = score_tokens(model, tokens, words, batch_size=16, direction=direction)
         rows.append({
+            "model": args.model,
             "direction": direction,
             "test_token_ppl": result.token_perplexity,
             "test_word_ppl": result.word_perplexity,
@@ -30,8 +41,8 @@ def main() -> None:
             "train_minutes": round(manifest["wall_time_s"] / 60, 1),
             "train_peak_rss_mb": manifest["peak_rss_mb"],
         })
-    rows[-1]["notes"] = ("Default backbone: gutenberg-260 test.txt (5 held-out books). Word-level perplexity = "
-                         "exp(total NLL / (whitespace words + lines)). Peak RSS is that of the pretraining run on the 100 MB corpus.")
+    rows[-1]["notes"] = ("gutenberg-260 test.txt (5 held-out books). Word-level perplexity = "
+                         "exp(total NLL / (whitespace words + lines)). Peak RSS is that of the model's pretraining run.")
     report("default_backbone", rows)
 
 
