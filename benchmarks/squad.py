@@ -9,6 +9,11 @@ the points are those of one run. A run interrupted between sessions continues wi
 
     python -m benchmarks.squad [--checkpoints 60,120,180] [--windows sliding|first] [--attention bidaf|aligned]
     python -m benchmarks.squad --resume                      # continue the same run in a later session
+
+At the last point the model is also scored on SQuAD v2.0 dev (there is no v2 training set here): its
+no-answer score is the null logit the v1.1 run trains on windows that do not hold the answer; the
+threshold on it is tuned on the even-numbered dev articles and EM/F1/HasAns/NoAns are reported on the
+odd-numbered ones, beside the same model answering every question.
     NLP_APPS_BENCH_DRY=1 python -m benchmarks.squad --checkpoints 1,2 --train-questions 300 --dev-questions 200 --out runs/bench-squad-smoke
 
 The QA recipe's LM stage is off by default, so the run is driven here the way run_recipe drives it
@@ -36,13 +41,15 @@ from tasks.qa.adapter import read_squad
 from tasks.qa.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 from tasks.qa.head import build_head
 from tasks.qa.head_config import HeadConfig
-from tasks.qa.metric import squad_metrics
-from tasks.qa.pipeline import load
+from tasks.qa.metric import best_null_threshold, squad_metrics
+from tasks.qa.pipeline import load, read_questions
 from tasks.qa.training import QATask
 
 CURVE_FILE = "curve.json"
 NOTES = ("SQuAD v1.1: dev EM/F1 (official definitions) of the best checkpoint on a held-out slice of train (by article), "
-         "at each point of one run from the default backbone; threads = torch threads.")
+         "at each point of one run from the default backbone; threads = torch threads. v2_*: SQuAD v2.0 dev at the last point, "
+         "no-answer threshold tuned on the even-numbered articles, scored on the odd-numbered ones (v2_always_answer_f1: "
+         "the same model answering every question).")
 
 
 class StopAt(Callback):
@@ -79,6 +86,7 @@ def main() -> None:
 
     train_file = shared_data("squad-v1.1", "train-v1.1.json")
     dev_file = shared_data("squad-v1.1-dev-explorer", "dev-v1.1.json")
+    v2_file = shared_data("squad-v2.0-dev-explorer", "dev-v2.0.json")
     examples = read_squad(train_file).examples
     last_article = max(article_of(e.source) for e in examples)
     heldout = [e for e in examples if article_of(e.source) > last_article - args.heldout_articles]
@@ -115,6 +123,12 @@ def main() -> None:
                                 "train_questions_per_s": metrics["ex_per_s"],
                                 "epochs_seen": round(metrics["ex_trained"] / max(1, len(task.train.features)), 2)})
         (out / CURVE_FILE).write_text(json.dumps(curve, indent=2) + "\n")
+        last = minutes == checkpoints[-1] or result.status not in ("stopped", "time_budget")
+        if last:
+            v2 = read_squad(v2_file).examples
+            v2 = v2[:: max(1, len(v2) // args.dev_questions)] if args.dev_questions else v2  # a smoke run: a spread of articles
+            curve["points"][-1].update(score_on_v2(out, v2))
+            (out / CURVE_FILE).write_text(json.dumps(curve, indent=2) + "\n")
         if result.status not in ("stopped", "time_budget"):  # finished its epochs: later points would repeat this one
             break
     store([row(point, args, curve["settings"]) for point in curve["points"]])
@@ -127,6 +141,21 @@ def score_on_dev(model_dir: Path, dev) -> dict:
     seconds = time.perf_counter() - started
     scores = squad_metrics([r["answer"] for r in results], [[a.text for a in e.answers] for e in dev], "1.1")
     return {"dev_exact_match": scores["exact_match"], "dev_f1": scores["f1"], "predict_questions_per_s": round(len(dev) / seconds, 1)}
+
+
+def score_on_v2(model_dir: Path, dev) -> dict:
+    """v2.0 dev: the no-answer threshold tuned on the even-numbered articles, scores on the odd-numbered ones."""
+    pipeline = load(model_dir)
+    readings = read_questions(pipeline.model, pipeline.tokenizer, [(e.context, e.question) for e in dev])
+    tune = [i for i, e in enumerate(dev) if article_of(e.source) % 2 == 0]
+    held = [i for i, e in enumerate(dev) if article_of(e.source) % 2 == 1]
+    golds = [[a.text for a in e.answers] for e in dev]
+    threshold = best_null_threshold([readings[i].span for i in tune], [readings[i].null_margin for i in tune], [golds[i] for i in tune])
+    scores = squad_metrics([readings[i].answer(True, threshold)["answer"] for i in held], [golds[i] for i in held], "2.0")
+    always = squad_metrics([readings[i].span for i in held], [golds[i] for i in held], "2.0")
+    return {"v2_null_threshold": round(threshold, 3), "v2_tune_questions": len(tune), "v2_report_questions": len(held),
+            **{f"v2_{key}": round(value, 2) for key, value in scores.items() if key.endswith(("exact_match", "f1"))},
+            "v2_always_answer_f1": round(always["f1"], 2)}
 
 
 def row(point: dict, args, settings: dict) -> dict:
