@@ -23,7 +23,9 @@ PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\S*)[^\n]*\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 REFERENCE_LINK = re.compile(r"^\s*\[[^\]]+\]:\s*(\S+)", re.MULTILINE)
-SECONDS_PER_BLOCK = 20  # the blocks take a few seconds each on one thread; this only catches a training run
+# CPU seconds (all threads), not wall time, so a busy machine does not fail it: the blocks take a few
+# CPU seconds each; this only catches a block that trains for minutes.
+CPU_SECONDS_PER_BLOCK = 40
 
 
 def rel(path: Path) -> str:
@@ -72,10 +74,10 @@ def test_the_readme_has_python_examples():
 @pytest.mark.parametrize(("path", "line", "code"), python_blocks())
 def test_python_block_runs_as_pasted(path, line, code, tmp_path, monkeypatch, plugins_on):
     monkeypatch.chdir(tmp_path)  # whatever a block writes lands here, never in the checkout
-    started = time.monotonic()
+    started = time.process_time()
     exec(compile(code, f"{rel(path)}:{line}", "exec"), {"__name__": "__main__"})  # noqa: S102 (running the docs is the point)
-    seconds = time.monotonic() - started
-    assert seconds < SECONDS_PER_BLOCK, f"{rel(path)}:{line} took {seconds:.1f} s: documentation examples must be quick"
+    seconds = time.process_time() - started
+    assert seconds < CPU_SECONDS_PER_BLOCK, f"{rel(path)}:{line} took {seconds:.1f} CPU s: documentation examples must be quick"
 
 
 def test_every_code_block_names_its_language():
