@@ -9,12 +9,12 @@ the points are those of one run. A run interrupted between sessions continues wi
 
     python -m benchmarks.squad [--checkpoints 60,120,180] [--windows sliding|first] [--attention bidaf|aligned]
     python -m benchmarks.squad --resume                      # continue the same run in a later session
+    NLP_APPS_BENCH_DRY=1 python -m benchmarks.squad --checkpoints 1,2 --train-questions 300 --dev-questions 200 --out runs/bench-squad-smoke
 
 At the last point the model is also scored on SQuAD v2.0 dev (there is no v2 training set here): its
 no-answer score is the null logit the v1.1 run trains on windows that do not hold the answer; the
 threshold on it is tuned on the even-numbered dev articles and EM/F1/HasAns/NoAns are reported on the
 odd-numbered ones, beside the same model answering every question.
-    NLP_APPS_BENCH_DRY=1 python -m benchmarks.squad --checkpoints 1,2 --train-questions 300 --dev-questions 200 --out runs/bench-squad-smoke
 
 The QA recipe's LM stage is off by default, so the run is driven here the way run_recipe drives it
 without that stage (seed, task, gradual unfreezing, Trainer), plus a callback that stops at each
@@ -123,13 +123,13 @@ def main() -> None:
                                 "train_questions_per_s": metrics["ex_per_s"],
                                 "epochs_seen": round(metrics["ex_trained"] / max(1, len(task.train.features)), 2)})
         (out / CURVE_FILE).write_text(json.dumps(curve, indent=2) + "\n")
-        last = minutes == checkpoints[-1] or result.status not in ("stopped", "time_budget")
-        if last:
+        finished = result.status not in ("stopped", "time_budget")  # its epochs: later points would repeat this one
+        if finished or minutes == checkpoints[-1]:
             v2 = read_squad(v2_file).examples
             v2 = v2[:: max(1, len(v2) // args.dev_questions)] if args.dev_questions else v2  # a smoke run: a spread of articles
             curve["points"][-1].update(score_on_v2(out, v2))
             (out / CURVE_FILE).write_text(json.dumps(curve, indent=2) + "\n")
-        if result.status not in ("stopped", "time_budget"):  # finished its epochs: later points would repeat this one
+        if finished:
             break
     store([row(point, args, curve["settings"]) for point in curve["points"]])
 

@@ -82,9 +82,8 @@ def main() -> None:
             name, key = f"{name} ({args.minutes:g} min)", f"{key}_{args.minutes:g}min"
         if args.subset:
             name, key = f"{name} ({args.subset} train sentences)", f"{key}_subset{args.subset}"
-        for setting, value in overrides.items():
-            if changes is not None:
-                name, key = f"{name} ({setting}={value:g})", f"{key}_{setting}{value:g}"
+        for setting, value in overrides.items() if changes is not None else ():
+            name, key = f"{name} ({setting}={value:g})", f"{key}_{setting}{value:g}"
         if changes is None:  # the TF-IDF baseline
             scores = tfidf_logistic_regression([e.text for e in train], [e.label for e in train], [e.text for e in dev], [e.label for e in dev])
             measured[name] = {"variant": name, "dev_accuracy": scores["accuracy"], "train_seconds": scores["train_seconds"],

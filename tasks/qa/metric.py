@@ -131,11 +131,11 @@ def best_null_threshold(span_answers: Sequence[str], null_margins: Sequence[floa
     score beats that span's. As the script's find_best_thresh: start from no answer everywhere and
     answer questions in order of rising margin, keeping the best total.
     """
-    has_answer = [bool(golds) for golds in references]
+    empty = [question_scores("", list(g), "2.0")[1] for g in references]  # F1 of answering ""
     # What answering the span instead of "" changes; 0 when the question has no span at all.
-    gain = [question_scores(a, list(g), "2.0")[1] - question_scores("", list(g), "2.0")[1] for a, g in zip(span_answers, references)]
+    gain = [question_scores(a, list(g), "2.0")[1] - f1 for a, g, f1 in zip(span_answers, references, empty)]
     order = sorted(range(len(null_margins)), key=lambda i: null_margins[i])
-    current = best = float(sum(not has for has in has_answer))
+    current = best = float(sum(empty))
     threshold = (min(null_margins) - 1.0) if null_margins else 0.0
     for rank, i in enumerate(order):
         current += gain[i]
