@@ -6,6 +6,9 @@ Trains on train-v1.1 with the best checkpoint chosen on a held-out slice of trai
 keeps its resumable state), the best model so far is scored on dev with the official EM/F1 and its
 prediction speed measured, and training goes on. The learning-rate schedule spans the whole run, so
 the points are those of one run. A run interrupted between sessions continues with --resume.
+Windows against truncation: on the dev questions whose passage is longer than one window, the same
+model is scored reading all its sliding windows and reading only the first window (--windows first
+instead trains a model that truncates).
 
     python -m benchmarks.squad [--checkpoints 60,120,180] [--windows sliding|first] [--attention bidaf|aligned]
     python -m benchmarks.squad --resume                      # continue the same run in a later session
@@ -49,7 +52,8 @@ CURVE_FILE = "curve.json"
 NOTES = ("SQuAD v1.1: dev EM/F1 (official definitions) of the best checkpoint on a held-out slice of train (by article), "
          "at each point of one run from the default backbone; threads = torch threads. v2_*: SQuAD v2.0 dev at the last point, "
          "no-answer threshold tuned on the even-numbered articles, scored on the odd-numbered ones (v2_always_answer_f1: "
-         "the same model answering every question).")
+         "the same model answering every question). dev_long_*: the dev questions whose passage is longer than one window, "
+         "read with sliding windows against the first window only (truncation).")
 
 
 class StopAt(Callback):
@@ -139,8 +143,24 @@ def score_on_dev(model_dir: Path, dev) -> dict:
     started = time.perf_counter()
     results = pipeline.predict([{"context": e.context, "question": e.question} for e in dev])
     seconds = time.perf_counter() - started
-    scores = squad_metrics([r["answer"] for r in results], [[a.text for a in e.answers] for e in dev], "1.1")
-    return {"dev_exact_match": scores["exact_match"], "dev_f1": scores["f1"], "predict_questions_per_s": round(len(dev) / seconds, 1)}
+    golds = [[a.text for a in e.answers] for e in dev]
+    scores = squad_metrics([r["answer"] for r in results], golds, "1.1")
+    return {"dev_exact_match": scores["exact_match"], "dev_f1": scores["f1"], "predict_questions_per_s": round(len(dev) / seconds, 1),
+            **windows_against_truncation(pipeline, dev, [r["answer"] for r in results], golds)}
+
+
+def windows_against_truncation(pipeline, dev, answers: list[str], golds: list[list[str]]) -> dict:
+    """On the dev questions whose passage is longer than one window: the model's sliding windows against
+    the same model reading only the first window (truncation)."""
+    window = pipeline.model.config.max_passage_len
+    long = [i for i, e in enumerate(dev) if len(pipeline.tokenizer.encode(e.context)) > window]
+    if not long:
+        return {"dev_long_questions": 0}
+    truncated = read_questions(pipeline.model, pipeline.tokenizer, [(dev[i].context, dev[i].question) for i in long], windows="first")
+    sliding = squad_metrics([answers[i] for i in long], [golds[i] for i in long], "1.1")
+    first = squad_metrics([r.span for r in truncated], [golds[i] for i in long], "1.1")
+    return {"dev_long_questions": len(long), "dev_long_f1_windows": sliding["f1"], "dev_long_f1_first_window": first["f1"],
+            "dev_long_exact_match_windows": sliding["exact_match"], "dev_long_exact_match_first_window": first["exact_match"]}
 
 
 def score_on_v2(model_dir: Path, dev) -> dict:

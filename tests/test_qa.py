@@ -107,6 +107,25 @@ def test_the_best_span_over_all_windows_wins_and_respects_the_length_limit(token
     assert reading.null == min(b.null for b in bests.values())
 
 
+def test_reading_only_the_first_window_overrides_the_models_sliding_windows(tiny_language_model, tokenizer):
+    from nlp_apps.io.checkpoint import load_backbone
+    from tasks.qa.head import build_head
+    from tasks.qa.pipeline import read_questions
+
+    torch.manual_seed(0)
+    context = " ".join(f"Word{k} lives by the river number {k}." for k in range(12))
+    questions = [f"Where does word{k} live?" for k in range(8)]
+    model = build_head(load_backbone(tiny_language_model), HeadConfig(hidden_size=8, max_passage_len=12, doc_stride=3), [])
+    passage = Featurizer(tokenizer, model.config).passage(context)
+    first_window_end = passage.spans[passage.windows[0].end - 1][1]
+    assert len(passage.windows) > 4
+    sliding = read_questions(model, tokenizer, [(context, q) for q in questions])
+    truncated = read_questions(model, tokenizer, [(context, q) for q in questions], windows="first")
+    assert all(r.end <= first_window_end for r in truncated)
+    assert any(r.end > first_window_end for r in sliding)
+    assert model.config.windows == "sliding"
+
+
 def test_the_head_reads_passages_as_the_backbone_encodes_them(tiny_language_model):
     from nlp_apps.io.checkpoint import load_backbone
     from tasks.qa.head import SpanExtractor

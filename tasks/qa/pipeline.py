@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -32,11 +33,16 @@ TASK_NAME = "qa"
 
 
 @torch.no_grad()
-def read_questions(model: SpanExtractor, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> list[Reading]:
-    """The best span (and null score) of each (context, question) pair, over all windows of its context."""
+def read_questions(model: SpanExtractor, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 32,
+                   windows: str | None = None) -> list[Reading]:
+    """The best span (and null score) of each (context, question) pair, over all windows of its context.
+
+    `windows` overrides how the model reads long passages ("first": truncation), to measure what the
+    sliding windows are worth to the same model."""
     model.eval()
     device = next(model.parameters()).device
-    features = Featurizer(tokenizer, model.config).build(pairs)
+    config = model.config if windows is None else replace(model.config, windows=windows)
+    features = Featurizer(tokenizer, config).build(pairs)
     bests = {}
     for indices in reading_batches(features, batch_size):
         batch = features.batch(indices)
