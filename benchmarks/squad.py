@@ -109,6 +109,7 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         curve = {"settings": settings, "points": []}
+        (out / CURVE_FILE).write_text(json.dumps(curve, indent=2) + "\n")  # --resume needs it even before the first point
 
     recipe = RecipeConfig(**RECIPE_DEFAULTS)
     trainer_config = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "patience": None, "time_budget": checkpoints[-1] * 60,
@@ -121,6 +122,8 @@ def main() -> None:
         resume = (out / "last" / "trainer_state.pt").is_file()
         result = Trainer(task, trainer_config, out, callbacks=[unfreezing, StopAt(minutes * 60)],
                          manifest_extra={"recipe": recipe.to_dict()}).fit(resume=resume)
+        if result.status == "interrupted":  # Ctrl-C or SIGTERM: last/ holds the state; no point is scored
+            raise SystemExit(f"interrupted before the {minutes:g}-minute point; continue with: python -m benchmarks.squad --resume")
         metrics = json.loads((out / "metrics.json").read_text())
         curve["points"].append({"minutes": minutes, "trained_minutes": round(metrics["wall_seconds"] / 60, 1), "status": result.status,
                                 "steps": result.steps, "heldout_f1": result.best_metric, **score_on_dev(out, dev),
