@@ -156,6 +156,15 @@ def test_without_a_progress_bar_plain_lines_go_to_stderr(tmp_path, capsys):
     assert any(line.startswith("eval @ step") for line in lines)
 
 
+@pytest.mark.parametrize("token_nll", [True, False])
+def test_the_progress_line_shows_a_perplexity_only_for_a_plain_token_nll(tmp_path, capsys, token_nll):
+    task = ConstantLossTask(1.0)
+    task.unit, task.loss_is_token_nll = "tok", token_nll  # False: e.g. a label-smoothed seq2seq loss
+    Trainer(task, TrainerConfig(epochs=1, log_every=2, patience=None, progress=False), tmp_path).fit()
+    step_lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("step ")]
+    assert step_lines and all(("ppl=2.7" in line) == token_nll for line in step_lines)
+
+
 def test_nan_loss_stops_with_a_clear_error_and_leaves_checkpoints_alone(tmp_path):
     task = ConstantLossTask(1.0)
     Trainer(task, TrainerConfig(epochs=1, progress=False), tmp_path).fit()

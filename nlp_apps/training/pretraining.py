@@ -51,6 +51,7 @@ class LanguageModelingTask:
     metric = "loss"
     metric_mode = "min"
     unit = "tok"
+    loss_is_token_nll = True  # the progress line shows its perplexity
 
     def __init__(
         self,

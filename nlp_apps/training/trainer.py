@@ -386,7 +386,7 @@ class Trainer:
 
     def _postfix(self, loss: float, rate: float, lr: float) -> str:
         parts = [f"loss={loss:.3f}"]
-        if self.task.unit == "tok":
+        if getattr(self.task, "loss_is_token_nll", False):  # not a label-smoothed or combined loss
             parts.append(f"ppl={math.exp(min(loss, 50)):.1f}")
         parts.append(f"{rate:,.0f} {self.task.unit}/s")
         parts.append(f"lr={lr:.2g}")
