@@ -156,7 +156,8 @@ def windows_against_truncation(pipeline, dev, answers: list[str], golds: list[li
     """On the dev questions whose passage is longer than one window: the model's sliding windows against
     the same model reading only the first window (truncation)."""
     window = pipeline.model.config.max_passage_len
-    long = [i for i, e in enumerate(dev) if len(pipeline.tokenizer.encode(e.context)) > window]
+    long_contexts = {c for c in {e.context for e in dev} if len(pipeline.tokenizer.encode(c)) > window}  # each passage once
+    long = [i for i, e in enumerate(dev) if e.context in long_contexts]
     if not long:
         return {"dev_long_questions": 0}
     truncated = read_questions(pipeline.model, pipeline.tokenizer, [(dev[i].context, dev[i].question) for i in long], windows="first")

@@ -48,6 +48,7 @@ class TrainingTask(Protocol):
     metric: str  # key of evaluate()'s result used for early stopping and best checkpoints
     metric_mode: str  # "min" or "max"
     unit: str  # "tok" or "ex", for the progress bar
+    # Optional: loss_is_token_nll = True makes the progress line show exp(loss) as a perplexity.
 
     def param_groups(self) -> list[dict]: ...  # [{"params": [...], "lr_scale": float}, ...]
     def steps_per_epoch(self) -> int: ...
