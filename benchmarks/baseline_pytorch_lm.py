@@ -7,6 +7,7 @@ It deliberately uses nothing from nlp_apps.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 
@@ -55,6 +56,7 @@ def train_for(train_ids, valid_ids, vocab: int, seconds: float, seed: int = 0) -
     model = PlainLSTMLM(vocab)
     train, valid = batchify(train_ids, 20), batchify(valid_ids, 10)
     lr, bptt, best_val, tokens, train_time = 20.0, 35, float("inf"), 0, 0.0
+    best_state = model.state_dict()
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         model.train()
@@ -78,7 +80,10 @@ def train_for(train_ids, valid_ids, vocab: int, seconds: float, seed: int = 0) -
         train_time += time.perf_counter() - epoch_start
         val = evaluate(model, valid)
         if val < best_val:
-            best_val = val
+            best_val, best_state = val, copy.deepcopy(model.state_dict())
         else:
             lr /= 4.0
-    return {"tokens": tokens, "train_seconds": train_time, "valid_ppl": evaluate(model, valid), "model": model}
+    best = PlainLSTMLM(vocab)
+    best.load_state_dict(best_state)  # the example keeps the best model by validation for its test score
+    return {"tokens": tokens, "train_seconds": train_time, "valid_ppl": evaluate(model, valid),
+            "best_valid_ppl": best_val, "model": model, "best_model": best}
