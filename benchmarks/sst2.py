@@ -4,7 +4,7 @@ Runs with the same budget each, so the value of each ULMFiT step shows: full rec
 fine-tuning | without gradual unfreezing | without pretraining (random backbone, same architecture).
 Also reports training and prediction examples/s.
 
-    python -m benchmarks.sst2 [--minutes 30] [--only full,no_lm,random]
+    python -m benchmarks.sst2 [--minutes 30] [--only full,no_lm,random] [--backbone gutenberg-v1]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 
 from benchmarks.results import RESULTS_DIR, report, shared_data
 from benchmarks.tfidf import tfidf_logistic_regression
-from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR
+from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR, resolve_model_dir
 from nlp_apps.training.trainer import TrainerConfig
 from tasks.sentiment.adapter import read_dataset
 from tasks.sentiment.defaults import TRAINER_DEFAULTS
@@ -59,6 +59,8 @@ def main() -> None:
                         help="training sentences held out (seeded) to choose the best checkpoint; dev is only reported")
     parser.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
                         help="a recipe setting for this run's rows, e.g. batch_size=64 (a probe; marked in the row's name)")
+    parser.add_argument("--backbone", default="default",
+                        help="the backbone rows start from: a shipped name (gutenberg-v1, the earlier default) or a path")
     parser.add_argument("--out", default="runs/bench-sst2")
     args = parser.parse_args()
     overrides = recipe_overrides(args.recipe)
@@ -82,6 +84,9 @@ def main() -> None:
             name, key = f"{name} ({args.minutes:g} min)", f"{key}_{args.minutes:g}min"
         if args.subset:
             name, key = f"{name} ({args.subset} train sentences)", f"{key}_subset{args.subset}"
+        if args.backbone != "default" and changes is not None:
+            label = Path(args.backbone).name
+            name, key = f"{name} ({label} backbone)", f"{key}_{label}"
         for setting, value in overrides.items() if changes is not None else ():
             name, key = f"{name} ({setting}={value:g})", f"{key}_{setting}{value:g}"
         if changes is None:  # the TF-IDF baseline
@@ -96,7 +101,8 @@ def main() -> None:
         trainer = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "lr": lr, "patience": None,
                                    "time_budget": args.minutes * 60, "eval_every": 500, "progress": False, "seed": args.seed})
         shutil.rmtree(out, ignore_errors=True)
-        result = train_classifier(train, heldout, out, recipe=recipe, trainer=trainer, data_files=[str(sst2 / "train.tsv")])
+        result = train_classifier(train, heldout, out, backbone=args.backbone, recipe=recipe, trainer=trainer,
+                                  data_files=[str(sst2 / "train.tsv")])
         pipeline = load(out)
         start = time.perf_counter()
         predictions = [p["label"] for p in pipeline.predict([e.text for e in dev])]
@@ -108,7 +114,7 @@ def main() -> None:
                           "predict_examples_per_s": predict_rate, "epochs_seen": round(metrics["ex_trained"] / len(train), 2),
                           "lr": lr, "seed": args.seed, "status": result.status, "threads": threads,
                           "checkpoint_chosen_on": f"{len(heldout):,} held-out train sentences", "train_sentences": len(train),
-                          "backbone": default_backbone_name() if recipe.pretrained else "random init"}
+                          "backbone": backbone_name(args.backbone) if recipe.pretrained else "random init"}
     stored = RESULTS_DIR / "sst2.json"
     rows = {row["variant"]: row for row in (json.loads(stored.read_text()) if stored.exists() else [])}
     rows.update(measured)
@@ -132,15 +138,17 @@ def recipe_overrides(settings: list[str]) -> dict[str, float]:
     return overrides
 
 
-def default_backbone_name() -> str:
-    """Which shipped backbone a row started from: rows of an earlier default stay comparable."""
-    manifest = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())
-    return f"default, {manifest['wall_time_s'] / 60:.0f} min pretraining"
+def backbone_name(backbone: str) -> str:
+    """Which backbone a row started from: rows of an earlier default stay comparable."""
+    directory = resolve_model_dir(backbone)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    label = "default" if directory == DEFAULT_MODEL_DIR else directory.name
+    return f"{label}, {manifest['wall_time_s'] / 60:.0f} min pretraining"
 
 
 def base_variant(name: str) -> str:
     """The variant's name without the ' (seed N)', ' (N threads)', ' (earlier backbone)' ... that mark extra rows."""
-    return re.sub(r"( \(seed \d+\)| \(\d+ threads\)| \(earlier backbone\)| \(after the Core v2 move\)| \([\d.]+ min\)| \(\d+ train sentences\)| \(checkpoint chosen on dev\)| \([a-z_]+=[\d.e-]+\))+$", "", name)
+    return re.sub(r"( \(seed \d+\)| \(\d+ threads\)| \(earlier backbone\)| \(after the Core v2 move\)| \([\d.]+ min\)| \(\d+ train sentences\)| \([\w.-]+ backbone\)| \(checkpoint chosen on dev\)| \([a-z_]+=[\d.e-]+\))+$", "", name)
 
 
 if __name__ == "__main__":
