@@ -78,6 +78,18 @@ def test_corpus_options_that_do_not_match_are_refused(train, valid, weights, pro
         specs_from_options(train, valid, weights, paragraphs=False)
 
 
+def test_a_corpora_file_expands_environment_variables_and_names_an_unset_one(tmp_path, monkeypatch):
+    listing = tmp_path / "mix.json"
+    listing.write_text(json.dumps({"corpora": [{"name": "books", "train": ["${DATA_HOME}/books/train.txt"], "valid": "$DATA_HOME/books/valid.txt"}]}))
+    monkeypatch.setenv("DATA_HOME", str(tmp_path / "elsewhere"))
+    (spec,) = read_corpora_file(listing)
+    assert spec.train == [str(tmp_path / "elsewhere" / "books" / "train.txt")]
+    assert spec.valid == str(tmp_path / "elsewhere" / "books" / "valid.txt")
+    monkeypatch.delenv("DATA_HOME")
+    with pytest.raises(DataError, match=r"mix.json: corpora\[0\]: .*environment variable DATA_HOME, which is not set"):
+        read_corpora_file(listing)
+
+
 def test_a_corpora_file_resolves_paths_next_to_it_and_refuses_a_corpus_without_validation(tmp_path):
     listing = tmp_path / "mix.json"
     listing.write_text(json.dumps({"corpora": [{"name": "books", "train": "books/train.txt", "valid": "books/valid.txt"}]}))

@@ -103,9 +103,9 @@ def read_corpora_file(path: str | os.PathLike) -> list[CorpusSpec]:
         entry.setdefault("name", corpus_name(entry["train"][0] if isinstance(entry.get("train"), list) else entry.get("train", "")))
         for key in ("train", "valid"):
             if isinstance(entry.get(key), str):
-                entry[key] = str(base / entry[key])
+                entry[key] = str(base / expand_variables(entry[key], path, index))
             elif isinstance(entry.get(key), list):
-                entry[key] = [str(base / p) for p in entry[key]]
+                entry[key] = [str(base / expand_variables(p, path, index)) for p in entry[key]]
         try:
             specs.append(CorpusSpec.from_dict(entry, f"corpora[{index}]"))
         except (TypeError, ValueError) as exc:
@@ -115,6 +115,18 @@ def read_corpora_file(path: str | os.PathLike) -> list[CorpusSpec]:
     if duplicates:
         raise DataError(path, f"corpus name(s) used twice: {', '.join(duplicates)}")
     return specs
+
+
+def expand_variables(value: str, listing: Path, index: int) -> str:
+    """`${NAME}` or `$NAME` in a listed path is the environment variable's value (e.g. ${NLP_APPS_DATA}),
+    so one corpora file serves machines that keep the data in different places."""
+    if not isinstance(value, str):
+        return value
+    expanded = os.path.expandvars(value)
+    unset = re.search(r"\$\{?(\w+)", expanded)
+    if unset:
+        raise DataError(listing, f"corpora[{index}]: {value!r} names the environment variable {unset.group(1)}, which is not set")
+    return expanded
 
 
 def corpus_name(path: str) -> str:
