@@ -74,7 +74,8 @@ def main() -> None:
     if args.subset:
         train = random.Random(0).sample(train, args.subset)
     measured = {}
-    for key in args.only.split(","):
+    for variant in args.only.split(","):
+        key = variant
         name, changes, lr = (*VARIANTS[key], args.lr)[:3]
         name, key = (name, key) if args.seed == 0 else (f"{name} (seed {args.seed})", f"{key}_seed{args.seed}")
         threads = torch.get_num_threads()
@@ -87,6 +88,8 @@ def main() -> None:
         if args.backbone != "default" and changes is not None:
             label = Path(args.backbone).name
             name, key = f"{name} ({label} backbone)", f"{key}_{label}"
+        if changes is not None and len(VARIANTS[variant]) == 2 and lr != TRAINER_DEFAULTS["lr"]:  # --lr, not the variant's own
+            name, key = f"{name} (lr={lr:g})", f"{key}_lr{lr:g}"
         for setting, value in overrides.items() if changes is not None else ():
             name, key = f"{name} ({setting}={value:g})", f"{key}_{setting}{value:g}"
         if changes is None:  # the TF-IDF baseline
