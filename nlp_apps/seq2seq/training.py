@@ -7,7 +7,6 @@ and scores them with the task's metric, whose headline score drives early stoppi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,11 +17,11 @@ from nlp_apps.data.batching import pad_sequences
 from nlp_apps.data.tokenizer import EOS_ID
 from nlp_apps.data.windows import bucket_pair_batches
 from nlp_apps.seq2seq.decoding import DecodeConfig, decode_all
-from nlp_apps.training import distributed
+from nlp_apps.training.batched_task import BatchedTask
 from nlp_apps.training.trainer import StepOutput
 
 
-class Seq2SeqTask:
+class Seq2SeqTask(BatchedTask):
     unit = "tok"
 
     def __init__(
@@ -43,34 +42,26 @@ class Seq2SeqTask:
     ):
         """train_pairs: (source ids, target ids) without </s>; `evaluate` scores the decoded validation
         outputs (ids, in the order of valid_sources); `save` writes a loadable model directory."""
-        self.model, self.device, self.seed = model.to(device), device, seed
+        super().__init__(train_size=len(train_pairs), batch_size=batch_size, seed=seed, device=device, data_files=data_files)
+        self.model = model.to(device)
         self.sources = [s for s, _ in train_pairs]
         self.targets = [t + [EOS_ID] for _, t in train_pairs]
         self.valid_sources = list(valid_sources)
         self._evaluate, self._save, self._groups = evaluate, save, param_groups
         self.metric, self.metric_mode = metric, "max"
-        self.batch_size, self.max_decode_length = batch_size, max_decode_length
-        self._data_files = list(data_files)
-        self.pending: list[list[int]] = []
+        self.max_decode_length = max_decode_length
 
     def param_groups(self) -> list[dict]:
         return self._groups
 
-    def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.sources) / self.batch_size)
-
-    def start_epoch(self, epoch: int) -> None:
-        rng = np.random.default_rng(self.seed + epoch)
-        self.pending = [list(b) for b in bucket_pair_batches([len(s) for s in self.sources], [len(t) for t in self.targets],
-                                                             self.batch_size, shuffle=True, generator=rng)]
-
-    def next_batch(self):
-        return self.pending.pop(0) if self.pending else None
+    def epoch_batches(self, rng: np.random.Generator) -> list[list[int]]:
+        return bucket_pair_batches([len(s) for s in self.sources], [len(t) for t in self.targets], self.batch_size,
+                                   shuffle=True, generator=rng)
 
     def training_step(self, batch: list[int]) -> StepOutput:
-        batch = batch[distributed.shard(len(batch))]  # this process's share (may be empty)
+        batch = self.local_share(batch)
         if not batch:
-            return StepOutput(loss=torch.zeros((), device=self.device), units=0)
+            return self.empty_step()
         source, lengths = pad_sequences([self.sources[i] for i in batch])
         targets, _ = pad_sequences([self.targets[i] for i in batch])
         loss, tokens = self.model.loss(source.to(self.device), lengths.to(self.device), targets.to(self.device))
@@ -83,12 +74,3 @@ class Seq2SeqTask:
 
     def save(self, directory: Path, exact: bool = False) -> None:
         self._save(directory)
-
-    def state_dict(self) -> dict:
-        return {"pending": self.pending}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.pending = [list(b) for b in state["pending"]]
-
-    def data_files(self) -> list[str]:
-        return self._data_files

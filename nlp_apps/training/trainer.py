@@ -41,7 +41,10 @@ class StepOutput:
 
 
 class TrainingTask(Protocol):
-    """What the Trainer needs from a task (language modelling or a fine-tuning task)."""
+    """What the Trainer needs from a task (language modelling or a fine-tuning task).
+
+    `nlp_apps.training.batched_task.BatchedTask` implements the epoch, resume and data-file methods for a
+    task whose epoch is a shuffled list of batches; the fine-tuning tasks subclass it."""
 
     model: nn.Module
     device: torch.device

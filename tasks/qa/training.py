@@ -11,7 +11,6 @@ evaluation, and saves it with its weights. Early stopping follows validation F1.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 from nlp_apps.errors import DataError
 from nlp_apps.io.checkpoint import load_model_tokenizer, resolve_model_dir
 from nlp_apps.training import distributed
+from nlp_apps.training.batched_task import BatchedTask
 from nlp_apps.training.finetune import RecipeConfig, discriminative_param_groups, pretrained_backbone, run_recipe
 from nlp_apps.training.runs import check_batch_shares
 from nlp_apps.training.trainer import StepOutput, TrainerConfig, TrainResult, resolve_device
@@ -35,7 +35,7 @@ from tasks.qa.metric import best_null_threshold, squad_metrics
 from tasks.qa.pipeline import read_questions, save_qa
 
 
-class QATask:
+class QATask(BatchedTask):
     metric = "f1"
     metric_mode = "max"
     unit = "ex"
@@ -44,33 +44,26 @@ class QATask:
                  recipe: RecipeConfig, *, seed: int = 0, device: torch.device = torch.device("cpu"),
                  data_files: Sequence[str] = (), log=print):
         self.model, self.tokenizer, self.recipe = model.to(device), tokenizer, recipe
-        self.device, self.seed = device, seed
         self.train = Featurizer(tokenizer, model.config).build([(e.context, e.question) for e in train], [e.answers for e in train])
+        super().__init__(train_size=len(self.train.features), batch_size=recipe.batch_size, seed=seed, device=device,
+                         data_files=data_files)
         if self.train.unaligned:
             log(f"{self.train.unaligned:,} training answer(s) cover no visible token; trained as no answer")
         self.valid_pairs = [(e.context, e.question) for e in valid]
         self.valid_references = [[a.text for a in e.answers] for e in valid]
         self.version = "2.0" if model.config.no_answer or any(not refs for refs in self.valid_references) else "1.1"
-        self._data_files = list(data_files)
         self.groups = model.layer_groups()
-        self.pending: list[list[int]] = []
 
     def param_groups(self) -> list[dict]:
         return discriminative_param_groups(self.groups, self.recipe)
 
-    def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.train.features) / self.recipe.batch_size)
-
-    def start_epoch(self, epoch: int) -> None:
-        self.pending = training_batches(self.train, self.recipe.batch_size, np.random.default_rng(self.seed + epoch))
-
-    def next_batch(self):
-        return self.pending.pop(0) if self.pending else None
+    def epoch_batches(self, rng: np.random.Generator) -> list[list[int]]:
+        return training_batches(self.train, self.batch_size, rng)
 
     def training_step(self, indices: list[int]) -> StepOutput:
-        indices = indices[distributed.shard(len(indices))]  # this process's share of the global batch (may be empty)
+        indices = self.local_share(indices)
         if not indices:
-            return StepOutput(loss=torch.zeros((), device=self.device), units=0)
+            return self.empty_step()
         batch = self.train.batch(indices)
         start_logits, end_logits = self.model(**batch.inputs(self.device))
         loss = (F.cross_entropy(start_logits, batch.starts.to(self.device))
@@ -94,14 +87,11 @@ class QATask:
         save_qa(self.model, self.tokenizer, directory)
 
     def state_dict(self) -> dict:
-        return {"pending": self.pending, "null_threshold": self.model.config.null_threshold}
+        return {**super().state_dict(), "null_threshold": self.model.config.null_threshold}
 
     def load_state_dict(self, state: dict) -> None:
-        self.pending = [list(b) for b in state["pending"]]
+        super().load_state_dict(state)
         self.model.config.null_threshold = float(state["null_threshold"])
-
-    def data_files(self) -> list[str]:
-        return self._data_files
 
 
 def check_training_set(train: Sequence[QAExample], source: str) -> None:

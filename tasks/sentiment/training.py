@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from nlp_apps.io.checkpoint import (
     resolve_model_dir,
 )
 from nlp_apps.training import distributed
+from nlp_apps.training.batched_task import BatchedTask
 from nlp_apps.training.finetune import RecipeConfig, discriminative_param_groups, pretrained_backbone, run_recipe
 from nlp_apps.training.runs import check_batch_shares
 from nlp_apps.training.trainer import (
@@ -36,7 +36,7 @@ from tasks.sentiment.metric import classification_metrics
 from tasks.sentiment.pipeline import save_classifier
 
 
-class ClassificationTask:
+class ClassificationTask(BatchedTask):
     metric = "accuracy"
     metric_mode = "max"
     unit = "ex"
@@ -53,35 +53,26 @@ class ClassificationTask:
         device: torch.device = torch.device("cpu"),
         data_files: Sequence[str] = (),
     ):
+        super().__init__(train_size=len(train), batch_size=recipe.batch_size, seed=seed, device=device, data_files=data_files)
         self.model, self.tokenizer, self.recipe = model.to(device), tokenizer, recipe
-        self.device, self.seed = device, seed
         self.labels = model.config.labels
         index = {label: i for i, label in enumerate(self.labels)}
         self.train_ids = encode_examples(tokenizer, train)
         self.train_targets = [index[e.label] for e in train]
         self.valid_ids = encode_examples(tokenizer, valid)
         self.valid_labels = [e.label for e in valid]
-        self._data_files = list(data_files)
         self.groups = model.layer_groups()
-        self.pending: list[list[int]] = []
 
     def param_groups(self) -> list[dict]:
         return discriminative_param_groups(self.groups, self.recipe)
 
-    def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.train_ids) / self.recipe.batch_size)
-
-    def start_epoch(self, epoch: int) -> None:
-        rng = np.random.default_rng(self.seed + epoch)
-        self.pending = [list(b) for b in bucket_batches([len(x) for x in self.train_ids], self.recipe.batch_size, shuffle=True, generator=rng)]
-
-    def next_batch(self):
-        return self.pending.pop(0) if self.pending else None
+    def epoch_batches(self, rng: np.random.Generator) -> list[list[int]]:
+        return bucket_batches([len(x) for x in self.train_ids], self.batch_size, shuffle=True, generator=rng)
 
     def training_step(self, batch: list[int]) -> StepOutput:
-        batch = batch[distributed.shard(len(batch))]  # this process's share of the global batch (may be empty)
+        batch = self.local_share(batch)
         if not batch:
-            return StepOutput(loss=torch.zeros((), device=self.device), units=0)
+            return self.empty_step()
         tokens, lengths = pad_sequences([self.train_ids[i] for i in batch])
         targets = torch.tensor([self.train_targets[i] for i in batch], device=self.device)
         logits = self.model(tokens.to(self.device), lengths)
@@ -104,15 +95,6 @@ class ClassificationTask:
 
     def save(self, directory: Path, exact: bool = False) -> None:
         save_classifier(self.model, self.tokenizer, directory)
-
-    def state_dict(self) -> dict:
-        return {"pending": self.pending}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.pending = [list(b) for b in state["pending"]]
-
-    def data_files(self) -> list[str]:
-        return self._data_files
 
 
 def encode_examples(tokenizer, examples: Sequence[Example]) -> list[list[int]]:

@@ -1,8 +1,8 @@
-"""What the core's Trainer drives (nlp_apps.training.trainer.TrainingTask) for the tagger."""
+"""What the core's Trainer drives (nlp_apps.training.trainer.TrainingTask) for the tagger: the core's
+BatchedTask keeps the epoch's batches and their resume state; this file says what a batch is and how it trains."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -10,36 +10,34 @@ import torch
 import torch.nn.functional as F
 
 from nlp_apps.data.batching import pad_sequences
+from nlp_apps.training.batched_task import BatchedTask
 from nlp_apps.training.finetune import discriminative_param_groups
 from nlp_apps.training.trainer import StepOutput
 from truecase_task.data import TAGS, WORD, case_of, truecase_metrics
 from truecase_task.model import TruecasePipeline, encode_words, save
 
 
-class TruecaseTraining:
+class TruecaseTraining(BatchedTask):
     metric, metric_mode, unit = "f1", "max", "ex"
 
     def __init__(self, model, tokenizer, train, valid, recipe, *, seed: int, device: torch.device, data_files=()):
-        self.model, self.tokenizer, self.recipe, self.seed, self.device = model.to(device), tokenizer, recipe, seed, device
+        super().__init__(train_size=len(train), batch_size=recipe.batch_size, seed=seed, device=device, data_files=data_files)
+        self.model, self.tokenizer, self.recipe = model.to(device), tokenizer, recipe
         self.train = [(*encode_words(tokenizer, e.text.lower()), [TAGS.index(case_of(w)) for w in WORD.findall(e.text)])
                       for e in train]  # (ids, first token of each word, tag of each word)
         self.valid = [e.text for e in valid]
-        self.files, self.pending = list(data_files), []
 
     def param_groups(self) -> list[dict]:
         return discriminative_param_groups(self.model.layer_groups(), self.recipe)
 
-    def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.train) / self.recipe.batch_size)
-
-    def start_epoch(self, epoch: int) -> None:
-        order = np.random.default_rng(self.seed + epoch).permutation(len(self.train)).tolist()
-        self.pending = [order[i : i + self.recipe.batch_size] for i in range(0, len(order), self.recipe.batch_size)]
-
-    def next_batch(self) -> list[int] | None:
-        return self.pending.pop(0) if self.pending else None
+    def epoch_batches(self, rng: np.random.Generator) -> list[list[int]]:
+        order = rng.permutation(len(self.train)).tolist()
+        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
 
     def training_step(self, batch: list[int]) -> StepOutput:
+        batch = self.local_share(batch)  # under torchrun each process trains on its part of the batch
+        if not batch:
+            return self.empty_step()
         examples = [self.train[i] for i in batch]
         tokens, lengths = pad_sequences([ids for ids, _, _ in examples])
         targets = torch.full(tokens.shape, -100)  # only each word's first token has a target
@@ -54,12 +52,3 @@ class TruecaseTraining:
 
     def save(self, directory: Path, exact: bool = False) -> None:
         save(self.model, self.tokenizer, directory)
-
-    def state_dict(self) -> dict:
-        return {"pending": self.pending}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.pending = state["pending"]
-
-    def data_files(self) -> list[str]:
-        return self.files
