@@ -1,11 +1,11 @@
 """IMDB (Maas et al. 2011) test accuracy after a fine-tuning budget on train.jsonl, long reviews read in chunks.
 
 Validation (early stopping) is a seeded slice of train.jsonl, never the test set that is reported.
-Rows: the default recipe from the default backbone, and scikit-learn's TF-IDF + logistic regression on
-the same split in the same run. Also: prediction examples/s on the test set and the peak memory of
-predicting the longest test review alone.
+Rows: the recipe from the default backbone with LM fine-tuning (`full`) and without (`no_lm`), and
+scikit-learn's TF-IDF + logistic regression on the same split in the same run. Also: prediction
+examples/s on the test set and the peak memory of predicting the longest test review alone.
 
-    python -m benchmarks.imdb [--minutes 60] [--only full,tfidf] [--valid 2500]
+    python -m benchmarks.imdb [--minutes 60] [--only full,no_lm,tfidf] [--valid 2500] [--seed 0]
 Data: $NLP_APPS_DATA/imdb (default ../shared/data/imdb).
 """
 
@@ -29,6 +29,12 @@ NOTES = ("IMDB test accuracy (25,000 reviews). Target: >= 92.0 after at most 60 
          "(Maas et al. 2011: 88.9; ULMFiT: 95.4). Validation: a seeded slice of train.jsonl.")
 
 
+VARIANTS = {
+    "full": ("recipe with LM fine-tuning", {"lm_finetune": True}),
+    "no_lm": ("recipe without LM fine-tuning", {"lm_finetune": False}),
+}
+
+
 def read(path: Path):
     from tasks.sentiment.adapter import read_dataset
 
@@ -38,11 +44,14 @@ def read(path: Path):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=60.0)
-    parser.add_argument("--only", default="full,tfidf")
+    parser.add_argument("--only", default="no_lm,tfidf", help="comma-separated: full, no_lm (the default recipe), tfidf")
     parser.add_argument("--valid", type=int, default=2500, help="training reviews held out for early stopping")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/bench-imdb")
     args = parser.parse_args()
+    unknown = set(args.only.split(",")) - {*VARIANTS, "tfidf"}
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(sorted(unknown))}: choose from {', '.join(VARIANTS)}, tfidf")
     imdb = shared_data("imdb")
     reviews = read(imdb / "train.jsonl")
     random.Random(args.seed).shuffle(reviews)
@@ -54,8 +63,8 @@ def main() -> None:
             scores = tfidf_logistic_regression([e.text for e in train], [e.label for e in train], [e.text for e in test], [e.label for e in test])
             rows[variant] = {"variant": "scikit-learn TF-IDF (1-2 grams) + logistic regression", "test_accuracy": scores["accuracy"],
                              "train_seconds": scores["train_seconds"], "seed": args.seed}
-        elif variant == "full":
-            rows[variant] = run_recipe(train, valid, test, args)
+        elif variant in VARIANTS:
+            rows[variant] = run_recipe(train, valid, test, args, variant)
     stored = RESULTS_DIR / "imdb.json"
     table = {r["variant"]: r for r in (json.loads(stored.read_text()) if stored.exists() else [])}
     table.update({r["variant"]: r for r in rows.values()})
@@ -66,17 +75,18 @@ def main() -> None:
     report("imdb", ordered)
 
 
-def run_recipe(train, valid, test, args) -> dict:
+def run_recipe(train, valid, test, args, variant: str) -> dict:
     from nlp_apps.training.trainer import TrainerConfig
     from tasks.sentiment.defaults import TRAINER_DEFAULTS
     from tasks.sentiment.pipeline import load
     from tasks.sentiment.training import RecipeConfig, train_classifier
 
-    out = Path(args.out) / f"full_seed{args.seed}"
+    name, changes = VARIANTS[variant]
+    out = Path(args.out) / f"{variant}_seed{args.seed}"
     shutil.rmtree(out, ignore_errors=True)
     trainer = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "patience": None, "time_budget": args.minutes * 60,
                                "eval_every": 300, "progress": False, "seed": args.seed})
-    result = train_classifier(train, valid, out, recipe=RecipeConfig(), trainer=trainer)
+    result = train_classifier(train, valid, out, recipe=RecipeConfig(**changes), trainer=trainer)
     pipeline = load(out)
     started = time.perf_counter()
     predictions = [p["label"] for p in pipeline.predict([e.text for e in test])]
@@ -84,7 +94,7 @@ def run_recipe(train, valid, test, args) -> dict:
     accuracy = sum(p == e.label for p, e in zip(predictions, test)) / len(test)
     metrics = json.loads((out / "metrics.json").read_text())
     longest = max(test, key=lambda e: len(e.text))
-    return {"variant": f"recipe, default backbone (seed {args.seed})", "budget_minutes": args.minutes, "test_accuracy": accuracy,
+    return {"variant": f"{name}, default backbone, {args.minutes:g} min (seed {args.seed})", "budget_minutes": args.minutes, "test_accuracy": accuracy,
             "valid_accuracy": metrics["best"].get("accuracy"), "train_examples_per_s": metrics["ex_per_s"],
             "predict_examples_per_s": round(rate, 1), "longest_review_words": len(longest.text.split()),
             "longest_review_peak_rss_mb": peak_memory(out, longest.text), "threads": torch.get_num_threads(),

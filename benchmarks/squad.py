@@ -12,6 +12,7 @@ instead trains a model that truncates).
 
     python -m benchmarks.squad [--checkpoints 60,120,180] [--windows sliding|first] [--attention bidaf|aligned]
     python -m benchmarks.squad --resume                      # continue the same run in a later session
+    python -m benchmarks.squad --checkpoints 20 --attention aligned --no-v2 --out runs/bench-squad-aligned20   # a short comparison
     NLP_APPS_BENCH_DRY=1 python -m benchmarks.squad --checkpoints 1,2 --train-questions 300 --dev-questions 200 --out runs/bench-squad-smoke
 
 At the last point the model is also scored on SQuAD v2.0 dev (there is no v2 training set here): its
@@ -71,9 +72,12 @@ def article_of(source: str) -> int:
     return int(re.search(r"data\[(\d+)\]", source).group(1))
 
 
+DEFAULT_CHECKPOINTS = [60.0, 120.0, 180.0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoints", default="60,120,180", help="minutes of training at which dev is scored; the last ends the run")
+    parser.add_argument("--checkpoints", default=",".join(f"{m:g}" for m in DEFAULT_CHECKPOINTS), help="minutes of training at which dev is scored; the last ends the run")
     parser.add_argument("--attention", choices=["bidaf", "aligned"], default=HeadConfig.attention)
     parser.add_argument("--windows", choices=["sliding", "first"], default=HeadConfig.windows,
                         help="sliding windows over long passages, or truncation to the first window")
@@ -82,6 +86,7 @@ def main() -> None:
     parser.add_argument("--train-questions", type=int, help="use only the first N training questions (smoke runs)")
     parser.add_argument("--dev-questions", type=int, help="score only the first N dev questions (smoke runs)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-v2", action="store_true", help="skip the SQuAD v2.0 scoring at the last point (short comparisons)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out (a later session)")
     parser.add_argument("--out", default="runs/bench-squad")
     args = parser.parse_args()
@@ -128,10 +133,11 @@ def main() -> None:
         curve["points"].append({"minutes": minutes, "trained_minutes": round(metrics["wall_seconds"] / 60, 1), "status": result.status,
                                 "steps": result.steps, "heldout_f1": result.best_metric, **score_on_dev(out, dev),
                                 "train_questions_per_s": metrics["ex_per_s"],
-                                "epochs_seen": round(metrics["ex_trained"] / max(1, len(task.train.features)), 2)})
+                                "epochs_seen": round(metrics["ex_trained"] / max(1, len(task.train.features)), 2),
+                                "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})  # points of one run span sessions
         (out / CURVE_FILE).write_text(json.dumps(curve, indent=2) + "\n")
         finished = result.status not in ("stopped", "time_budget")  # its epochs: later points would repeat this one
-        if finished or minutes == checkpoints[-1]:
+        if (finished or minutes == checkpoints[-1]) and not args.no_v2:
             v2 = read_squad(v2_file).examples
             v2 = v2[:: max(1, len(v2) // args.dev_questions)] if args.dev_questions else v2  # a smoke run: a spread of articles
             curve["points"][-1].update(score_on_v2(out, v2))
@@ -187,6 +193,8 @@ def row(point: dict, args, settings: dict) -> dict:
               f"{'sliding windows' if args.windows == 'sliding' else 'truncated to one window'}"
     if args.train_questions:  # a smoke run never replaces the rows of a full one
         variant += f" ({settings['train_questions']} train questions)"
+    if settings["checkpoints"] != DEFAULT_CHECKPOINTS:  # nor does a shorter run (its schedule ends sooner)
+        variant += f" ({settings['checkpoints'][-1]:g}-minute run)"
     if args.seed:
         variant += f" (seed {args.seed})"
     if torch.get_num_threads() > 1:

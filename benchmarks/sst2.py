@@ -31,9 +31,9 @@ from tasks.sentiment.pipeline import load
 from tasks.sentiment.training import RecipeConfig, train_classifier
 
 VARIANTS = {
-    "full": ("ULMFiT recipe (LM fine-tuning, discriminative LR, STLR, gradual unfreezing)", {}),
+    "full": ("ULMFiT recipe (LM fine-tuning, discriminative LR, STLR, gradual unfreezing)", {"lm_finetune": True}),
     "full_lm_third": ("ULMFiT recipe, LM fine-tuning on a third of the budget (the earlier default)", {"lm_budget_share": 1 / 3}),
-    "no_lm": ("without LM fine-tuning", {"lm_finetune": False}),
+    "no_lm": ("without LM fine-tuning", {"lm_finetune": False}),  # the default recipe since 2026-12-02
     "no_gu": ("without gradual unfreezing", {"gradual_unfreezing": False}),
     "random": ("without pretraining (random backbone)", {"pretrained": False, "lm_finetune": False}),
     # The recipe's lr collapses a random backbone to one class; this row shows it at a rate it survives.

@@ -242,7 +242,7 @@ def test_two_processes_fine_tune_the_same_classifier_as_one(tmp_path, tiny_langu
     extra = labelled[0].read_text() + f"{POSITIVE[0]}\tpositive\n"
     train = write(tmp_path / "train25.tsv", extra)
     args = ["sentiment", "train", "--train", train, "--valid", labelled[1], "--backbone", tiny_language_model, "--epochs", 3,
-            "--batch-size", 8, "--dropout", 0, "--no-progress", "--seed", 2]
+            "--batch-size", 8, "--dropout", 0, "--no-progress", "--seed", 2, "--lm-finetune"]
     assert invoke(*args, "--out", tmp_path / "one").exit_code == 0
     proc = torchrun(*args, "--out", tmp_path / "two")
     lm_one, lm_two = (json.loads((tmp_path / run / "lm_finetuned" / "metrics.json").read_text()) for run in ("one", "two"))

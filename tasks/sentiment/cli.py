@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from nlp_apps.commands.options import report_run, resume_overrides, trainer_options, trainer_values
-from tasks.sentiment.defaults import TRAINER_DEFAULTS
+from tasks.sentiment.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 
 
 def data_options(command):
@@ -43,7 +43,8 @@ def sentiment() -> None:
 @click.option("--resume", "resume_dir", type=click.Path(), help="Continue the interrupted run in this directory.")
 @click.option("--backbone", default="default", show_default=True, help="'default' or a model directory from `nlp-apps pretrain`.")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out.")
-@click.option("--lm-finetune/--no-lm-finetune", default=True, show_default=True, help="Fine-tune the LM on the task texts first.")
+@click.option("--lm-finetune/--no-lm-finetune", default=RECIPE_DEFAULTS["lm_finetune"], show_default=True,
+              help="Fine-tune the LM on the task texts first (for text far from what the backbone read).")
 @click.option("--lm-epochs", type=int, default=1, show_default=True)
 @click.option("--lm-budget-share", type=float, default=1 / 6, help="Share of --time-budget for LM fine-tuning [1/6].")
 @click.option("--discriminative-lr/--no-discriminative-lr", default=True, show_default=True, help="lr / 2.6 per layer down.")
@@ -210,7 +211,7 @@ def demo(out_dir, backbone, seed) -> None:
     ctx = click.get_current_context()
     click.echo(f"== fine-tuning on {demo_dir / 'train.tsv'} (validation: {demo_dir / 'valid.tsv'})")
     ctx.invoke(train, train_file=str(demo_dir / "train.tsv"), valid_file=str(demo_dir / "valid.tsv"), out_dir=out_dir,
-               backbone=backbone, overwrite=True, lm_finetune=True, lm_epochs=1, discriminative_lr=True,
+               backbone=backbone, overwrite=True, lm_finetune=RECIPE_DEFAULTS["lm_finetune"], lm_epochs=1, discriminative_lr=True,
                gradual_unfreezing=True, unfreeze_span=0.1, pretrained=True, batch_size=32, dropout=0.2, device="auto", fmt="tsv",
                text_column=None, label_column=None, text_field="text", label_field="label", seed=seed,
                epochs=16, patience=3, lr=0.005)  # a few hundred examples: more epochs; early stopping keeps the best

@@ -29,7 +29,7 @@ from nlp_apps.training.trainer import (
     resolve_device,
 )
 from tasks.sentiment.adapter import Example
-from tasks.sentiment.defaults import TRAINER_DEFAULTS
+from tasks.sentiment.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 from tasks.sentiment.head import SentimentClassifier, build_head
 from tasks.sentiment.head_config import HeadConfig
 from tasks.sentiment.metric import classification_metrics
@@ -136,7 +136,7 @@ def train_classifier(
     Under torchrun every process runs this; process 0 writes the files.
     """
     distributed.init_from_env()
-    recipe, head = recipe or RecipeConfig(), head or HeadConfig()
+    recipe, head = recipe or RecipeConfig(**RECIPE_DEFAULTS), head or HeadConfig()
     check_batch_shares(recipe.batch_size)
     trainer = trainer or TrainerConfig(**TRAINER_DEFAULTS)
     labels = label_set(train, train[0].source.rpartition(":")[0] if train else "training set")
