@@ -37,7 +37,7 @@ def main() -> None:
     shapes = [tuple(int(n) for n in shape.split("x")) for shape in args.shapes.split(",")]
     wikipedia = shared_data("wikipedia-2018-part")
     tokenizer = load_model_tokenizer(DEFAULT_MODEL_DIR)
-    arch = read_config(DEFAULT_MODEL_DIR)["parts"]["backbone"]["backbone"]
+    arch = dict(read_config(DEFAULT_MODEL_DIR)["backbone"])
     vocab = arch.pop("vocab_size")
     train_ids, _ = encode_corpus_in_memory(wikipedia / "valid.txt", tokenizer)
     work = Path(tempfile.mkdtemp(prefix="backbone_batch_"))

@@ -55,7 +55,7 @@ def run_ours(name, arch, recipe, train_ids, valid_ids, valid_words, vocab, secon
     seed_everything(0)
     config = BackboneConfig(vocab_size=vocab, **arch)
     model = RNNLanguageModel(config)
-    task = LanguageModelingTask(model, None, train_ids, valid_ids, valid_words, batch_size=recipe["batch_size"],
+    task = LanguageModelingTask(model, None, train_ids, [("valid", valid_ids, valid_words)], batch_size=recipe["batch_size"],
                                 bptt=recipe["bptt"], variable_length=recipe.get("variable_length", True), seed=0)
     task.save = lambda directory, exact=False: None  # only speed and perplexity matter here
     trainer = Trainer(task, TrainerConfig(epochs=1000, time_budget=seconds, lr=recipe["lr"], optimizer=recipe["optimizer"],
