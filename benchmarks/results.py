@@ -24,12 +24,17 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
+def utc_stamp() -> str:
+    """The time a row was measured, as stored in its "measured" field."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+
 def report(name: str, rows: list[dict]) -> None:
     """Store `rows` (one per measured configuration) as results/<name>.json and print them as JSON lines.
 
     With NLP_APPS_BENCH_DRY=1 (smoke runs) the rows are printed and nothing is stored."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    stamp = utc_stamp()
     for row in rows:
         row.setdefault("measured", stamp)
         print(json.dumps({"benchmark": name, **row}), flush=True)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.results import RESULTS_DIR, report, shared_data
+from benchmarks.results import RESULTS_DIR, report, shared_data, utc_stamp
 from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR, load_model_tokenizer
 from nlp_apps.training.finetune import RecipeConfig, pretrained_backbone
 from nlp_apps.training.trainer import Callback, Trainer, TrainerConfig, seed_everything
@@ -134,7 +134,7 @@ def main() -> None:
                                 "steps": result.steps, "heldout_f1": result.best_metric, **score_on_dev(out, dev),
                                 "train_questions_per_s": metrics["ex_per_s"],
                                 "epochs_seen": round(metrics["ex_trained"] / max(1, len(task.train.features)), 2),
-                                "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})  # points of one run span sessions
+                                "measured": utc_stamp()})  # points of one run span sessions
         (out / CURVE_FILE).write_text(json.dumps(curve, indent=2) + "\n")
         finished = result.status not in ("stopped", "time_budget")  # its epochs: later points would repeat this one
         if (finished or minutes == checkpoints[-1]) and not args.no_v2:
