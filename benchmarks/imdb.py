@@ -77,7 +77,7 @@ def main() -> None:
 
 def run_recipe(train, valid, test, args, variant: str) -> dict:
     from nlp_apps.training.trainer import TrainerConfig
-    from tasks.sentiment.defaults import TRAINER_DEFAULTS
+    from tasks.sentiment.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
     from tasks.sentiment.pipeline import load
     from tasks.sentiment.training import RecipeConfig, train_classifier
 
@@ -86,7 +86,8 @@ def run_recipe(train, valid, test, args, variant: str) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     trainer = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "patience": None, "time_budget": args.minutes * 60,
                                "eval_every": 300, "progress": False, "seed": args.seed})
-    result = train_classifier(train, valid, out, recipe=RecipeConfig(**changes), trainer=trainer)
+    recipe = RecipeConfig(**{**RECIPE_DEFAULTS, **changes})
+    result = train_classifier(train, valid, out, recipe=recipe, trainer=trainer)
     pipeline = load(out)
     started = time.perf_counter()
     predictions = [p["label"] for p in pipeline.predict([e.text for e in test])]
@@ -96,7 +97,7 @@ def run_recipe(train, valid, test, args, variant: str) -> dict:
     longest = max(test, key=lambda e: len(e.text))
     return {"variant": f"{name}, default backbone, {args.minutes:g} min (seed {args.seed})", "budget_minutes": args.minutes, "test_accuracy": accuracy,
             "valid_accuracy": metrics["best"].get("accuracy"), "train_examples_per_s": metrics["ex_per_s"],
-            "predict_examples_per_s": round(rate, 1), "longest_review_words": len(longest.text.split()),
+            "predict_examples_per_s": round(rate, 1), "lr": trainer.lr, "lr_decay": recipe.lr_decay, "longest_review_words": len(longest.text.split()),
             "longest_review_peak_rss_mb": peak_memory(out, longest.text), "threads": torch.get_num_threads(),
             "status": result.status, "seed": args.seed}
 

@@ -47,7 +47,9 @@ def sentiment() -> None:
               help="Fine-tune the LM on the task texts first (for text far from what the backbone read).")
 @click.option("--lm-epochs", type=int, default=1, show_default=True)
 @click.option("--lm-budget-share", type=float, default=1 / 6, help="Share of --time-budget for LM fine-tuning [1/6].")
-@click.option("--discriminative-lr/--no-discriminative-lr", default=True, show_default=True, help="lr / 2.6 per layer down.")
+@click.option("--discriminative-lr/--no-discriminative-lr", default=True, show_default=True, help="Each layer down learns --lr-decay times slower.")
+@click.option("--lr-decay", type=float, default=RECIPE_DEFAULTS["lr_decay"], show_default=True,
+              help="Discriminative rates: lr divided by this per layer down (ULMFiT: 2.6; 1: one rate for all).")
 @click.option("--gradual-unfreezing/--no-gradual-unfreezing", default=True, show_default=True,
               help="Train the head first; the layers below join one by one.")
 @click.option("--unfreeze-span", type=float, default=0.1, show_default=True,
@@ -58,7 +60,7 @@ def sentiment() -> None:
 @click.option("--device", default="auto", show_default=True)
 @data_options
 @trainer_options(defaults=TRAINER_DEFAULTS)
-def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_finetune, lm_epochs, lm_budget_share, discriminative_lr,
+def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_finetune, lm_epochs, lm_budget_share, discriminative_lr, lr_decay,
           gradual_unfreezing, unfreeze_span, pretrained, batch_size, dropout, device, fmt, text_column, label_column, text_field, label_field,
           **options) -> None:
     """Fine-tune a classifier on labelled texts (any number of labels).
@@ -102,7 +104,7 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
     train_set = read(train_file, fmt, text_column, label_column, text_field, label_field)
     valid_set = read(valid_file, fmt, text_column, label_column, text_field, label_field)
     try:
-        recipe = RecipeConfig(lm_finetune=lm_finetune, lm_epochs=lm_epochs, lm_budget_share=lm_budget_share, discriminative_lr=discriminative_lr,
+        recipe = RecipeConfig(lm_finetune=lm_finetune, lm_epochs=lm_epochs, lm_budget_share=lm_budget_share, discriminative_lr=discriminative_lr, lr_decay=lr_decay,
                               gradual_unfreezing=gradual_unfreezing, unfreeze_span=unfreeze_span, batch_size=batch_size, backbone_dropout=dropout,
                               pretrained=pretrained)
         trainer = TrainerConfig(**{**TRAINER_DEFAULTS, **trainer_values(options)})
@@ -211,10 +213,10 @@ def demo(out_dir, backbone, seed) -> None:
     ctx = click.get_current_context()
     click.echo(f"== fine-tuning on {demo_dir / 'train.tsv'} (validation: {demo_dir / 'valid.tsv'})")
     ctx.invoke(train, train_file=str(demo_dir / "train.tsv"), valid_file=str(demo_dir / "valid.tsv"), out_dir=out_dir,
-               backbone=backbone, overwrite=True, lm_finetune=RECIPE_DEFAULTS["lm_finetune"], lm_epochs=1, discriminative_lr=True,
+               backbone=backbone, overwrite=True, lm_finetune=RECIPE_DEFAULTS["lm_finetune"], lm_epochs=1, discriminative_lr=True, lr_decay=RECIPE_DEFAULTS["lr_decay"],
                gradual_unfreezing=True, unfreeze_span=0.1, pretrained=True, batch_size=32, dropout=0.2, device="auto", fmt="tsv",
                text_column=None, label_column=None, text_field="text", label_field="label", seed=seed,
-               epochs=16, patience=3, lr=0.005)  # a few hundred examples: more epochs; early stopping keeps the best
+               epochs=16, patience=3, lr=TRAINER_DEFAULTS["lr"])  # a few hundred examples: more epochs; early stopping keeps the best
     click.echo(f"== evaluating on {demo_dir / 'valid.tsv'}")
     ctx.invoke(evaluate, model_dir=out_dir, data_file=str(demo_dir / "valid.tsv"), out_dir=None, as_json=False, fmt="tsv",
                text_column=None, label_column=None, text_field="text", label_field="label")
