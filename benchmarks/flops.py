@@ -1,4 +1,4 @@
-"""FLOP accounting for recurrent LMs, and the fp32 matmul ceiling of this machine, measured now."""
+"""FLOP accounting for recurrent LMs, and the matmul ceiling (fp32 or bf16) of this machine, measured now."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ def train_flops_per_token(macs: int) -> int:
     return 6 * macs
 
 
-def matmul_ceiling_gflops(seconds: float = 3.0, sizes=(512, 1024, 2048)) -> float:
-    """Best fp32 GEMM throughput (GFLOP/s) over a few square sizes, with torch's current threads."""
+def matmul_ceiling_gflops(seconds: float = 3.0, sizes=(512, 1024, 2048), dtype: torch.dtype = torch.float32) -> float:
+    """Best GEMM throughput (GFLOP/s) in `dtype` over a few square sizes, with torch's current threads."""
     best = 0.0
     for n in sizes:
-        a, b = torch.randn(n, n), torch.randn(n, n)
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         torch.mm(a, b)  # warm-up
         runs, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds / len(sizes):

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.fingerprint import machine_cell, machine_fingerprint
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 # Benchmarks read public datasets from here; NLP_APPS_DATA points them elsewhere.
@@ -32,10 +34,14 @@ def utc_stamp() -> str:
 def report(name: str, rows: list[dict]) -> None:
     """Store `rows` (one per measured configuration) as results/<name>.json and print them as JSON lines.
 
+    Rows without a "measured" field are the newly measured ones: they get it, and a "machine" fingerprint
+    (unless the script put its own there, taken at the row's start). Stored rows keep theirs.
     With NLP_APPS_BENCH_DRY=1 (smoke runs) the rows are printed and nothing is stored."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = utc_stamp()
     for row in rows:
+        if "measured" not in row:
+            row.setdefault("machine", machine_fingerprint())
         row.setdefault("measured", stamp)
         print(json.dumps({"benchmark": name, **row}), flush=True)
     if os.environ.get("NLP_APPS_BENCH_DRY", "") not in ("", "0"):
@@ -73,7 +79,7 @@ def refresh_tables() -> None:
             columns.extend(c for c in row if c not in columns and c != "notes")
         lines = [f"**{path.stem}** (`python -m benchmarks.{path.stem}`)", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         for row in rows:
-            lines.append("| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |")
+            lines.append("| " + " | ".join(_cell(row.get(c, ""), c) for c in columns) + " |")
         notes = [row["notes"] for row in rows if row.get("notes")]
         lines.extend(["", *notes] if notes else [])
         sections.append("\n".join(lines))
@@ -85,7 +91,9 @@ def refresh_tables() -> None:
     TABLES.write_text(text, encoding="utf-8")
 
 
-def _cell(value) -> str:
+def _cell(value, column: str = "") -> str:
+    if column == "machine" and isinstance(value, dict):
+        return machine_cell(value)
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
     return str(value)

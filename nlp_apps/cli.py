@@ -70,12 +70,24 @@ class RootGroup(click.Group):
 
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nlp-apps")
-def cli() -> None:
+@click.option("--threads", type=click.IntRange(min=1), envvar="NLP_APPS_THREADS",
+              help="CPU threads [the cores this process may use; shared with other training jobs].")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), envvar="NLP_APPS_PRECISION",
+              help="What 'auto' precision means for every command below [auto: bf16 where a probe shows the hardware pays].")
+def cli(threads: int | None, precision: str | None) -> None:
     """nlp-apps: a pretrained RNN language-model backbone and the NLP tasks fine-tuned from it.
 
     Core commands pretrain and score language models; each installed task (see `nlp-apps tasks`)
     adds a group with train, evaluate and predict.
     """
+    import os
+
+    if threads is not None:
+        from nlp_apps.threads import configure_threads
+
+        configure_threads(threads)
+    if precision is not None:
+        os.environ["NLP_APPS_PRECISION"] = precision
 
 
 def main() -> None:

@@ -18,8 +18,12 @@ import torch
 # Hermetic: no installed third-party task plug-ins unless a test installs one itself.
 os.environ.setdefault("NLP_APPS_DISABLE_PLUGIN_AUTOLOAD", "1")
 
-# Tiny models run fastest on one thread, and CI machines are shared.
+# Tiny models run fastest on one thread, and CI machines are shared. NLP_APPS_THREADS makes the
+# Trainer (and CLI subprocesses) keep one thread and stay off the job board of real training runs.
 torch.set_num_threads(1)
+os.environ.setdefault("NLP_APPS_THREADS", "1")
+# Tests compare numbers: fp32 everywhere unless a test asks for bf16 (tests/test_precision.py probes).
+os.environ.setdefault("NLP_APPS_PRECISION", "fp32")
 
 SHARED_DATA = Path(os.environ.get("NLP_APPS_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 

@@ -70,7 +70,8 @@ def trainer_options(command=None, *, defaults: dict | None = None):
         click.option("--patience", type=int, help=f"Evaluations without improvement before early stopping [{shown['patience']}]."),
         click.option("--eval-every", type=int, help="Validate every N steps [each epoch]."),
         click.option("--checkpoint-every", type=duration, help="Time between resumable checkpoints [10m]."),
-        click.option("--precision", type=click.Choice(["fp32", "bf16"]), help=f"Training precision [{shown['precision']}]."),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
+                     help=f"bf16 autocast or fp32; auto: bf16 where a probe shows the hardware pays for it [{shown['precision']}]."),
         click.option("--seed", type=int, help=f"Random seed [{shown['seed']}]."),
         click.option("--progress/--no-progress", default=None, help="Show a progress bar [on]; without it, a plain progress line every 100 steps (for log files)."),
     ]

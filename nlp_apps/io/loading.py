@@ -13,6 +13,7 @@ from nlp_apps.data.token_files import encode_text
 from nlp_apps.data.tokenizer import EOS_ID
 from nlp_apps.io.checkpoint import load_language_model, read_model_config, resolve_model_dir
 from nlp_apps.models.lm import PerplexityResult, score_tokens
+from nlp_apps.precision import check_precision, inference
 
 
 class LanguageModelPipeline:
@@ -22,6 +23,7 @@ class LanguageModelPipeline:
         self.model, self.tokenizer, self.config, self.path = model, tokenizer, config, path
         self.model.eval()
 
+    @inference
     def perplexity(self, text: str, direction: str = "forward") -> PerplexityResult:
         """Perplexity of `text`, read as `nlp-apps perplexity` reads a file (see `score_tokens`)."""
         tokens, words = encode_text(text, self.tokenizer)
@@ -29,6 +31,7 @@ class LanguageModelPipeline:
             raise ValueError("the text holds no words")
         return score_tokens(self.model, tokens, words, direction=direction)
 
+    @inference
     def generate(
         self,
         prompt: str,
@@ -96,19 +99,23 @@ def word_continuation_ids(tokenizer) -> tuple[int, ...]:
     return tuple(i for i, piece in enumerate(pieces) if piece[:1].isalnum() or BYTE_PIECE.match(piece))
 
 
-def load(path: str | os.PathLike | None = None, device: str | torch.device = "cpu"):
+def load(path: str | os.PathLike | None = None, device: str | torch.device = "cpu", precision: str = "auto"):
     """Load a model directory, on `device`: a language model (pipeline) or a fine-tuned task model.
 
     No path (or "default") loads the pretrained backbone shipped with the package. A task model
-    is loaded by its plug-in: `TaskSpec.load(path, device=device)`.
+    is loaded by its plug-in: `TaskSpec.load(path, device=device)`. `precision` ("auto", "fp32" or
+    "bf16") is what its predictions run in; auto: bf16 where a probe shows the hardware pays for it.
     """
     path = resolve_model_dir(path)
     config = read_model_config(path)
     if config.get("task"):
         from nlp_apps.registry import get_registry
 
-        return get_registry().get(config["task"]).load(path, device=device)
-    return load_language_model_pipeline(path, device)
+        pipeline = get_registry().get(config["task"]).load(path, device=device)
+    else:
+        pipeline = load_language_model_pipeline(path, device)
+    pipeline.precision = check_precision(precision)
+    return pipeline
 
 
 def load_language_model_pipeline(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> LanguageModelPipeline:

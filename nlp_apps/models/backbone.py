@@ -180,20 +180,18 @@ class RecurrentLayer(nn.Module):
     ) -> tuple[torch.Tensor, LayerState]:
         # x: (B, T, H_in) -> (B, T, H_out). With lengths (B,), row b reads only its first lengths[b]
         # steps: the state returned is the one after them, and the outputs after them are zeros.
-        # The recurrence stays in float32 under bf16 autocast: its small per-step matmuls gain
-        # nothing from bf16 on CPUs, and errors would compound over time steps.
-        with torch.autocast(x.device.type, enabled=False):
-            x = x.float()
-            weights = {}
-            if self.training and self.weight_dropout > 0:
-                weights["weight_hh_l0"] = F.dropout(self.rnn.weight_hh_l0, self.weight_dropout, training=True)
-            if lengths is None:
-                return self._run(weights, x, state)
-            if isinstance(self.rnn, ElmanRNN):
-                return self._run(weights, x, state, lengths=lengths.to(x.device))
-            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            outputs, new_state = self._run(weights, packed, state)
-            return pad_packed_sequence(outputs, batch_first=True, total_length=x.size(1))[0], new_state
+        # Under bf16 autocast the recurrence runs in bf16 too (the input, gate matmuls and states);
+        # `nlp_apps.precision` chooses bf16 only where that is clearly faster (AMX, CUDA).
+        weights = {}
+        if self.training and self.weight_dropout > 0:
+            weights["weight_hh_l0"] = F.dropout(self.rnn.weight_hh_l0, self.weight_dropout, training=True)
+        if lengths is None:
+            return self._run(weights, x, state)
+        if isinstance(self.rnn, ElmanRNN):
+            return self._run(weights, x, state, lengths=lengths.to(x.device))
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        outputs, new_state = self._run(weights, packed, state)
+        return pad_packed_sequence(outputs, batch_first=True, total_length=x.size(1))[0], new_state
 
     def _run(self, weights: dict, *args, **kwargs):
         return functional_call(self.rnn, weights, args, kwargs) if weights else self.rnn(*args, **kwargs)

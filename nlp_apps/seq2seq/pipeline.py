@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import torch
 
+from nlp_apps.precision import inference
 from nlp_apps.seq2seq.decoding import DecodeConfig, decode_all
 
 
@@ -39,6 +40,7 @@ class TextToTextPipeline:
     def detokenize(self, ids: list[int]) -> str:
         return detokenize(self.target_tokenizer, ids)
 
+    @inference
     def predict(self, texts: Sequence[str] | str, batch_size: int = 32, **options):
         """Outputs for `texts` (one string in, one out); with n_best > 1, [(output, score), ...] per text.
         `options` are DecodeConfig fields (beam_size, n_best, alpha, min_length, max_length, block_ngram_repeat)."""

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from nlp_apps.errors import CheckpointError
+from nlp_apps.precision import Choice, check_precision
 from nlp_apps.training import distributed
 
 TRAINER_STATE_FILE = "trainer_state.pt"
@@ -51,6 +52,7 @@ def save_last(trainer) -> None:
         "callbacks": [cb.state_dict() for cb in trainer.callbacks],
         "rng": rng_states[0],
         "rng_per_process": rng_states,
+        "precision": [trainer.precision.precision, trainer.precision.reason],
     }
     torch.save(state, staging / TRAINER_STATE_FILE)
     if final.exists():
@@ -89,6 +91,8 @@ def load_last(trainer) -> None:
     for key in ("step", "epoch", "units", "mid_epoch", "best_metric", "best_metrics", "bad_evals", "last_eval_step", "log_rows"):
         setattr(trainer, key, state[key])
     trainer.elapsed_before = state["elapsed"]
+    if "precision" in state:  # a resumed run keeps the precision it started with, so it stays exact
+        trainer.precision = Choice(check_precision(state["precision"][0]), f"{state['precision'][1]}; kept from the run's start")
     # States written before train_seconds existed count all wall time as training time.
     trainer.train_seconds = state.get("train_seconds", state["elapsed"])
     per_process = state.get("rng_per_process", [])

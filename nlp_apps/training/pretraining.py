@@ -162,7 +162,8 @@ class LanguageModelingTask:
         self.carried = {d: None for d in self.directions}
         rows = self.batcher.shard
         for direction, carried in state["carried"].items():
-            self.carried[direction] = map_state(carried, lambda t: t[:, rows].to(self.device))
+            # float32 is safe in either precision (bf16 -> float32 -> bf16 under autocast is exact)
+            self.carried[direction] = map_state(carried, lambda t: t[:, rows].to(self.device).float())
 
     def data_files(self) -> list[str]:
         return self._data_files

@@ -10,6 +10,7 @@ A run directory looks like:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -26,6 +27,8 @@ import torch
 from torch import nn
 
 from nlp_apps.errors import TrainingError
+from nlp_apps.precision import Choice, autocast, resolve_precision
+from nlp_apps.threads import ThreadSharing
 from nlp_apps.training import distributed
 from nlp_apps.training.checkpointing import load_last, save_last
 from nlp_apps.training.records import hash_data_files, plot_curves, write_log_csv, write_manifest, write_metrics
@@ -145,6 +148,7 @@ class Trainer:
         self.shared_elapsed = 0.0  # with several processes: the elapsed time they agreed on at the last step
         self.optimizer = self._build_optimizer()
         self._signal = None
+        self.precision: Choice | None = None  # resolved when fit starts; a resumed run keeps its own
 
     # ---- setup -------------------------------------------------------------------------
 
@@ -192,9 +196,15 @@ class Trainer:
         self._resumed = resume
         # Hashed once, at the start of a run: a resumed session never needs the raw data (it may have moved).
         self._data_hashes = hash_data_files(self.task.data_files()) if not resume and distributed.is_main() else None
+        sharing = ThreadSharing(log=self._print)
         if resume:
             self._load_last()
-        else:
+        if self.precision is None:  # a new run, or a resumed one saved before precision was recorded
+            choice = resolve_precision(self.config.precision, self.task.model, self.task.device)
+            self.precision = distributed.broadcast_object(choice)  # every process runs alike
+            self._record_precision()
+        self._print(self.precision.describe())
+        if not resume:
             seed_everything(self.config.seed)
             if distributed.rank() > 0:  # its own dropout masks; data order comes from the task's seeded generators
                 torch.manual_seed(self.config.seed + 7919 * distributed.rank())  # (CUDA generators too)
@@ -208,6 +218,7 @@ class Trainer:
         window_loss, window_units, window_steps, window_start = 0.0, 0, 0, time.monotonic()
         self._install_signal_handlers()
         try:
+            sharing.start()
             for cb in self.callbacks:
                 cb.on_train_start(self, self.control)
             bar = self._progress_bar()
@@ -240,6 +251,7 @@ class Trainer:
                         window_loss, window_units, window_steps, window_start = 0.0, 0, 0, time.monotonic()
                     for cb in self.callbacks:
                         cb.on_step_end(self, self.control)
+                    sharing.check()
                     status, checkpoint_due = self._agree(
                         self._stop_reason(), time.monotonic() - self._last_checkpoint > self.config.checkpoint_every)
                     if status is None and self.config.eval_every and self.step % self.config.eval_every == 0:
@@ -256,6 +268,7 @@ class Trainer:
             if status != "interrupted" and self.last_eval_step != self.step:
                 self._evaluate()
         finally:
+            sharing.stop()
             if bar is not None:
                 bar.close()
             self._restore_signal_handlers()
@@ -267,8 +280,7 @@ class Trainer:
     def _train_step(self, batch: Any) -> tuple[float, int]:
         model = self.task.model
         model.train()
-        autocast = torch.autocast(self.task.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
-        with autocast:
+        with autocast(self.precision.precision, self.task.device):
             out = self.task.training_step(batch)
         self.optimizer.zero_grad(set_to_none=True)
         units, loss = out.units, out.loss
@@ -314,7 +326,11 @@ class Trainer:
         return None
 
     def _evaluate(self) -> str | None:
-        metrics = distributed.broadcast_object(self.task.evaluate() if distributed.is_main() else None)
+        metrics = None
+        if distributed.is_main():
+            with autocast(self.precision.precision, self.task.device):
+                metrics = self.task.evaluate()
+        metrics = distributed.broadcast_object(metrics)
         self.last_eval_step = self.step
         value = metrics[self.task.metric]
         better = self.best_metric is None or (
@@ -340,6 +356,21 @@ class Trainer:
         if self.config.patience is not None and self.bad_evals >= self.config.patience:
             return "early_stopped"
         return None
+
+    def _record_precision(self) -> None:
+        """The chosen precision goes into the run's run_config.json (where the command wrote one)."""
+        from nlp_apps.training.runs import RUN_CONFIG_FILE, write_run_config
+
+        path = self.out_dir / RUN_CONFIG_FILE
+        if not distributed.is_main() or not path.is_file():
+            return
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return
+        if isinstance(values.get("trainer"), dict):
+            values["trainer"]["precision"] = self.precision.precision
+            write_run_config(self.out_dir, values)
 
     # ---- checkpoints -------------------------------------------------------------------
 
@@ -444,6 +475,8 @@ class Trainer:
             "train_seconds": round(self.train_seconds, 1),
             f"{self.task.unit}_per_s": round(self.units / max(self.train_seconds, 1e-9), 1),
             "best": self.best_metrics,
+            "precision": self.precision.precision,
+            "precision_reason": self.precision.reason,
         }
         write_metrics(self.out_dir / "metrics.json", metrics)
         write_log_csv(self.out_dir / "log.csv", self.log_rows)
@@ -456,7 +489,8 @@ class Trainer:
             wall_time_s=wall,
             started=self._wall_started,
             device=str(self.task.device),
-            extra={"trainer": self.config.to_dict(), **self.manifest_extra},
+            extra={"trainer": self.config.to_dict(), "precision": {"chosen": self.precision.precision, "reason": self.precision.reason},
+                   **self.manifest_extra},
             resumed=self._resumed,
         )
 

@@ -27,7 +27,7 @@ class TrainerConfig:
     eval_every: int | None = None  # steps between evaluations; None: at the end of each epoch
     checkpoint_every: float = 600.0  # seconds between saves of last/
     log_every: int = 100  # steps between training rows in log.csv
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    precision: str = "auto"  # auto | fp32 | bf16 (autocast); auto probes the hardware (nlp_apps.precision)
     seed: int = 0
     progress: bool = True
 
@@ -37,8 +37,8 @@ class TrainerConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"unknown precision {self.precision!r}; choose auto, fp32 or bf16")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.patience is not None and self.patience < 1:

@@ -24,6 +24,7 @@ from nlp_apps.io.checkpoint import (
     save_model,
 )
 from nlp_apps.models.backbone import RNNBackbone
+from nlp_apps.precision import inference
 from tasks.qa.features import Featurizer, reading_batches
 from tasks.qa.head import SpanExtractor
 from tasks.qa.head_config import HeadConfig
@@ -56,6 +57,7 @@ class QAPipeline:
     def __init__(self, model: SpanExtractor, tokenizer, path: Path | None = None):
         self.model, self.tokenizer, self.path = model.eval(), tokenizer, path
 
+    @inference
     def predict(self, inputs=None, *, context=None, question=None, batch_size: int = 32):
         """Answers with their character span in the context and a score (the span's probability in its window).
 

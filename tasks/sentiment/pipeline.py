@@ -19,6 +19,7 @@ from nlp_apps.io.checkpoint import (
     save_model,
 )
 from nlp_apps.models.backbone import RNNBackbone
+from nlp_apps.precision import inference
 from tasks.sentiment.head import SentimentClassifier
 from tasks.sentiment.head_config import HeadConfig
 
@@ -32,6 +33,7 @@ class SentimentPipeline:
         return [ids or [0] for ids in self.tokenizer.encode_batch(list(texts))]
 
     @torch.no_grad()
+    @inference
     def probabilities(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         """(N, C) class probabilities, in the order of `texts`."""
         ids = self.encode(texts)

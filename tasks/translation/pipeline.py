@@ -13,6 +13,7 @@ from nlp_apps.data.tokenizer import EOS_ID
 from nlp_apps.errors import CheckpointError
 from nlp_apps.io.checkpoint import Part, load_parts, load_weights, read_model_config, save_model_dir
 from nlp_apps.models.backbone import START_ID, RNNBackbone
+from nlp_apps.precision import inference
 from nlp_apps.seq2seq.decoding import NEVER_GENERATED
 from nlp_apps.seq2seq.pipeline import TextToTextPipeline, detokenize  # noqa: F401 (detokenize re-exported)
 from tasks.translation.head import Translator, TranslatorConfig
@@ -30,6 +31,7 @@ class TranslationPipeline(TextToTextPipeline):
                                max_length=max_length, block_ngram_repeat=block_ngram_repeat)
 
     @torch.no_grad()
+    @inference
     def attention(self, text: str, max_length: int = 100) -> tuple[list[str], list[str], torch.Tensor]:
         """(source pieces, target pieces, weights (T, S)) of the greedy translation of one sentence."""
         source = self.encode_sources([text])[0][0]

@@ -1,0 +1,96 @@
+"""fp32 against `--precision auto` (and forced bf16), side by side in one run, on the default backbone's shape.
+
+Rows, one after another (run it alone: both cores, nothing else):
+  pretrain_<p>     pretraining on PTB train (word level, the shipped backbone's shape 256/512, forward
+                   LM) for --minutes each: training tokens/s, validation perplexity at equal wall time
+  pretrain_bf16_same_steps   forced bf16 for exactly the steps fp32 made: validation perplexity at equal
+                   steps (the quality of bf16, whatever its speed)
+  score_<p>        perplexity of PTB valid with the shipped default LM: tokens/s and perplexity
+
+Each row records the precision `auto` chose on this machine and why, and the machine fingerprint
+(benchmarks/fingerprint.py): compare rows only within one run.
+
+    python -m benchmarks.precision [--minutes 5] [--only pretrain,score] [--out runs/bench-precision]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.fingerprint import machine_fingerprint
+from benchmarks.results import load_average, shared_data, store_row
+from nlp_apps.data.token_files import encode_corpus_in_memory
+from nlp_apps.io.checkpoint import load_language_model
+from nlp_apps.models.backbone import BackboneConfig
+from nlp_apps.models.lm import score_tokens
+from nlp_apps.precision import autocast, resolve_precision
+from nlp_apps.training.pretraining import PretrainConfig, pretrain
+from nlp_apps.training.trainer import TrainerConfig
+
+ROWS = ["pretrain_fp32", "pretrain_auto", "pretrain_bf16", "pretrain_bf16_same_steps", "score_fp32", "score_auto", "score_bf16"]
+NOTES = ("fp32 against --precision auto and forced bf16, one after another in one run. pretrain_*: PTB train, word level, "
+         "the shipped backbone's shape (LSTM 256/512, tied), AdamW 3e-3 cosine, batch 32x70, the same budget each; "
+         "pretrain_bf16_same_steps: bf16 for exactly fp32's steps (quality at equal steps). score_*: the shipped default LM "
+         "scoring PTB valid. chosen: what auto picked here, and why. Targets: with AMX >= 3x tokens/s and equal or better "
+         "perplexity at equal time; without AMX auto picks fp32 and costs < 2%.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--only", default="pretrain,score", help="comma-separated: pretrain, score")
+    parser.add_argument("--out", default="runs/bench-precision")
+    args = parser.parse_args()
+    machine_fingerprint()  # measured before the first row
+    ptb = shared_data("ptb")
+    groups = args.only.split(",")
+    rows = []
+    if "pretrain" in groups:
+        fp32 = run_pretrain(ptb, "fp32", args.minutes, None, args.out)
+        rows += [fp32, run_pretrain(ptb, "auto", args.minutes, None, args.out), run_pretrain(ptb, "bf16", args.minutes, None, args.out),
+                 run_pretrain(ptb, "bf16", None, fp32["steps"], args.out)]
+    if "score" in groups:
+        rows += [run_score(ptb, precision) for precision in ("fp32", "auto", "bf16")]
+    for row in rows:
+        store_row("precision", row, ROWS, NOTES)
+
+
+def run_pretrain(ptb: Path, precision: str, minutes: float | None, steps: int | None, out: str) -> dict:
+    name = f"pretrain_{precision}" if steps is None else "pretrain_bf16_same_steps"
+    shape = BackboneConfig(vocab_size=10_004, emb_size=256, hidden_size=512, num_layers=2)
+    run = PretrainConfig(
+        train=str(ptb / "ptb.train.txt"), valid=str(ptb / "ptb.valid.txt"), tokenizer="word", vocab_size=10_004,
+        batch_size=32, bptt=70, backbone=shape,
+        trainer=TrainerConfig(epochs=1000, time_budget=minutes * 60 if minutes else None, max_steps=steps, patience=None,
+                              precision=precision, progress=False, seed=0, eval_every=10**9),
+    )
+    load_start = load_average()
+    result = pretrain(run, Path(out) / name, overwrite=True)
+    metrics = json.loads((Path(out) / name / "metrics.json").read_text())
+    return {"row": name, "budget_minutes": minutes, "steps": result.steps, "chosen": metrics["precision"],
+            "why": metrics["precision_reason"], "tokens_per_s": metrics["tok_per_s"], "valid_ppl": result.metrics.get("word_ppl"),
+            "threads": torch.get_num_threads(), "load_start": load_start, "load_end": load_average()}
+
+
+def run_score(ptb: Path, precision: str) -> dict:
+    model, tokenizer, _ = load_language_model(None)
+    model.eval()
+    choice = resolve_precision(precision, model, "cpu", mode="infer")
+    tokens, words = encode_corpus_in_memory(ptb / "ptb.valid.txt", tokenizer)
+    load_start = load_average()
+    start = time.perf_counter()
+    with autocast(choice.precision, "cpu"):
+        scored = score_tokens(model, tokens, words)
+    seconds = time.perf_counter() - start
+    return {"row": f"score_{precision}", "chosen": choice.precision, "why": choice.reason,
+            "tokens_per_s": round(len(tokens) / seconds, 1), "token_ppl": round(scored.token_perplexity, 3),
+            "threads": torch.get_num_threads(), "load_start": load_start, "load_end": load_average()}
+
+
+if __name__ == "__main__":
+    main()
