@@ -17,6 +17,7 @@ from nlp_apps import __version__
 CORE_COMMANDS = {
     "demo": "nlp_apps.commands.demo:demo",
     "generate": "nlp_apps.commands.lm:generate",
+    "info": "nlp_apps.commands.info:info",
     "perplexity": "nlp_apps.commands.lm:perplexity",
     "pretrain": "nlp_apps.commands.pretrain:pretrain",
     "tasks": "nlp_apps.commands.tasks:tasks",

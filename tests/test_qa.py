@@ -258,7 +258,7 @@ def test_cli_train_resume_evaluate_predict_and_load(tmp_path, tiny_language_mode
     assert squad_metrics(list(predictions.values()), [[a["text"] for a in r["answers"]] for r in rows], "2.0")["f1"] == pytest.approx(scores["f1"])
 
     context = PASSAGES[0][0]
-    text = invoke("qa", "predict", "--model", out, "--context", context, "--question", "Who crosses the bridge?", "--question", "What?")
+    text = invoke("qa", "predict", "--model", out, "--context-text", context, "--question", "Who crosses the bridge?", "--question", "What?")
     assert text.exit_code == 0 and len(text.output.splitlines()) == 2
     (tmp_path / "passage.txt").write_text(context, encoding="utf-8")
     from_file = invoke("qa", "predict", "--model", out, "--context", tmp_path / "passage.txt", "--question", "Who crosses the bridge?")
@@ -341,7 +341,7 @@ def test_bad_files_are_one_line_errors(tmp_path, tiny_language_model, plugins_on
     refused = invoke("qa", "train", "--train", broken, "--valid", good, "--out", out, "--backbone", tiny_language_model)
     assert refused.exit_code == 1 and "malformed JSON" in refused.output and len(refused.output.strip().splitlines()) == 1
     assert not out.exists()
-    wrong = invoke("qa", "predict", "--model", tiny_language_model, "--context", "A cat.", "--question", "Who?")
+    wrong = invoke("qa", "predict", "--model", tiny_language_model, "--context-text", "A cat.", "--question", "Who?")
     assert wrong.exit_code == 1 and "not a question-answering model" in wrong.output
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import sys
+from pathlib import Path
 
 import click
 from click.core import ParameterSource
@@ -38,11 +39,15 @@ class Duration(click.ParamType):
 
     def convert(self, value, param, ctx):
         if isinstance(value, (int, float)):
-            return float(value)
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+            seconds = float(value)
+        else:
+            try:
+                seconds = parse_duration(value)
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+        if not seconds > 0:
+            self.fail(f"{value!r} is not a positive duration; use e.g. 90s, 30m or 1.5h", param, ctx)
+        return seconds
 
 
 duration = Duration()
@@ -73,7 +78,7 @@ def trainer_options(command=None, *, defaults: dict | None = None):
         click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
                      help=f"bf16 autocast or fp32; auto: bf16 where a probe shows the hardware pays for it [{shown['precision']}]."),
         click.option("--seed", type=int, help=f"Random seed [{shown['seed']}]."),
-        click.option("--progress/--no-progress", default=None, help="Show a progress bar [on]; without it, a plain progress line every 100 steps (for log files)."),
+        click.option("--progress/--no-progress", default=None, help="Show a progress bar [when stderr is a terminal]; without it, a plain progress line every 100 steps (for log files)."),
     ]
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
 
@@ -123,8 +128,21 @@ def read_inputs(texts: tuple[str, ...], input_file: str | None) -> list[str]:
 def report_run(result, out_dir, command: str, best: str | None) -> None:
     """The last line of every training command: status, steps, the best scores (`best`, already worded)
     and where the model is; an interrupted run also says how to resume and exits with 130."""
+    if result.status == "interrupted" and result.best_metric is None:  # no model yet: `best` would read nan
+        click.echo(f"interrupted after {result.steps} steps; no evaluation yet; resumable state in "
+                   f"{resumable_state(out_dir)}; resume with: nlp-apps {command} --resume {out_dir}")
+        raise SystemExit(130)
     middle = f"; {best}" if best else ""
     click.echo(f"{result.status} after {result.steps} steps{middle}; model in {out_dir}")
     if result.status == "interrupted":
         click.echo(f"resume with: nlp-apps {command} --resume {out_dir}", err=True)
         raise SystemExit(130)
+
+
+def resumable_state(out_dir) -> Path:
+    """OUT/last, or the last/ of a task's language-model stage when the run stopped in that stage."""
+    from nlp_apps.training.finetune import LM_DIR
+
+    out_dir = Path(out_dir)
+    lm_stage = out_dir / LM_DIR / "last"
+    return lm_stage if lm_stage.is_dir() and not (out_dir / "last").is_dir() else out_dir / "last"

@@ -1,4 +1,4 @@
-"""File helpers: atomic writes, strict UTF-8 line reading, readable-file checks, hashing."""
+"""File helpers: atomic writes, strict UTF-8 line reading, readable-file and output checks, hashing."""
 
 from __future__ import annotations
 
@@ -33,6 +33,24 @@ def check_readable_file(path: str | os.PathLike) -> None:
         raise DataError(path, "is a directory, expected a text file")
     if not os.access(path, os.R_OK):
         raise DataError(path, "file is not readable (permission denied)")
+
+
+def check_new_file(path: str | os.PathLike, option: str, overwrite: bool) -> None:
+    """An output file named by `option` (e.g. --hyps) may replace an existing file only with --overwrite."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(path, f"{option} is a directory, expected a file")
+    if path.exists() and not overwrite:
+        raise DataError(path, f"{option} already exists; pass --overwrite to replace it")
+
+
+def check_output_dir(path: str | os.PathLike, option: str, overwrite: bool) -> None:
+    """An output folder named by `option` (e.g. --out) must be new or empty unless --overwrite is given."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise DataError(path, f"{option} exists and is a file, expected a directory")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise DataError(path, f"{option} is a non-empty directory; pass --overwrite to write into it")
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

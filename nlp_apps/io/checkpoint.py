@@ -190,6 +190,9 @@ def read_model_config(path: str | os.PathLike) -> dict:
     if not path.is_dir():
         raise CheckpointError(path, "is a file, expected a model directory")
     config_path = path / CONFIG_FILE
+    if not config_path.is_file() and (path / "last").is_dir():  # a training run stopped before its first evaluation
+        raise CheckpointError(path, f"holds an unfinished run with no evaluated model yet; resume it with --resume {path}, "
+                                    f"or use {path / 'last'}")
     if not config_path.is_file():
         raise CheckpointError(path, f"not a model directory ({CONFIG_FILE} is missing)")
     try:

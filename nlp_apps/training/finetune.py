@@ -109,7 +109,7 @@ def pretrained_backbone(backbone_dir: str | os.PathLike, recipe: RecipeConfig) -
 
 
 def finetune_language_model(backbone_dir, texts: Sequence[str], lm_dir: Path, recipe: RecipeConfig, *, seed: int,
-                            device: torch.device, progress: bool, resume: bool = False, log=print) -> TrainResult:
+                            device: torch.device, progress: bool | None, resume: bool = False, log=print) -> TrainResult:
     """Fine-tune the pretrained LM (every direction it has) on the task's texts, into `lm_dir`.
 
     The last 5% of the text is held out to report the fine-tuned perplexity.

@@ -15,12 +15,16 @@ from pathlib import Path
 from nlp_apps import __version__
 from nlp_apps.data.fileio import atomic_write_json, atomic_write_text, sha256_file
 
-LOG_COLUMNS = ("step", "epoch", "tokens", "elapsed_s", "lr", "train_loss", "tokens_per_s")
+UNIT_COLUMNS = {"tok": "tokens", "ex": "examples"}  # a task's unit -> the log.csv column that counts it
 
 
-def write_log_csv(path: Path, rows: list[dict]) -> None:
-    """All rows so far; evaluation columns (valid_*) are added as they appear."""
-    columns = list(LOG_COLUMNS)
+def units_column(unit: str) -> str:
+    return UNIT_COLUMNS.get(unit, unit)
+
+
+def write_log_csv(path: Path, rows: list[dict], units: str = "tokens") -> None:
+    """All rows so far; evaluation columns (valid_*) are added as they appear. `units`: what the task counts."""
+    columns = ["step", "epoch", units, "elapsed_s", "lr", "train_loss", f"{units}_per_s"]
     for row in rows:
         columns.extend(k for k in row if k not in columns)
     buffer = io.StringIO()
@@ -117,11 +121,13 @@ def plot_curves(path: Path, rows: list[dict], metric: str) -> None:
 
     train = [(r["step"], r["train_loss"]) for r in rows if r.get("train_loss") not in (None, "")]
     valid = [(r["step"], r[metric]) for r in rows if r.get(metric) not in (None, "")]
+    valid_loss = [(r["step"], r["valid_loss"]) for r in rows if r.get("valid_loss") not in (None, "")]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    # Markers: a run with a single logged point still shows it (a lone line point is invisible).
     if train:
-        axes[0].plot(*zip(*train), label="train loss")
-    if valid and "valid_loss" in rows[-1]:
-        axes[0].plot(*zip(*[(r["step"], r["valid_loss"]) for r in rows if r.get("valid_loss") not in (None, "")]), "o-", label="valid loss")
+        axes[0].plot(*zip(*train), ".-", label="train loss")
+    if valid_loss:
+        axes[0].plot(*zip(*valid_loss), "o-", label="valid loss")
     axes[0].set_xlabel("step")
     axes[0].set_ylabel("loss")
     if axes[0].get_legend_handles_labels()[0]:

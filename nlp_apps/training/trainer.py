@@ -31,7 +31,14 @@ from nlp_apps.precision import Choice, autocast, resolve_precision
 from nlp_apps.threads import ThreadSharing
 from nlp_apps.training import distributed
 from nlp_apps.training.checkpointing import load_last, save_last
-from nlp_apps.training.records import hash_data_files, plot_curves, write_log_csv, write_manifest, write_metrics
+from nlp_apps.training.records import (
+    hash_data_files,
+    plot_curves,
+    units_column,
+    write_log_csv,
+    write_manifest,
+    write_metrics,
+)
 from nlp_apps.training.runs import prepare_run_dir  # noqa: F401 (re-exported)
 from nlp_apps.training.schedules import lr_multiplier
 from nlp_apps.training.trainer_config import TrainerConfig, parse_duration  # noqa: F401 (re-exported)
@@ -144,6 +151,7 @@ class Trainer:
         self.elapsed_before = 0.0
         self.train_seconds = 0.0  # optimizer steps only: no evaluation, no checkpointing
         self.log_rows: list[dict] = []
+        self.row_loss, self.row_steps = 0.0, 0  # training loss summed over the steps since the last log row
         self.last_eval_step = -1
         self.shared_elapsed = 0.0  # with several processes: the elapsed time they agreed on at the last step
         self.optimizer = self._build_optimizer()
@@ -199,6 +207,7 @@ class Trainer:
         sharing = ThreadSharing(log=self._print)
         if resume:
             self._load_last()
+            self._print(f"resuming at step {self.step}")
         if self.precision is None:  # a new run, or a resumed one saved before precision was recorded
             choice = resolve_precision(self.config.precision, self.task.model, self.task.device)
             self.precision = distributed.broadcast_object(choice)  # every process runs alike
@@ -237,6 +246,7 @@ class Trainer:
                     self.step += 1
                     self.units += units
                     window_loss, window_units, window_steps = window_loss + loss, window_units + units, window_steps + 1
+                    self.row_loss, self.row_steps = self.row_loss + loss, self.row_steps + 1
                     if bar is not None:
                         bar.update(1)
                     if self.step % self.config.log_every == 0 or (bar is not None and window_steps >= 10):
@@ -245,7 +255,7 @@ class Trainer:
                         if bar is not None:
                             bar.set_postfix_str(self._postfix(mean_loss, rate, lr), refresh=False)
                         if self.step % self.config.log_every == 0:
-                            self._log_train_row(mean_loss, lr, rate)
+                            self._log_train_row(lr, rate)
                             if bar is None:  # no bar (--no-progress, a log file): one plain line instead
                                 self._print(f"step {self.step} epoch {self.epoch + 1}: {self._postfix(mean_loss, rate, lr)}")
                         window_loss, window_units, window_steps, window_start = 0.0, 0, 0, time.monotonic()
@@ -336,7 +346,10 @@ class Trainer:
         better = self.best_metric is None or (
             value < self.best_metric if self.task.metric_mode == "min" else value > self.best_metric
         )
-        row = {"step": self.step, "epoch": self.epoch, "tokens": self.units, "elapsed_s": round(self.elapsed(), 1)}
+        row = {"step": self.step, "epoch": self.epoch, self._units_column(): self.units, "elapsed_s": round(self.elapsed(), 1)}
+        train_loss = self._take_row_loss()
+        if train_loss is not None:  # so that even a run shorter than log_every has a training curve
+            row["train_loss"] = train_loss
         row.update({f"valid_{k}" if not k.startswith("valid_") else k: v for k, v in metrics.items()})
         self.log_rows.append(row)
         if better:
@@ -352,7 +365,7 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_eval_end(self, metrics, self.control)
         if distributed.is_main():
-            write_log_csv(self.out_dir / "log.csv", self.log_rows)
+            write_log_csv(self.out_dir / "log.csv", self.log_rows, self._units_column())
         if self.config.patience is not None and self.bad_evals >= self.config.patience:
             return "early_stopped"
         return None
@@ -401,8 +414,12 @@ class Trainer:
         for sig, previous in self._previous_handlers.items():
             signal.signal(sig, previous)
 
+    def _shows_bar(self) -> bool:
+        """--progress forces the bar and --no-progress turns it off; unset, a log file gets plain lines."""
+        return sys.stderr.isatty() if self.config.progress is None else self.config.progress
+
     def _progress_bar(self):
-        if not self.config.progress or not distributed.is_main():
+        if not self._shows_bar() or not distributed.is_main():
             return None
         from tqdm import tqdm
 
@@ -437,25 +454,37 @@ class Trainer:
             eta = min(eta, self.config.time_budget - self.elapsed())
         return max(0.0, eta)
 
-    def _log_train_row(self, loss: float, lr: float, rate: float) -> None:
+    def _units_column(self) -> str:
+        return units_column(self.task.unit)
+
+    def _take_row_loss(self) -> float | None:
+        """The mean training loss since the last log row (None if no step ran since), for a new row."""
+        if not self.row_steps:
+            return None
+        loss = self.row_loss / self.row_steps
+        self.row_loss, self.row_steps = 0.0, 0
+        return round(loss, 5)
+
+    def _log_train_row(self, lr: float, rate: float) -> None:
+        units = self._units_column()
         self.log_rows.append(
             {
                 "step": self.step,
                 "epoch": self.epoch,
-                "tokens": self.units,
+                units: self.units,
                 "elapsed_s": round(self.elapsed(), 1),
                 "lr": lr,
-                "train_loss": round(loss, 5),
-                "tokens_per_s": round(rate, 1),
+                "train_loss": self._take_row_loss(),
+                f"{units}_per_s": round(rate, 1),
             }
         )
         if distributed.is_main():  # kept current, so a run without a progress bar can be followed in log.csv
-            write_log_csv(self.out_dir / "log.csv", self.log_rows)
+            write_log_csv(self.out_dir / "log.csv", self.log_rows, self._units_column())
 
     def _print(self, message: str) -> None:
         if not distributed.is_main():
             return
-        if self.config.progress:
+        if self._shows_bar():
             from tqdm import tqdm
 
             tqdm.write(message, file=sys.stderr)
@@ -479,7 +508,7 @@ class Trainer:
             "precision_reason": self.precision.reason,
         }
         write_metrics(self.out_dir / "metrics.json", metrics)
-        write_log_csv(self.out_dir / "log.csv", self.log_rows)
+        write_log_csv(self.out_dir / "log.csv", self.log_rows, self._units_column())
         if self.log_rows:
             plot_curves(self.out_dir / "curves.png", self.log_rows, f"valid_{self.task.metric}".replace("valid_valid_", "valid_"))
         write_manifest(

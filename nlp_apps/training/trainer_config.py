@@ -29,7 +29,7 @@ class TrainerConfig:
     log_every: int = 100  # steps between training rows in log.csv
     precision: str = "auto"  # auto | fp32 | bf16 (autocast); auto probes the hardware (nlp_apps.precision)
     seed: int = 0
-    progress: bool = True
+    progress: bool | None = None  # None: a progress bar when stderr is a terminal, plain lines otherwise
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
@@ -45,6 +45,8 @@ class TrainerConfig:
             raise ValueError(f"patience must be at least 1, got {self.patience}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise ValueError(f"time_budget must be positive, got {self.time_budget}")
 
     def to_dict(self) -> dict:
         return config_to_dict(self)

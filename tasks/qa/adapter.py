@@ -66,8 +66,8 @@ def read_squad(path: str | os.PathLike, *, format: str = "auto") -> QADataset:
         raise DataError(path, f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     reader = _Reader(path)
     dataset = reader.read_squad() if fmt == "squad" else reader.read_jsonl()
-    if not dataset.examples:
-        raise DataError(path, "no questions (the file holds none)")
+    if not dataset.examples:  # JSONL: only blank lines
+        raise DataError(path, "no questions (the file is empty)" if fmt == "jsonl" else "no questions (the file holds none)")
     return dataset
 
 
@@ -122,6 +122,8 @@ class _Reader:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise DataError(self.path, "not valid UTF-8", line=data[: exc.start].count(b"\n") + 1) from None
+        if not text.strip():
+            self.fail("", "no questions (the file is empty)")
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -55,7 +55,7 @@ def qa() -> None:
               help="Longest answer, in tokens.")
 @click.option("--lm-finetune/--no-lm-finetune", default=RECIPE_DEFAULTS["lm_finetune"], show_default=True,
               help="Fine-tune the LM on the passages first (costs time).")
-@click.option("--lm-epochs", type=int, default=1, show_default=True)
+@click.option("--lm-epochs", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--discriminative-lr/--no-discriminative-lr", default=RECIPE_DEFAULTS["discriminative_lr"], show_default=True,
               help="lr / 2.6 per backbone layer down.")
 @click.option("--gradual-unfreezing/--no-gradual-unfreezing", default=RECIPE_DEFAULTS["gradual_unfreezing"], show_default=True,
@@ -63,7 +63,8 @@ def qa() -> None:
 @click.option("--unfreeze-span", type=float, default=RECIPE_DEFAULTS["unfreeze_span"], show_default=True,
               help="Fraction of training after which every layer trains.")
 @click.option("--pretrained/--random-init", default=True, show_default=True, help="Start from the backbone's weights or from random ones.")
-@click.option("--batch-size", type=int, default=RECIPE_DEFAULTS["batch_size"], show_default=True, help="Question windows per batch.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=RECIPE_DEFAULTS["batch_size"], show_default=True,
+              help="Question windows per batch.")
 @click.option("--dropout", type=float, default=RECIPE_DEFAULTS["backbone_dropout"], show_default=True,
               help="Dropout in the head and inside the backbone.")
 @click.option("--device", default="auto", show_default=True)
@@ -102,6 +103,7 @@ def train(train_file, valid_file, fmt, out_dir, resume_dir, backbone, overwrite,
     for flag, value in (("--train", train_file), ("--valid", valid_file), ("--out", out_dir)):
         if not value:
             raise click.UsageError(f"{flag} is required (or use --resume DIR)")
+    refuse_earlier_run(out_dir, overwrite)  # before the data is read and summarised
     train_set, valid_set = read(train_file, fmt, log), read(valid_file, fmt, log)
     try:
         head = HeadConfig(attention=attention, hidden_size=hidden_size, dropout=dropout, question_match=question_match,
@@ -128,6 +130,16 @@ def train(train_file, valid_file, fmt, out_dir, resume_dir, backbone, overwrite,
                           device=device, data_files=[train_file, valid_file], log=log)
     if main_process:
         report(result, out_dir)
+
+
+def refuse_earlier_run(out_dir, overwrite: bool) -> None:
+    """Fail fast on an earlier run in --out without --overwrite; new_run checks --out in full later."""
+    from nlp_apps.errors import DataError
+    from nlp_apps.training.runs import RUN_MARKERS
+
+    out = Path(out_dir)
+    if not overwrite and out.is_dir() and any((out / marker).exists() for marker in RUN_MARKERS):
+        raise DataError(out, "--out already holds a run; pass --overwrite to replace it or --resume to continue it")
 
 
 def report(result, out_dir) -> None:
@@ -176,32 +188,40 @@ def evaluate(model_dir, data_file, fmt, predictions_file, batch_size, device, as
 
 @qa.command()
 @click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `qa train`.")
-@click.option("--context", help="The passage: a file's path or the text itself.")
-@click.option("--question", "questions", multiple=True, help="A question about --context (repeatable).")
+@click.option("--context", "context_file", type=click.Path(), help="The passage: a UTF-8 text file.")
+@click.option("--context-text", help="The passage itself, as text (instead of --context).")
+@click.option("--question", "questions", multiple=True, help="A question about the passage (repeatable).")
 @click.option("--file", "input_file", type=click.Path(),
-              help='JSONL lines {"context": ..., "question": ...} (\'-\' = stdin; the default without --context).')
+              help='JSONL lines {"context": ..., "question": ...} (\'-\' = stdin; the default without a passage).')
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def predict(model_dir, context, questions, input_file, batch_size, device, as_json) -> None:
+def predict(model_dir, context_file, context_text, questions, input_file, batch_size, device, as_json) -> None:
     """Answer questions about a passage: answer, character span [start, end) in the context, and score.
+
+    The passage is a file (--context FILE) or text (--context-text TEXT); without either, JSONL input.
 
     \b
     nlp-apps qa predict --model runs/qa --context article.txt --question "Who built it?" --question "When?"
+    nlp-apps qa predict --model runs/qa --context-text "The tower was built in 1889." --question "When?"
     echo '{"context": "...", "question": "..."}' | nlp-apps qa predict --model runs/qa
     Each JSONL input line gets one output line; a blank line gets an empty one.
     """
     from tasks.qa.pipeline import load
 
-    if context is not None:
+    if context_file is not None and context_text is not None:
+        raise click.UsageError("give --context FILE or --context-text TEXT, not both")
+    if context_file is not None or context_text is not None:
+        flag = "--context" if context_file is not None else "--context-text"
         if input_file:
-            raise click.UsageError("give --context with --question, or --file, not both")
+            raise click.UsageError(f"give {flag} with --question, or --file, not both")
         if not questions:
-            raise click.UsageError("--context needs at least one --question")
-        rows = [{"context": read_context(context), "question": q} for q in questions]
+            raise click.UsageError(f"{flag} needs at least one --question")
+        context = read_context(context_file) if context_file is not None else context_text
+        rows = [{"context": context, "question": q} for q in questions]
     else:
         if questions:
-            raise click.UsageError("--question needs --context")
+            raise click.UsageError("--question needs --context FILE or --context-text TEXT")
         rows = read_jsonl_inputs(input_file)
     present = [row for row in rows if row is not None]
     for row in present:
@@ -224,21 +244,16 @@ def predict(model_dir, context, questions, input_file, batch_size, device, as_js
             click.echo(f"(no answer)\t-\t{result['score']:.4f}")
 
 
-def read_context(value: str) -> str:
-    """--context: a file's text if it names a file, else the text itself."""
-    path = Path(value)
-    try:
-        is_file = path.is_file()
-    except OSError:  # a long text is not a valid path
-        is_file = False
-    if not is_file:
-        return value
-    data = path.read_bytes()
+def read_context(path: str) -> str:
+    """--context: the text of a UTF-8 file (a missing or unreadable one is a one-line error naming it)."""
+    from nlp_apps.data.fileio import check_readable_file
+    from nlp_apps.errors import DataError
+
+    check_readable_file(path)
+    data = Path(path).read_bytes()
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        from nlp_apps.errors import DataError
-
         raise DataError(path, "not valid UTF-8", line=data[: exc.start].count(b"\n") + 1) from None
 
 
@@ -251,7 +266,8 @@ def read_jsonl_inputs(input_file: str | None) -> list[dict | None]:
         lines, name = numbered_lines(input_file), input_file
     else:
         if sys.stdin.isatty():
-            raise click.UsageError("no input: give --context and --question, --file FILE, or pipe JSONL into standard input")
+            raise click.UsageError("no input: give --context FILE (or --context-text TEXT) and --question, --file FILE, "
+                                   "or pipe JSONL into standard input")
         lines, name = enumerate((line.rstrip("\r\n") for line in sys.stdin), start=1), "<stdin>"
     rows = []
     for number, line in lines:

@@ -45,7 +45,7 @@ def sentiment() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out.")
 @click.option("--lm-finetune/--no-lm-finetune", default=RECIPE_DEFAULTS["lm_finetune"], show_default=True,
               help="Fine-tune the LM on the task texts first (for text far from what the backbone read).")
-@click.option("--lm-epochs", type=int, default=1, show_default=True)
+@click.option("--lm-epochs", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--lm-budget-share", type=float, default=1 / 6, help="Share of --time-budget for LM fine-tuning [1/6].")
 @click.option("--discriminative-lr/--no-discriminative-lr", default=True, show_default=True, help="Each layer down learns --lr-decay times slower.")
 @click.option("--lr-decay", type=float, default=RECIPE_DEFAULTS["lr_decay"], show_default=True,
@@ -55,7 +55,7 @@ def sentiment() -> None:
 @click.option("--unfreeze-span", type=float, default=0.1, show_default=True,
               help="Fraction of training after which every layer trains (gradual unfreezing).")
 @click.option("--pretrained/--random-init", default=True, show_default=True, help="Start from the backbone's weights or from random ones.")
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--dropout", type=float, default=0.2, show_default=True, help="Dropout in the head and inside the backbone.")
 @click.option("--device", default="auto", show_default=True)
 @data_options
@@ -136,23 +136,29 @@ def report_result(result, out_dir) -> None:
 @click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `sentiment train`.")
 @click.option("--data", "data_file", required=True, type=click.Path(), help="Labelled data to score.")
 @click.option("--out", "out_dir", type=click.Path(), help="Where to write eval_metrics.json and confusion_matrix.png [the model directory].")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out folder (other than the model directory).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @data_options
-def evaluate(model_dir, data_file, out_dir, as_json, fmt, text_column, label_column, text_field, label_field) -> None:
-    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix (scikit-learn)."""
-    from nlp_apps.data.fileio import atomic_write_json
+def evaluate(model_dir, data_file, out_dir, overwrite, as_json, fmt, text_column, label_column, text_field, label_field) -> None:
+    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix (scikit-learn).
+
+    A non-empty --out folder other than the model directory is written into only with --overwrite.
+    """
+    from nlp_apps.data.fileio import atomic_write_json, check_output_dir
     from tasks.sentiment.metric import classification_metrics
     from tasks.sentiment.pipeline import load
     from tasks.sentiment.plots import plot_confusion_matrix
     from tasks.sentiment.training import check_known_labels
 
+    target = Path(out_dir or model_dir)
+    if target.resolve() != Path(model_dir).resolve():
+        check_output_dir(target, "--out", overwrite)
     pipeline = load(model_dir)
     examples = read(data_file, fmt, text_column, label_column, text_field, label_field)
     check_known_labels(examples, pipeline.labels)
     predictions = [p["label"] for p in pipeline.predict([e.text for e in examples])]
     scores = classification_metrics([e.label for e in examples], predictions, pipeline.labels)
     scores["data"] = str(data_file)
-    target = Path(out_dir or model_dir)
     target.mkdir(parents=True, exist_ok=True)
     atomic_write_json(target / "eval_metrics.json", scores)
     plot_confusion_matrix(target / "confusion_matrix.png", scores["confusion_matrix"], pipeline.labels)

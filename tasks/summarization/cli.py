@@ -153,18 +153,26 @@ def report(result, out_dir) -> None:
 @click.option("--ref-fields", help="Comma-separated reference fields (e.g. ann0,ann1,ann2); each output scores its best.")
 @click.option("--lead-words", type=click.IntRange(min=1), default=15, show_default=True, help="Lead baseline: first sentence, at most N words.")
 @click.option("--hyps", "hyps_file", type=click.Path(), help="Where to write the summaries [MODEL/hypotheses.txt].")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --hyps file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @decode_options
-def evaluate(model_dir, data_file, src, tgt, text_field, summary_field, skip_empty, ref_fields, lead_words, hyps_file, as_json,
+def evaluate(model_dir, data_file, src, tgt, text_field, summary_field, skip_empty, ref_fields, lead_words, hyps_file, overwrite, as_json,
              beam_size, alpha, min_length, max_length, block_ngram_repeat, max_source_len, batch_size, device) -> None:
     """Summarize the documents and score ROUGE-1/2/L/Lsum F1 (rouge-score, stemming, 95% bootstrap intervals),
-    beside the lead baseline on the same documents. With several references, each output scores the best of them."""
+    beside the lead baseline on the same documents. With several references, each output scores the best of them.
+
+    An existing --hyps file is replaced only with --overwrite (the model's own hypotheses.txt always is).
+    """
     import time
 
-    from nlp_apps.data.fileio import atomic_write_text
+    from nlp_apps.data.fileio import atomic_write_text, check_new_file
     from tasks.summarization.metric import ROUGE_TYPES, lead, rouge_scores
     from tasks.summarization.pipeline import load
 
+    default = Path(model_dir) / "hypotheses.txt"
+    target = Path(hyps_file) if hyps_file else default
+    if target.resolve() != default.resolve():
+        check_new_file(target, "--hyps", overwrite)
     fields = tuple(f.strip() for f in ref_fields.split(",") if f.strip()) if ref_fields else ()
     documents = _read(data_file, src, tgt, text_field, summary_field, skip_empty, "data", lambda m: click.echo(m, err=True), fields)
     pipeline = load(model_dir, device=device)
@@ -177,7 +185,7 @@ def evaluate(model_dir, data_file, src, tgt, text_field, summary_field, skip_emp
     scores = {"model": rouge_scores(summaries, references), "lead": rouge_scores([lead(d.text, lead_words) for d in documents], references),
               "documents": len(documents), "references_per_document": max(len(r) for r in references),
               "multi_reference": "best of the references per document, then the mean", "documents_per_s": round(len(documents) / seconds, 2)}
-    target = Path(hyps_file) if hyps_file else Path(model_dir) / "hypotheses.txt"
+    target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(target, "\n".join(summaries) + "\n")
     if as_json:
         click.echo(json.dumps(scores, indent=2))

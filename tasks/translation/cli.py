@@ -140,17 +140,26 @@ def report(result, out_dir) -> None:
 @click.option("--src", required=True, type=click.Path(), help="Sources, one sentence per line.")
 @click.option("--ref", "refs", required=True, multiple=True, type=click.Path(), help="Reference translations, line-aligned (repeatable).")
 @click.option("--hyps", "hyps_file", type=click.Path(), help="Where to write the translations [MODEL/hypotheses.txt].")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --hyps file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @decode_options
-def evaluate(model_dir, src, refs, hyps_file, as_json, beam_size, alpha, max_decode_len, block_ngram_repeat, batch_size, device) -> None:
-    """Translate --src and score it against the references: sacreBLEU BLEU and chrF (13a, detokenised)."""
+def evaluate(model_dir, src, refs, hyps_file, overwrite, as_json, beam_size, alpha, max_decode_len, block_ngram_repeat, batch_size,
+             device) -> None:
+    """Translate --src and score it against the references: sacreBLEU BLEU and chrF (13a, detokenised).
+
+    An existing --hyps file is replaced only with --overwrite (the model's own hypotheses.txt always is).
+    """
     import time
 
-    from nlp_apps.data.fileio import atomic_write_text
+    from nlp_apps.data.fileio import atomic_write_text, check_new_file
     from nlp_apps.data.readers import count_lines, numbered_lines
     from tasks.translation.metric import translation_metrics
     from tasks.translation.pipeline import load
 
+    default = Path(model_dir) / "hypotheses.txt"
+    target = Path(hyps_file) if hyps_file else default
+    if target.resolve() != default.resolve():
+        check_new_file(target, "--hyps", overwrite)
     sources = [line for _, line in numbered_lines(src)]
     references = []
     for ref in refs:
@@ -166,7 +175,7 @@ def evaluate(model_dir, src, refs, hyps_file, as_json, beam_size, alpha, max_dec
     seconds = time.perf_counter() - started
     scores = translation_metrics(hypotheses, references)
     scores.update(sentences=len(sources), sentences_per_s=round(len(sources) / seconds, 2), beam=beam_size)
-    target = Path(hyps_file) if hyps_file else Path(model_dir) / "hypotheses.txt"
+    target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(target, "\n".join(hypotheses) + "\n")
     if as_json:
         click.echo(json.dumps(scores, indent=2))
