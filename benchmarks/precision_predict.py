@@ -82,9 +82,11 @@ def auto_choice(model: Path) -> str:
     return f"{choice.precision} ({choice.reason})"
 
 
-def timed(function, *args, **kwargs):
+def timed(function, items: list, **kwargs):
+    """function(items, **kwargs) and its seconds, after a warm-up call on the first few items."""
+    function(items[:16], **kwargs)
     start = time.perf_counter()
-    result = function(*args, **kwargs)
+    result = function(items, **kwargs)
     return result, time.perf_counter() - start
 
 

@@ -79,10 +79,12 @@ def resolve_precision(requested: str, model, device, mode: str = "train") -> Cho
         return _process_cache[key]
     choice = _read_machine_cache(key)
     if choice is None:
+        quiet = machine_is_quiet()  # judged before the probe adds its own load
         speedup = measure_speedup(model, mode)
         choice = Choice("bf16" if speedup >= MIN_SPEEDUP else "fp32",
                         f"bf16 ran at {speedup:.2f}x fp32's speed on this model's layers; {'+'.join(flags)}")
-        _write_machine_cache(key, choice)
+        if quiet:  # a probe taken beside other work can be far off: keep it for this process only
+            _write_machine_cache(key, choice)
     _process_cache[key] = choice
     return choice
 
@@ -127,6 +129,17 @@ def cpu_bf16_flags() -> list[str]:
         if torch.cpu._is_avx512_bf16_supported():
             flags.append("avx512_bf16")
     return flags
+
+
+def machine_is_quiet() -> bool:
+    """Whether at most about one core's worth of other work is running (1-minute load average), so a
+    probe's timing can be kept for later processes."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return True
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return load <= max(1.0, cores - 0.5)
 
 
 def cpu_model() -> str:

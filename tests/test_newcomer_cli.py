@@ -167,7 +167,6 @@ def test_sentiment_evaluate_refuses_a_non_empty_out_folder_unless_overwrite(tmp_
 # ---- smaller messages ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="the message is built in nlp_apps/io/checkpoint.py (load_language_model), fixed there")
 def test_perplexity_of_a_task_model_names_the_task(tmp_path, tiny_language_model):
     model = shutil.copytree(tiny_language_model, tmp_path / "clf")
     config = json.loads((model / "config.json").read_text())

@@ -348,7 +348,7 @@ def load_language_model(path: str | os.PathLike | None = None):
     path = resolve_model_dir(path)
     config = read_config(path)
     if config.get("model_type") != "language_model":
-        raise CheckpointError(path, f"holds a {config.get('model_type')!r} model, not a language model")
+        raise CheckpointError(path, f"holds a {config.get('task') or config.get('model_type')!r} model, not a language model")
     model = RNNLanguageModel(read_backbone_config(path, config))
     load_weights_into(model, read_weights(path), path)
     return model, load_model_tokenizer(path), config

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Backbone v3: the long pretraining that continues backbone v2 (the shipped default) on the same four
+# corpora. It outlives a session, so its run directory lives outside the checkout and every session
+# calls this script again:
+#   - the run directory still exists      -> --resume it (exact continuation, same precision);
+#   - it is gone but weights were saved   -> start again with --init-from those weights;
+#   - nothing yet                         -> start from the shipped default (backbone v2).
+# Stop it with SIGTERM (it saves OUT/last and exits); the next call resumes it.
+#
+#   bash benchmarks/backbone_v3.sh            # in the background: nohup bash benchmarks/backbone_v3.sh > ~/nlp-apps-runs/backbone-v3.log 2>&1 &
+#
+# Environment: RUNS (default ~/nlp-apps-runs), INIT_FROM (weights to restart from when the run is gone;
+# default: the shipped default), BUDGET (the cosine schedule's whole length across sessions, 12h).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-$HOME/nlp-apps-runs}
+OUT=$RUNS/backbone-v3
+NLP_APPS=${NLP_APPS:-nlp-apps}
+mkdir -p "$RUNS"
+if [ -f "$OUT/last/trainer_state.pt" ] || [ -f "$OUT/last.old/trainer_state.pt" ]; then
+  exec $NLP_APPS pretrain --resume "$OUT" --no-progress
+fi
+exec $NLP_APPS pretrain --corpora benchmarks/corpora/backbone-v2.json --init-from "${INIT_FROM:-default}" --out "$OUT" --overwrite \
+  --input-dropout 0 --hidden-dropout 0 --output-dropout 0 --batch-size 32 --bptt 70 --valid-tokens 60000 --half \
+  --optimizer sgd --lr 20 --clip 0.25 --schedule cosine --time-budget "${BUDGET:-12h}" --eval-every 2000 --patience 20 \
+  --checkpoint-every 10m --seed 1 --no-progress
