@@ -43,8 +43,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     train, valid = out / "train.txt", out / "valid.txt"
     ptb = shared_data("ptb")
-    train.write_text("".join(open(ptb / "ptb.train.txt", encoding="utf-8").readlines()[:20_000]), encoding="utf-8")
-    valid.write_text("".join(open(ptb / "ptb.valid.txt", encoding="utf-8").readlines()[:500]), encoding="utf-8")
+    train.write_text("".join((ptb / "ptb.train.txt").read_text(encoding="utf-8").splitlines(keepends=True)[:20_000]), encoding="utf-8")
+    valid.write_text("".join((ptb / "ptb.valid.txt").read_text(encoding="utf-8").splitlines(keepends=True)[:500]), encoding="utf-8")
     cores = str(len(available_cores()))
     plans = {"alone": [{}], "two_default": [{}, {}], "two_all_cores": [{"NLP_APPS_THREADS": cores}] * 2,
              "two_one_thread": [{"NLP_APPS_THREADS": "1"}] * 2}
@@ -68,7 +68,7 @@ def run_together(name: str, envs: list[dict], train: Path, valid: Path, out: Pat
         command = [sys.executable, "-m", "nlp_apps.cli", "pretrain", "--train", str(train), "--valid", str(valid),
                    "--out", str(run_dir), "--overwrite", "--tokenizer", "word", "--time-budget", f"{seconds}s",
                    "--no-progress", "--seed", "0", "--precision", "fp32"]
-        log = open(out / f"{name}-{i}.log", "w")
+        log = open(out / f"{name}-{i}.log", "w")  # noqa: SIM115 (closed once the job ends)
         jobs.append((subprocess.Popen(command, env={**env, **extra}, stdout=log, stderr=subprocess.STDOUT), run_dir, log))
     speeds = []
     for process, run_dir, log in jobs:

@@ -14,7 +14,6 @@ Targets (Speed v3): labels identical on >= 99.5% of SST-2 dev, BLEU within 0.3, 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time

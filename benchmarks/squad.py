@@ -77,7 +77,8 @@ DEFAULT_CHECKPOINTS = [60.0, 120.0, 180.0]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoints", default=",".join(f"{m:g}" for m in DEFAULT_CHECKPOINTS), help="minutes of training at which dev is scored; the last ends the run")
+    parser.add_argument("--checkpoints", default=",".join(f"{m:g}" for m in DEFAULT_CHECKPOINTS),
+                        help="minutes of training at which dev is scored; the last ends the run")
     parser.add_argument("--attention", choices=["bidaf", "aligned"], default=HeadConfig.attention)
     parser.add_argument("--windows", choices=["sliding", "first"], default=HeadConfig.windows,
                         help="sliding windows over long passages, or truncation to the first window")

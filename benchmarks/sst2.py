@@ -157,7 +157,10 @@ def backbone_name(backbone: str) -> str:
 
 def base_variant(name: str) -> str:
     """The variant's name without the ' (seed N)', ' (N threads)', ' (earlier backbone)' ... that mark extra rows."""
-    return re.sub(r"( \(seed \d+\)| \(\d+ threads\)| \(earlier backbone\)| \(after the Core v2 move\)| \([\d.]+ min\)| \(\d+ train sentences\)| \([\w.-]+ backbone\)| \(checkpoint chosen on dev\)| \([a-z_]+=[\d.e-]+\)| \(\d{4}-\d\d-\d\d\))+$", "", name)
+    marks = (r" \(seed \d+\)", r" \(\d+ threads\)", r" \(earlier backbone\)", r" \(after the Core v2 move\)", r" \([\d.]+ min\)",
+             r" \(\d+ train sentences\)", r" \([\w.-]+ backbone\)", r" \(checkpoint chosen on dev\)", r" \([a-z_]+=[\d.e-]+\)",
+             r" \(\d{4}-\d\d-\d\d\)")
+    return re.sub("(" + "|".join(marks) + ")+$", "", name)
 
 
 if __name__ == "__main__":

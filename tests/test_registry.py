@@ -158,6 +158,7 @@ def test_missing_commands_and_duplicates_are_rejected():
 def test_importing_the_core_imports_no_task_or_metric_library():
     import subprocess
 
-    code = "import sys, nlp_apps, nlp_apps.cli, nlp_apps.registry; bad = [m for m in ('tasks', 'sklearn', 'sacrebleu', 'rouge_score', 'torch') if m in sys.modules]; print(bad)"
+    code = ("import sys, nlp_apps, nlp_apps.cli, nlp_apps.registry; "
+            "bad = [m for m in ('tasks', 'sklearn', 'sacrebleu', 'rouge_score', 'torch') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

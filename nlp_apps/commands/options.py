@@ -78,7 +78,8 @@ def trainer_options(command=None, *, defaults: dict | None = None):
         click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
                      help=f"bf16 autocast or fp32; auto: bf16 where a probe shows the hardware pays for it [{shown['precision']}]."),
         click.option("--seed", type=int, help=f"Random seed [{shown['seed']}]."),
-        click.option("--progress/--no-progress", default=None, help="Show a progress bar [when stderr is a terminal]; without it, a plain progress line every 100 steps (for log files)."),
+        click.option("--progress/--no-progress", default=None,
+                     help="Show a progress bar [when stderr is a terminal]; without it, a plain progress line every 100 steps (for log files)."),
     ]
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
 

@@ -91,7 +91,8 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
         data = run["data"]
         train_set = read(data["train"], **data["options"])
         valid_set = read(data["valid"], **data["options"])
-        result = train_classifier(train_set, valid_set, resume_dir, backbone=run["backbone"], recipe=RecipeConfig.from_dict(run["recipe"], f"{resume_dir}/run_config.json"),
+        recipe = RecipeConfig.from_dict(run["recipe"], f"{resume_dir}/run_config.json")
+        result = train_classifier(train_set, valid_set, resume_dir, backbone=run["backbone"], recipe=recipe,
                                   head=HeadConfig.from_dict(run["head"]), trainer=TrainerConfig.from_dict(run["trainer"]),
                                   device=run["device"], data_files=[data["train"], data["valid"]], resume=True, log=log)
         if main_process:
@@ -104,7 +105,8 @@ def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_f
     train_set = read(train_file, fmt, text_column, label_column, text_field, label_field)
     valid_set = read(valid_file, fmt, text_column, label_column, text_field, label_field)
     try:
-        recipe = RecipeConfig(lm_finetune=lm_finetune, lm_epochs=lm_epochs, lm_budget_share=lm_budget_share, discriminative_lr=discriminative_lr, lr_decay=lr_decay,
+        recipe = RecipeConfig(lm_finetune=lm_finetune, lm_epochs=lm_epochs, lm_budget_share=lm_budget_share,
+                              discriminative_lr=discriminative_lr, lr_decay=lr_decay,
                               gradual_unfreezing=gradual_unfreezing, unfreeze_span=unfreeze_span, batch_size=batch_size, backbone_dropout=dropout,
                               pretrained=pretrained)
         trainer = TrainerConfig(**{**TRAINER_DEFAULTS, **trainer_values(options)})
@@ -219,7 +221,8 @@ def demo(out_dir, backbone, seed) -> None:
     ctx = click.get_current_context()
     click.echo(f"== fine-tuning on {demo_dir / 'train.tsv'} (validation: {demo_dir / 'valid.tsv'})")
     ctx.invoke(train, train_file=str(demo_dir / "train.tsv"), valid_file=str(demo_dir / "valid.tsv"), out_dir=out_dir,
-               backbone=backbone, overwrite=True, lm_finetune=RECIPE_DEFAULTS["lm_finetune"], lm_epochs=1, discriminative_lr=True, lr_decay=RECIPE_DEFAULTS["lr_decay"],
+               backbone=backbone, overwrite=True, lm_finetune=RECIPE_DEFAULTS["lm_finetune"], lm_epochs=1, discriminative_lr=True,
+               lr_decay=RECIPE_DEFAULTS["lr_decay"],
                gradual_unfreezing=True, unfreeze_span=0.1, pretrained=True, batch_size=32, dropout=0.2, device="auto", fmt="tsv",
                text_column=None, label_column=None, text_field="text", label_field="label", seed=seed,
                epochs=16, patience=3, lr=TRAINER_DEFAULTS["lr"])  # a few hundred examples: more epochs; early stopping keeps the best
