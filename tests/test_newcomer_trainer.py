@@ -153,3 +153,15 @@ def test_an_explicit_progress_flag_wins_over_the_terminal_check(tmp_path, monkey
     if shown is not None:
         shown.close()
     assert (shown is not None) == bar
+
+
+# ---- --drop-last: a finished run without its resumable state ------------------------------------
+
+
+@pytest.mark.parametrize(("keep_last", "interrupt", "kept"), [(True, False, True), (False, False, False), (False, True, True)])
+def test_drop_last_removes_the_resumable_state_only_from_a_run_that_ended(tmp_path, keep_last, interrupt, kept):
+    callbacks = [InterruptAt(2)] if interrupt else []
+    config = TrainerConfig(epochs=1, max_steps=4, patience=None, progress=False, keep_last=keep_last)
+    result = Trainer(ConstantLossTask(1.0), config, tmp_path / "run", callbacks=callbacks).fit()
+    assert result.status == ("interrupted" if interrupt else "max_steps")
+    assert (tmp_path / "run" / "last").is_dir() == kept

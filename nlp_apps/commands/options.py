@@ -27,11 +27,12 @@ TRAINER_FIELDS = {
     "checkpoint_every": "checkpoint_every",
     "precision": "precision",
     "seed": "seed",
+    "keep_last": "keep_last",
     "progress": "progress",
 }
 
 
-RESUMABLE_OPTIONS = ("time_budget", "epochs", "max_steps", "patience", "progress")  # what a resumed run may change
+RESUMABLE_OPTIONS = ("time_budget", "epochs", "max_steps", "patience", "keep_last", "progress")  # what a resumed run may change
 
 
 class Duration(click.ParamType):
@@ -78,6 +79,9 @@ def trainer_options(command=None, *, defaults: dict | None = None):
         click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
                      help=f"bf16 autocast or fp32; auto: bf16 where a probe shows the hardware pays for it [{shown['precision']}]."),
         click.option("--seed", type=int, help=f"Random seed [{shown['seed']}]."),
+        click.option("--keep-last/--drop-last", default=None,
+                     help="Keep OUT/last, the resumable state (model, optimizer, data position), when the run ends [keep]; "
+                          "--drop-last deletes it then (the model stays; the run can no longer be resumed)."),
         click.option("--progress/--no-progress", default=None,
                      help="Show a progress bar [when stderr is a terminal]; without it, a plain progress line every 100 steps (for log files)."),
     ]

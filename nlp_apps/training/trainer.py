@@ -14,6 +14,7 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import sys
 import time
@@ -282,7 +283,10 @@ class Trainer:
             if bar is not None:
                 bar.close()
             self._restore_signal_handlers()
-        self._save_last()
+        if status == "interrupted" or self.config.keep_last:
+            self._save_last()
+        elif distributed.is_main():  # --drop-last: the model stays, the resumable state (optimizer and all) goes
+            shutil.rmtree(self.out_dir / "last", ignore_errors=True)
         self._write_records(status)
         distributed.barrier()  # the other processes may read what process 0 wrote once fit returns
         return TrainResult(status=status, steps=self.step, best_metric=self.best_metric, metrics=self.best_metrics)

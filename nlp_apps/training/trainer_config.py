@@ -29,6 +29,7 @@ class TrainerConfig:
     log_every: int = 100  # steps between training rows in log.csv
     precision: str = "auto"  # auto | fp32 | bf16 (autocast); auto probes the hardware (nlp_apps.precision)
     seed: int = 0
+    keep_last: bool = True  # keep OUT/last (resumable state) when the run ends; an interrupted run always keeps it
     progress: bool | None = None  # None: a progress bar when stderr is a terminal, plain lines otherwise
 
     def __post_init__(self) -> None:
