@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.results import load_average, shared_data, store_row
+from benchmarks.lib.results import load_average, shared_data, store_row
 
 ROWS = {"ours": [], "no_copy": ["--no-copy"], "no_coverage": ["--no-coverage"], "no_lm_init": ["--random-init"], "lead": None}
 NOTES = ("AESLC test, ROUGE F1 x 100 with stemming (rouge-score). ann = best of ann0-ann2 per e-mail, averaged (the headline); "

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.flops import matmul_ceiling_gflops
-from benchmarks.results import report, shared_data
+from benchmarks.lib.flops import matmul_ceiling_gflops
+from benchmarks.lib.results import report, shared_data
 from benchmarks.side_by_side import run_ours
 from nlp_apps.data.token_files import encode_corpus_in_memory
 from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR, load_model_tokenizer, read_config

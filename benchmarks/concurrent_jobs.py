@@ -24,8 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.fingerprint import machine_fingerprint
-from benchmarks.results import load_average, shared_data, store_row
+from benchmarks.lib.fingerprint import machine_fingerprint
+from benchmarks.lib.results import load_average, shared_data, store_row
 from nlp_apps.threads import available_cores
 
 ROWS = ["alone", "two_default", "two_all_cores", "two_one_thread"]

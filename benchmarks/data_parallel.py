@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.results import ROOT, report, shared_data
+from benchmarks.lib.results import ROOT, report, shared_data
 
 MODEL = ["--tokenizer", "word", "--vocab-size", "10004", "--layers", "2", "--emb-size", "400", "--hidden-size", "400",
          "--batch-size", "32", "--bptt", "70", "--no-progress", "--checkpoint-every", "10h"]

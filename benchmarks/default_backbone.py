@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from benchmarks.results import RESULTS_DIR, report, shared_data
+from benchmarks.lib.results import shared_data, store_row
 from nlp_apps.data.token_files import encode_corpus_in_memory
 from nlp_apps.io.checkpoint import load_language_model, resolve_model_dir
 from nlp_apps.models.lm import score_tokens
@@ -25,10 +25,7 @@ def main() -> None:
     model, tokenizer, _ = load_language_model(model_dir)
     tokens, words = encode_corpus_in_memory(test, tokenizer)
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    stored = RESULTS_DIR / "default_backbone.json"
-    rows = [r for r in (json.loads(stored.read_text()) if stored.exists() else []) if r.get("model") != args.model]
-    for row in rows:
-        row.pop("notes", None)
+    rows = []
     for direction in model.config.directions:
         result = score_tokens(model, tokens, words, batch_size=16, direction=direction)
         rows.append({
@@ -41,9 +38,10 @@ def main() -> None:
             "train_minutes": round(manifest["wall_time_s"] / 60, 1),
             "train_peak_rss_mb": manifest["peak_rss_mb"],
         })
-    rows[-1]["notes"] = ("gutenberg-260 test.txt (5 held-out books). Word-level perplexity = "
-                         "exp(total NLL / (whitespace words + lines)). Peak RSS is that of the model's pretraining run.")
-    report("default_backbone", rows)
+    notes = ("gutenberg-260 test.txt (5 held-out books). Word-level perplexity = "
+             "exp(total NLL / (whitespace words + lines)). Peak RSS is that of the model's pretraining run.")
+    # This model's rows replace its stored ones and go last; other models' rows are kept.
+    store_row("default_backbone", rows, notes=notes, key=lambda r: r.get("model"), last=True)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from benchmarks.results import RESULTS_DIR, report, shared_data
+from benchmarks.lib.results import shared_data, store_row
 from nlp_apps.data.corpora import iter_documents
 from nlp_apps.data.token_files import encode_text
 from nlp_apps.io.checkpoint import load_language_model, resolve_model_dir
@@ -70,14 +70,7 @@ def main() -> None:
                 row[f"{domain}{suffix}"] = round(scored.word_perplexity, 1)
         row.update(threads=torch.get_num_threads(), seconds=round(time.perf_counter() - started))
         rows.append(row)
-    stored = RESULTS_DIR / "domains.json"
-    table = {r["model"]: r for r in (json.loads(stored.read_text()) if stored.exists() else [])}
-    table.update({r["model"]: r for r in rows})
-    ordered = list(table.values())
-    for r in ordered:
-        r.pop("notes", None)
-    ordered[-1]["notes"] = NOTES
-    report("domains", ordered)
+    store_row("domains", rows, notes=NOTES, key=lambda r: r["model"])  # a stored model's row is replaced in place
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -22,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.results import RESULTS_DIR, report, shared_data
-from benchmarks.tfidf import tfidf_logistic_regression
+from benchmarks.lib.results import ROOT, shared_data, store_row
+from benchmarks.lib.tfidf import tfidf_logistic_regression
 
 NOTES = ("IMDB test accuracy (25,000 reviews). Target: >= 92.0 after at most 60 minutes of fine-tuning on 2 CPU threads "
          "(Maas et al. 2011: 88.9; ULMFiT: 95.4). Validation: a seeded slice of train.jsonl.")
@@ -65,14 +66,7 @@ def main() -> None:
                              "train_seconds": scores["train_seconds"], "seed": args.seed}
         elif variant in VARIANTS:
             rows[variant] = run_recipe(train, valid, test, args, variant)
-    stored = RESULTS_DIR / "imdb.json"
-    table = {r["variant"]: r for r in (json.loads(stored.read_text()) if stored.exists() else [])}
-    table.update({r["variant"]: r for r in rows.values()})
-    ordered = list(table.values())
-    for r in ordered:
-        r.pop("notes", None)
-    ordered[-1]["notes"] = NOTES
-    report("imdb", ordered)
+    store_row("imdb", list(rows.values()), notes=NOTES, key=lambda r: r["variant"])  # a stored variant's row is replaced in place
 
 
 def run_recipe(train, valid, test, args, variant: str) -> dict:
@@ -105,12 +99,14 @@ def run_recipe(train, valid, test, args, variant: str) -> dict:
 def peak_memory(model: Path, text: str) -> float:
     """Peak resident memory (MB) of a fresh process that loads the model and labels one text.
 
-    VmHWM, not ru_maxrss: Linux carries the forking parent's high-water mark across exec into
-    ru_maxrss, which here would report this benchmark's own memory (2.2 GB, against 0.3 GB).
+    The child reports its own VmHWM just before it exits (benchmarks/lib/memory.py), not ru_maxrss: Linux carries
+    the forking parent's high-water mark across exec into ru_maxrss, which here would report this benchmark's own
+    memory (2.2 GB, against 0.3 GB).
     """
-    code = ("import sys; from tasks.sentiment.pipeline import load; p = load(sys.argv[1]); p.predict([sys.stdin.read()]); "
-            "print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')) / 1024)")
-    out = subprocess.run([sys.executable, "-c", code, str(model)], input=text, capture_output=True, text=True, check=True)
+    code = ("import sys; from benchmarks.lib.memory import vmhwm_mb; from tasks.sentiment.pipeline import load; "
+            "p = load(sys.argv[1]); p.predict([sys.stdin.read()]); print(vmhwm_mb())")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    out = subprocess.run([sys.executable, "-c", code, str(model)], input=text, capture_output=True, text=True, check=True, env=env)
     return round(float(out.stdout.strip()), 1)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.results import ROOT, load_average, shared_data, store_row
+from benchmarks.lib.results import ROOT, load_average, shared_data, store_row
 
 NOTES = ("Multi30k de->en, test_2016_flickr, sacreBLEU (13a, detokenised). Target: >= 35 BLEU after at most 60 minutes "
          "of training on 2 CPU threads, alone. threads = torch threads; load = 1-minute load average at the start and end "

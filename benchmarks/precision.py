@@ -8,7 +8,7 @@ Rows, one after another (run it alone: both cores, nothing else):
   score_<p>        perplexity of PTB valid with the shipped default LM: tokens/s and perplexity
 
 Each row records the precision `auto` chose on this machine and why, and the machine fingerprint
-(benchmarks/fingerprint.py): compare rows only within one run.
+(benchmarks/lib/fingerprint.py): compare rows only within one run.
 
     python -m benchmarks.precision [--minutes 5] [--only pretrain,score] [--out runs/bench-precision]
 """
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.fingerprint import machine_fingerprint
-from benchmarks.results import load_average, shared_data, store_row
+from benchmarks.lib.fingerprint import machine_fingerprint
+from benchmarks.lib.results import load_average, shared_data, store_row
 from nlp_apps.data.token_files import encode_corpus_in_memory
 from nlp_apps.io.checkpoint import load_language_model
 from nlp_apps.models.backbone import BackboneConfig

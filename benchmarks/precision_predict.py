@@ -23,8 +23,8 @@ import sacrebleu
 import torch
 
 import nlp_apps
-from benchmarks.fingerprint import machine_fingerprint
-from benchmarks.results import load_average, shared_data, store_row
+from benchmarks.lib.fingerprint import machine_fingerprint
+from benchmarks.lib.results import load_average, shared_data, store_row
 from tasks.qa.adapter import read_squad, split_examples
 from tasks.qa.metric import squad_metrics
 from tasks.sentiment.adapter import read_dataset

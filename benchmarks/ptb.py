@@ -4,7 +4,7 @@ Rows, one after another in one run (both cores, nothing else running, for the fi
   ours      our best PTB recipe through the public API (the code path of `nlp-apps pretrain --tokenizer
             word`): LSTM 2x512 tied with AWD dropouts, SGD lr 20 + cosine, batch 20x35; validated each
             epoch, the best model scored on ptb.test.txt
-  baseline  the plain PyTorch LSTM LM of benchmarks/baseline_pytorch_lm.py at pytorch/examples'
+  baseline  the plain PyTorch LSTM LM of benchmarks/lib/baseline_pytorch_lm.py at pytorch/examples'
             published settings (200/200 tied, SGD lr 20 divided by 4 when validation stops improving,
             batch 20x35, dropout 0.2); its best model by validation scored on the test set
 
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.baseline_pytorch_lm import batchify, evaluate, train_for
-from benchmarks.flops import lm_macs_per_token, train_flops_per_token
-from benchmarks.results import load_average, shared_data, store_row
+from benchmarks.lib.baseline_pytorch_lm import batchify, evaluate, train_for
+from benchmarks.lib.flops import lm_macs_per_token, train_flops_per_token
+from benchmarks.lib.results import load_average, shared_data, store_row
 from nlp_apps.data.token_files import encode_corpus_in_memory
 from nlp_apps.data.tokenizer import WordTokenizer
 from nlp_apps.io.checkpoint import load_language_model

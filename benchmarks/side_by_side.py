@@ -2,8 +2,8 @@
 
   a) ours, the `nlp-apps pretrain` defaults (AdamW + cosine, locked dropout, variable BPTT, batch
      32x70) at the baseline's size: LSTM 2x200 tied
-  b) a plain PyTorch LSTM LM in the style of pytorch/examples (benchmarks/baseline_pytorch_lm.py)
-  c) the seed's Keras recipe (benchmarks/keras_seed.py; skipped if keras is not installed)
+  b) a plain PyTorch LSTM LM in the style of pytorch/examples (benchmarks/lib/baseline_pytorch_lm.py)
+  c) the seed's Keras recipe (benchmarks/lib/keras_seed.py; skipped if keras is not installed)
   d) the seed's architecture through our toolkit: cell rnn, 128/128, untied, word vocabulary 10k
   e) ours with b)'s recipe (SGD lr 20, batch 20x35, dropout 0.2): the implementations side by side
   f) ours, the `nlp-apps pretrain` defaults at the default size (LSTM 2 layers, 256/768 tied):
@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.baseline_pytorch_lm import train_for
-from benchmarks.flops import lm_macs_per_token, matmul_ceiling_gflops, train_flops_per_token
-from benchmarks.results import RESULTS_DIR, ROOT, report, shared_data
+from benchmarks.lib.baseline_pytorch_lm import train_for
+from benchmarks.lib.flops import lm_macs_per_token, matmul_ceiling_gflops, train_flops_per_token
+from benchmarks.lib.results import ROOT, shared_data, store_row
 from nlp_apps.data.token_files import encode_corpus_in_memory
 from nlp_apps.data.tokenizer import WordTokenizer
 from nlp_apps.models.backbone import BackboneConfig
@@ -121,15 +121,9 @@ def main() -> None:
         row["ceiling_gflops"] = round(ceiling, 1)
     if rows:
         rows[-1]["notes"] = " ".join(filter(None, [rows[-1].get("notes"), summary(rows)]))
-        report("side_by_side", sorted(rows + stored_rows(skip), key=lambda row: row["model"]))
-
-
-def stored_rows(letters: set[str]) -> list[dict]:
-    """Rows of an earlier run for the letters this run skipped."""
-    path = RESULTS_DIR / "side_by_side.json"
-    if not path.is_file():
-        return []
-    return [row for row in json.loads(path.read_text()) if row["model"][0] in letters]
+        # This run's rows replace the stored ones of their letters; the skipped letters keep an earlier run's rows
+        # (each row keeps its own notes).
+        store_row("side_by_side", rows, order=lambda row: row["model"], key=lambda row: row["model"][0])
 
 
 def summary(rows: list[dict]) -> str:
@@ -161,7 +155,7 @@ def run_keras(train_ids, valid_ids, vocab, seconds, work: Path) -> dict:
     np.save(work / "valid.npy", valid_ids)
     env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "tensorflow"), TF_CPP_MIN_LOG_LEVEL="2",
                OMP_NUM_THREADS=str(torch.get_num_threads()))  # the same threads as the torch rows
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.keras_seed", str(work / "train.npy"), str(work / "valid.npy"), str(vocab), str(seconds)],
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.lib.keras_seed", str(work / "train.npy"), str(work / "valid.npy"), str(vocab), str(seconds)],
                           capture_output=True, text=True, cwd=ROOT, env=env)
     if proc.returncode != 0:
         return {"model": name, "notes": f"c) failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"}

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.results import RESULTS_DIR, report, shared_data, utc_stamp
+from benchmarks.lib.results import shared_data, store_row, utc_stamp
 from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR, load_model_tokenizer
 from nlp_apps.training.finetune import RecipeConfig, pretrained_backbone
 from nlp_apps.training.trainer import Callback, Trainer, TrainerConfig, seed_everything
@@ -205,14 +205,8 @@ def row(point: dict, args, settings: dict) -> dict:
 
 
 def store(rows: list[dict]) -> None:
-    """Replace this variant's rows in results/squad.json, keep the others (NLP_APPS_BENCH_DRY=1: print only)."""
-    stored = RESULTS_DIR / "squad.json"
-    kept = [r for r in (json.loads(stored.read_text()) if stored.exists() else []) if r["variant"] != rows[0]["variant"]]
-    merged = kept + rows
-    for r in merged:
-        r.pop("notes", None)
-    merged[-1]["notes"] = NOTES
-    report("squad", merged)
+    """Replace this variant's rows in results/squad.json (they go last), keep the others (NLP_APPS_BENCH_DRY=1: print only)."""
+    store_row("squad", rows, notes=NOTES, key=lambda r: r["variant"], last=True)
 
 
 def default_backbone_name() -> str:

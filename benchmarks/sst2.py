@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.results import RESULTS_DIR, report, shared_data
-from benchmarks.tfidf import tfidf_logistic_regression
+from benchmarks.lib.results import shared_data, store_row
+from benchmarks.lib.tfidf import tfidf_logistic_regression
 from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR, resolve_model_dir
 from nlp_apps.training.trainer import TrainerConfig
 from tasks.sentiment.adapter import read_dataset
@@ -124,15 +124,8 @@ def main() -> None:
                           "lr": lr, "lr_decay": recipe.lr_decay, "seed": args.seed, "status": result.status, "threads": threads,
                           "checkpoint_chosen_on": f"{len(heldout):,} held-out train sentences", "train_sentences": len(train),
                           "backbone": backbone_name(args.backbone) if recipe.pretrained else "random init"}
-    stored = RESULTS_DIR / "sst2.json"
-    rows = {row["variant"]: row for row in (json.loads(stored.read_text()) if stored.exists() else [])}
-    rows.update(measured)
-    ordered = [row for variant in VARIANTS.values() for name, row in rows.items() if base_variant(name) == variant[0]]
-    for row in ordered:
-        if row.get("notes") == NOTES:
-            del row["notes"]
-    ordered[-1]["notes"] = " ".join(filter(None, [ordered[-1].get("notes"), NOTES]))
-    report("sst2", ordered)
+    # A stored variant's row is replaced in place; rows are grouped by VARIANTS, in stored order within a group.
+    store_row("sst2", list(measured.values()), order=variant_rank, notes=NOTES, key=lambda row: row["variant"])
 
 
 def recipe_overrides(settings: list[str]) -> dict[str, float]:
@@ -153,6 +146,13 @@ def backbone_name(backbone: str) -> str:
     manifest = json.loads((directory / "manifest.json").read_text())
     label = "default" if directory == DEFAULT_MODEL_DIR else directory.name
     return f"{label}, {manifest['wall_time_s'] / 60:.0f} min pretraining"
+
+
+def variant_rank(row: dict) -> int:
+    """The position in VARIANTS of the variant a row measured (its name without the marks of base_variant); unknown ones last."""
+    names = [name for name, *_ in VARIANTS.values()]
+    base = base_variant(row["variant"])
+    return names.index(base) if base in names else len(names)
 
 
 def base_variant(name: str) -> str:

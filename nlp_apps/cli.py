@@ -20,6 +20,7 @@ CORE_COMMANDS = {
     "info": "nlp_apps.commands.info:info",
     "perplexity": "nlp_apps.commands.lm:perplexity",
     "pretrain": "nlp_apps.commands.pretrain:pretrain",
+    "serve": "nlp_apps.commands.serve:serve",
     "tasks": "nlp_apps.commands.tasks:tasks",
 }
 

@@ -25,7 +25,7 @@ DISABLE_ENV = "NLP_APPS_DISABLE_PLUGIN_AUTOLOAD"
 BLOCK_ENV = "NLP_APPS_BLOCK_PLUGINS"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 REQUIRED_COMMANDS = ("train", "evaluate", "predict")
-RESERVED_NAMES = frozenset({"pretrain", "perplexity", "generate", "tasks", "demo"})
+RESERVED_NAMES = frozenset({"pretrain", "perplexity", "generate", "tasks", "demo", "serve"})
 
 
 @dataclass(frozen=True)

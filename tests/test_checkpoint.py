@@ -71,6 +71,13 @@ def edit_backbone_part(path, backbone):
         ({"parts": []}, "parts.*not a JSON object"),
         ({"backbone": {"vocab_size": VOCAB, "hidden": 3}}, "unknown BackboneConfig key.*hidden"),
         ({"backbone": {"vocab_size": VOCAB + 1, "emb_size": 10, "hidden_size": 24}}, "model.safetensors: .*(weights do not match|has shape)"),
+        ({"backbone": {"vocab_size": VOCAB, "emb_size": 10, "hidden_size": 24.5}}, r"backbone hidden_size must be an integer, got a number \(24.5\)"),
+        ({"backbone": {"vocab_size": VOCAB, "emb_size": 10, "hidden_size": "24"}}, r'backbone hidden_size must be an integer, got a string \("24"\)'),
+        ({"backbone": {"vocab_size": VOCAB, "tie_weights": "no"}}, "backbone tie_weights must be a boolean"),
+        ({"backbone": {"vocab_size": VOCAB, "input_dropout": True}}, "backbone input_dropout must be a number, got a boolean"),
+        ({"task": 5}, '"task" must be a string or null, got a number'),
+        ({"model_type": ["language_model"]}, '"model_type" must be a string, got a list'),
+        ({"head": "classifier"}, '"head" must be a JSON object or null'),
     ],
 )
 def test_bad_checkpoints_give_clear_errors(tmp_path, tiny_config, change, message):

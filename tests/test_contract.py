@@ -1,19 +1,28 @@
-"""The plug-in contract, checked on every task installed through the `nlp_apps.tasks` entry points.
+"""The plug-in contract, checked on every task installed through the `nlp_apps.tasks` entry points
+(and, through tests/test_example_task.py, on the example task in examples/truecase).
 
 A new task gets these tests for free: its spec validates, every command answers --help, its head
 builds on a tiny backbone, its adapter reads its demo data, its metric gives the best score on
-perfect predictions, and a saved model loads (on the requested device) and predicts the same.
+perfect predictions, a saved model loads (on the requested device) and predicts the same, the same
+model directory gives exactly the same outputs call after call and load after load, and a corrupted
+model directory is refused with one line (a CheckpointError).
+
+The contract has no training entry point (TaskSpec exposes no loss for a batch), so overfitting is
+checked in each task's own tests: sentiment, qa and the example task fit a few examples with their
+own head and loss; translation and summarization through the shared encoder-decoder (tests/test_seq2seq.py).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from importlib import metadata
 
 import pytest
 import torch
 from click.testing import CliRunner
 
+from nlp_apps.errors import CheckpointError
 from nlp_apps.registry import ENTRY_POINT_GROUP, validate_spec
 
 ENTRY_POINTS = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
@@ -25,8 +34,15 @@ def spec(request):
     return validate_spec(request.param.load(), request.param.name)
 
 
-def test_the_project_tasks_are_installed():
-    assert {"sentiment"} <= {ep.name for ep in ENTRY_POINTS}
+def test_the_project_tasks_are_installed(plugins_on):
+    """Every first-party task has an entry point and loads into the registry (so every one gets the checks below)."""
+    from nlp_apps.registry import get_registry
+
+    registry = get_registry()
+    broken = {name: plugin.error.strip().splitlines()[-1] for name, plugin in registry.broken.items() if name in PROJECT_TASKS}
+    assert not broken, broken
+    assert PROJECT_TASKS <= {ep.name for ep in ENTRY_POINTS}, sorted(PROJECT_TASKS - {ep.name for ep in ENTRY_POINTS})
+    assert PROJECT_TASKS <= set(registry.names()), sorted(PROJECT_TASKS - set(registry.names()))
 
 
 def test_every_command_answers_help(spec):
@@ -89,6 +105,83 @@ def test_nlp_apps_load_finds_the_task_of_a_saved_model(spec, tiny_language_model
     spec.save(model, load_model_tokenizer(tiny_language_model), tmp_path / "model")
     loaded = nlp_apps.load(tmp_path / "model", device="cpu")
     assert type(loaded) is type(spec.load(tmp_path / "model"))
+
+
+def saved_model(spec, backbone_dir, directory):
+    """A head built on the tiny backbone and saved to `directory` -> (directory, predict inputs, references) of a few demo examples."""
+    from nlp_apps.io.checkpoint import load_backbone, load_model_tokenizer
+
+    train, valid = demo_examples(spec)
+    torch.manual_seed(0)
+    spec.save(spec.build_head(load_backbone(backbone_dir), spec.head_config(), train), load_model_tokenizer(backbone_dir), directory)
+    inputs, references = spec.split_examples(valid[:4])
+    return directory, inputs, references
+
+
+def test_evaluation_is_deterministic_call_after_call_and_load_after_load(spec, tiny_language_model, tmp_path):
+    model_dir, inputs, _ = saved_model(spec, tiny_language_model, tmp_path / "model")
+    loaded = spec.load(model_dir, device="cpu")
+    first, second = loaded.predict(inputs), loaded.predict(inputs)
+    reloaded = spec.load(model_dir, device="cpu").predict(inputs)
+    # Exactly equal, scores and probabilities included: no dropout left on at inference (the heads' default
+    # configs have some), no unseeded sampling, no state carried from one call to the next.
+    assert first == second == reloaded
+
+
+def edit_config(change):
+    def edit(model_dir):
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        change(config)
+        (model_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+
+    return edit
+
+
+def first_part(config):
+    return next(iter(config["parts"].values()))
+
+
+def truncate_weights(model_dir):
+    weights = model_dir / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+
+
+def cut_config(model_dir):
+    config = model_dir / "config.json"
+    config.write_text(config.read_text(encoding="utf-8")[:-10], encoding="utf-8")
+
+
+def remove_tokenizer(model_dir):
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    file = next(part["tokenizer"]["file"] for part in config["parts"].values() if part["tokenizer"])
+    (model_dir / file).unlink()
+
+
+# A corruption of a saved model directory, and what the one-line refusal must say.
+CORRUPTIONS = {
+    "truncated-weights": (truncate_weights, r"model\.safetensors: cannot read weights"),
+    "config-not-json": (cut_config, r"config\.json: invalid JSON"),
+    "config-size-a-string": (edit_config(lambda c: first_part(c)["backbone"].update(hidden_size="20")),
+                             r'config\.json: backbone hidden_size must be an integer, got a string \("20"\)'),
+    "config-flag-a-string": (edit_config(lambda c: first_part(c)["backbone"].update(tie_weights="no")),
+                             r"config\.json: backbone tie_weights must be a boolean"),
+    "config-head-a-list": (edit_config(lambda c: c.update(head=[])), r'config\.json: "head" must be a JSON object or null, got a list'),
+    "config-task-a-number": (edit_config(lambda c: c.update(task=5)), r'config\.json: "task" must be a string or null, got a number'),
+    "missing-tokenizer": (remove_tokenizer, r"tokenizer file \S+ is missing"),
+}
+
+
+@pytest.mark.parametrize("corruption", CORRUPTIONS)
+def test_a_corrupted_model_directory_is_refused_in_one_line(spec, tiny_language_model, tmp_path, plugins_on, corruption):
+    import nlp_apps
+
+    corrupt, message = CORRUPTIONS[corruption]
+    model_dir, _, _ = saved_model(spec, tiny_language_model, tmp_path / "model")
+    corrupt(model_dir)
+    for load in (spec.load, nlp_apps.load):
+        with pytest.raises(CheckpointError) as refused:
+            load(model_dir, device="cpu")
+        assert "\n" not in str(refused.value) and re.search(message, str(refused.value)), (load, str(refused.value))
 
 
 def test_nlp_apps_demo_runs_each_task_demo(tiny_language_model, tmp_path, plugins_on, monkeypatch):

@@ -4,6 +4,7 @@ train / evaluate / predict commands run end to end on its demo data with the tin
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -47,6 +48,8 @@ test_every_command_answers_help = contract.test_every_command_answers_help
 test_the_metric_gives_the_best_score_on_perfect_predictions = contract.test_the_metric_gives_the_best_score_on_perfect_predictions
 test_a_head_builds_saves_loads_and_predicts_the_same = contract.test_a_head_builds_saves_loads_and_predicts_the_same
 test_nlp_apps_load_finds_the_task_of_a_saved_model = contract.test_nlp_apps_load_finds_the_task_of_a_saved_model
+test_evaluation_is_deterministic_call_after_call_and_load_after_load = contract.test_evaluation_is_deterministic_call_after_call_and_load_after_load
+test_a_corrupted_model_directory_is_refused_in_one_line = contract.test_a_corrupted_model_directory_is_refused_in_one_line
 
 
 def test_the_adapter_reads_the_demo_and_names_a_bad_line(spec, tmp_path):
@@ -69,10 +72,43 @@ def test_train_evaluate_and_predict_end_to_end(spec, tiny_language_model, tmp_pa
         "--max-steps", "3", "--batch-size", "8", "--no-progress"])
     assert trained.exit_code == 0, trained.output
     assert "max_steps after 3 steps" in trained.output and (out / "config.json").is_file()
+    best = float(re.search(r"best f1 (\d\.\d{4})", trained.output).group(1))
     evaluated = CliRunner().invoke(spec.cli, ["evaluate", "--model", str(out), "--data", files["valid"]])
     assert evaluated.exit_code == 0, evaluated.output
-    assert 0.0 <= json.loads(evaluated.output.splitlines()[-1])["f1"] <= 1.0
+    scores = json.loads(evaluated.output.splitlines()[-1])
+    # The saved model is the one that scored best on --valid during training; its predictions score the same again.
+    references = [e.text for e in spec.read_dataset(files["valid"])]
+    assert scores["words"] == sum(len(r.split()) for r in references) and scores["f1"] == pytest.approx(best, abs=5e-5)
+    recased = CliRunner().invoke(spec.cli, ["predict", "--model", str(out), "--file", files["valid"]])
+    assert recased.exit_code == 0 and spec.metric(recased.output.splitlines(), references) == scores
     predicted = CliRunner().invoke(spec.cli, ["predict", "--model", str(out), "anna met tomas in york.", "the bbc called."])
     assert predicted.exit_code == 0, predicted.output
     lines = predicted.output.splitlines()
     assert [line.lower() for line in lines] == ["anna met tomas in york.", "the bbc called."]
+
+
+def test_the_tagger_overfits_a_handful_of_sentences(spec, tiny_language_model):
+    """The example's own training step (the loss the Trainer minimises) fits four demo sentences: every capital restored."""
+    import torch
+    from truecase_task.training import TruecaseTraining
+
+    from nlp_apps.io.checkpoint import load_backbone, load_model_tokenizer
+    from nlp_apps.training.finetune import RecipeConfig
+
+    torch.manual_seed(0)
+    train = spec.read_dataset(spec.demo_data()["train"])[:4]
+    model = spec.build_head(load_backbone(tiny_language_model), spec.head_config(dropout=0.0), train)
+    tokenizer = load_model_tokenizer(tiny_language_model)
+    task = TruecaseTraining(model, tokenizer, train, train, RecipeConfig(batch_size=4), seed=0, device=torch.device("cpu"))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    inputs, references = spec.split_examples(train)
+    for step in range(1, 81):
+        model.train()  # (the pipeline puts it in eval mode)
+        loss = task.training_step([0, 1, 2, 3]).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % 10 == 0 and spec.pipeline(model, tokenizer).predict(inputs) == references:
+            break
+    predictions = spec.pipeline(model, tokenizer).predict(inputs)
+    assert predictions == references and spec.metric(predictions, references)[spec.metric_name] == spec.metric_best, (step, predictions)

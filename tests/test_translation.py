@@ -80,7 +80,12 @@ def test_cli_train_evaluate_predict_resume(tmp_path, tiny_language_model, plugin
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())
     assert set(config["parts"]) == {"encoder", "decoder"} and config["task"] == "translation"
-    assert (out / "tokenizers" / "encoder").is_dir() and json.loads((out / "metrics.json").read_text())["best"]["bleu"] >= 0
+    assert (out / "tokenizers" / "encoder").is_dir()
+    # The recorded best validation scores are the saved model's: its greedy translations of the valid set score the same.
+    best = json.loads((out / "metrics.json").read_text())["best"]
+    greedy = TASK.load(out).predict([s for s, _ in PAIRS[:3]], beam_size=1, max_length=12)
+    again = TASK.metric(greedy, [t for _, t in PAIRS[:3]])
+    assert (best["bleu"], best["chrf"]) == (pytest.approx(again["bleu"]), pytest.approx(again["chrf"])), (best, greedy)
     resumed = invoke("translation", "train", "--resume", out, "--max-steps", 9)
     assert resumed.exit_code == 0, resumed.output
     assert json.loads((out / "metrics.json").read_text())["steps"] == 9
@@ -97,8 +102,10 @@ def test_cli_train_evaluate_predict_resume(tmp_path, tiny_language_model, plugin
     plotted = invoke("translation", "predict", "--model", out, "--plot-attention", plot, "Ein Hund läuft.")
     assert plotted.exit_code == 0 and plot.stat().st_size > 0
     import nlp_apps
+    from tasks.translation.pipeline import TranslationPipeline
 
-    assert isinstance(nlp_apps.load(out).predict(["Ein Hund läuft."])[0], str)
+    loaded = nlp_apps.load(out)
+    assert type(loaded) is TranslationPipeline and loaded.predict(["Ein Hund läuft."], beam_size=2) == hypotheses[:1]
 
 
 def test_cli_refuses_bad_runs_before_writing(tmp_path, tiny_language_model, plugins_on):
@@ -109,8 +116,8 @@ def test_cli_refuses_bad_runs_before_writing(tmp_path, tiny_language_model, plug
                     "--tgt-backbone", tiny_language_model)
     assert result.exit_code == 1 and "has 6 lines but" in result.output and not out.exists()
     missing = invoke("translation", "train", "--src", src, "--tgt", tgt, "--out", out)
-    assert missing.exit_code == 2 and "validation" in missing.output.lower() or "--valid" in missing.output
-    sentiment_model = tmp_path / "lm"
+    assert missing.exit_code == 2 and "give the valid pairs: --valid FILE" in missing.output and not out.exists()
+    before = sorted(p.relative_to(tiny_language_model) for p in tiny_language_model.rglob("*"))
     wrong = invoke("translation", "predict", "--model", tiny_language_model, "Ein Hund.")
     assert wrong.exit_code == 1 and "not a translator" in wrong.output
-    assert not sentiment_model.exists()
+    assert sorted(p.relative_to(tiny_language_model) for p in tiny_language_model.rglob("*")) == before  # nothing written beside it

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_apps.data.fileio import read_lines
+from nlp_apps.data.fileio import parse_json, read_lines
 from nlp_apps.errors import DataError
 
 BLOCK_TOKENS = 2048
@@ -45,12 +45,15 @@ class CorpusSpec:
             self.train = [self.train]
         self.train = [str(p) for p in self.train]
         self.valid = str(self.valid) if self.valid is not None else None
-        if not NAME_PATTERN.match(self.name or ""):
+        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
             raise ValueError(f"corpus name {self.name!r} must be letters, digits, '.', '_' or '-'")
         if not self.train:
             raise ValueError(f"corpus {self.name!r} has no training file")
-        if not (self.weight > 0 and math.isfinite(self.weight)):
-            raise ValueError(f"corpus {self.name!r}: weight must be a positive number, got {self.weight}")
+        # A corpora file is JSON: a weight of "2" or a holdout of 1.5 is refused here, not by a comparison further on.
+        if not (_is_number(self.weight, float) and self.weight > 0 and math.isfinite(self.weight)):
+            raise ValueError(f"corpus {self.name!r}: weight must be a positive number, got {self.weight!r}")
+        if not _is_number(self.holdout, int):
+            raise ValueError(f"corpus {self.name!r}: holdout must be a whole number of documents, got {self.holdout!r}")
         if self.holdout < 0:
             raise ValueError(f"corpus {self.name!r}: holdout must not be negative, got {self.holdout}")
         if self.valid is None and self.holdout == 0:
@@ -68,6 +71,11 @@ class CorpusSpec:
         if unknown:
             raise ValueError(f"{source}: unknown corpus key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**values)
+
+
+def _is_number(value, kind: type) -> bool:
+    """An int (kind int), or an int or float (kind float); never a bool (JSON true is no number)."""
+    return isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
 
 
 def specs_from_options(train: Sequence[str], valid: Sequence[str], weights: Sequence[float], paragraphs: bool) -> list[CorpusSpec]:
@@ -88,7 +96,7 @@ def read_corpora_file(path: str | os.PathLike) -> list[CorpusSpec]:
     """A JSON list of corpora ({"corpora": [...]} or a bare list); relative paths are relative to the file."""
     path = Path(path)
     try:
-        values = json.loads("\n".join(read_lines(path)))
+        values = parse_json("\n".join(read_lines(path)).removeprefix("\ufeff"))  # a byte-order mark (Windows editors) is dropped
     except json.JSONDecodeError as exc:
         raise DataError(path, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
     entries = values.get("corpora") if isinstance(values, dict) else values
@@ -100,7 +108,12 @@ def read_corpora_file(path: str | os.PathLike) -> list[CorpusSpec]:
         if not isinstance(entry, dict):
             raise DataError(path, f"corpora[{index}] is not an object")
         entry = dict(entry)
-        entry.setdefault("name", corpus_name(entry["train"][0] if isinstance(entry.get("train"), list) else entry.get("train", "")))
+        train, valid = entry.get("train"), entry.get("valid")
+        if not (isinstance(train, str) or (isinstance(train, list) and train and all(isinstance(p, str) for p in train))):
+            raise DataError(path, f"corpora[{index}]: 'train' must be a file path or a non-empty list of file paths, got {_shown(train)}")
+        if valid is not None and not isinstance(valid, str):
+            raise DataError(path, f"corpora[{index}]: 'valid' must be a file path, got {_shown(valid)}")
+        entry.setdefault("name", corpus_name(train if isinstance(train, str) else train[0]))
         for key in ("train", "valid"):
             if isinstance(entry.get(key), str):
                 entry[key] = str(base / expand_variables(entry[key], path, index))
@@ -115,6 +128,12 @@ def read_corpora_file(path: str | os.PathLike) -> list[CorpusSpec]:
     if duplicates:
         raise DataError(path, f"corpus name(s) used twice: {', '.join(duplicates)}")
     return specs
+
+
+def _shown(value, width: int = 40) -> str:
+    """A JSON value for a one-line message, cut to `width` characters."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def expand_variables(value: str, listing: Path, index: int) -> str:
@@ -167,7 +186,7 @@ def _jsonl_documents(path: Path, text_field: str) -> Iterator[str]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = parse_json(line)
         except json.JSONDecodeError as exc:
             raise DataError(path, f"not valid JSON: {exc.msg}", line=number) from None
         if not isinstance(record, dict) or text_field not in record:

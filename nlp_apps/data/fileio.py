@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,6 +25,24 @@ def read_lines(path: str | os.PathLike) -> Iterable[str]:
                 yield raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as exc:
                 raise DataError(path, f"not valid UTF-8 (byte {exc.start} of the line)", line=number) from None
+
+
+def parse_json(text: str) -> Any:
+    """json.loads, where every way `text` can fail to be JSON is a json.JSONDecodeError (with a position).
+
+    json.loads itself raises ValueError for an integer of more than 4,300 digits (Python's limit on
+    converting text to int) and RecursionError for arrays or objects nested about a thousand deep.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)()
+        digits = re.search(rf"[0-9]{{{limit + 1},}}", text)
+        raise json.JSONDecodeError(f"a number of more than {limit:,} digits", text, digits.start() if digits else 0) from None
+    except RecursionError:
+        raise json.JSONDecodeError("arrays or objects nested too deeply", text, len(text) - len(text.lstrip())) from None
 
 
 def check_readable_file(path: str | os.PathLike) -> None:

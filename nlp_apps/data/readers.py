@@ -23,17 +23,21 @@ import csv
 import itertools
 import json
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from nlp_apps.data.fileio import check_readable_file
+from nlp_apps.data.fileio import check_readable_file, parse_json
 from nlp_apps.errors import DataError
 
 FORMATS = ("csv", "tsv", "jsonl")
 Column = Union[str, int]  # a header name / JSONL key, or a 0-based column number
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+# The csv module refuses a field longer than 131,072 characters as an error; a long document is no error
+# (and a CSV quote left open reads to the end of the file, where it is an error naming its first line).
+_FIELD_LIMIT = min(sys.maxsize, 2**31 - 1)
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ def read_jsonl(path: str | os.PathLike, fields: Sequence[Field]) -> Iterator[Rec
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = parse_json(line)
         except json.JSONDecodeError as exc:
             raise DataError(path, f"malformed JSON ({exc.msg})", line=number) from None
         if not isinstance(record, dict):
@@ -138,6 +142,8 @@ def _rows(path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """(first line of the row, cells) for each row that is not blank."""
     lines = (line for _, line in numbered_lines(path, keep_ends=True))
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    if csv.field_size_limit() < _FIELD_LIMIT:
+        csv.field_size_limit(_FIELD_LIMIT)
     reader = csv.reader(lines, delimiter=delimiter, quoting=quoting, strict=True)  # strict: a runaway quote is an error
     while True:
         start = reader.line_num + 1
@@ -147,20 +153,23 @@ def _rows(path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
             return
         except csv.Error as exc:
             kind = "TSV" if delimiter == "\t" else "CSV"
-            raise DataError(path, f"malformed {kind} ({exc})", line=start) from None
+            problem = str(exc)
+            if problem.startswith("new-line character seen in unquoted field"):  # the csv module's advice is for programmers
+                problem = "a carriage return (\\r) inside a line: save the file with \\n or \\r\\n line ends"
+            raise DataError(path, f"malformed {kind} ({problem})", line=start) from None
         if any(cell.strip() for cell in row):
             yield start, row
 
 
 def _resolve_columns(path, fields: Sequence[Field], first_row: list[str]) -> tuple[dict[str, int | None], bool]:
     """The column number of each field, and whether `first_row` is a header (see the module docstring)."""
-    names = {f.column for f in fields if isinstance(f.column, str) and not f.column.isdigit()}
+    names = {f.column for f in fields if isinstance(f.column, str) and not f.column.isdecimal()}
     aliases = {a.lower() for f in fields for a in f.aliases}
     found = _describe(first_row)
     if any(cell in names or cell.lower() in aliases for cell in first_row):
         return {f.name: _header_column(path, f, first_row, found) for f in fields}, True
     for field in fields:
-        if isinstance(field.column, str) and not field.column.isdigit():
+        if isinstance(field.column, str) and not field.column.isdecimal():
             raise DataError(path, f"no {field.name} column named {field.column!r} (the first row is not a header "
                                   f"with that name: {found})")
     unplaced = [f for f in fields if f.column is None and f.required]
@@ -178,7 +187,7 @@ def _header_column(path, field: Field, header: list[str], found: str) -> int | N
     column = field.column
     if isinstance(column, str) and column in header:
         return header.index(column)
-    if isinstance(column, int) or (isinstance(column, str) and column.isdigit()):
+    if isinstance(column, int) or (isinstance(column, str) and column.isdecimal()):
         return int(column)
     if column is not None:
         raise DataError(path, f"no {field.name} column named {column!r} (columns: {found})")

@@ -26,6 +26,7 @@ Loading never executes pickled code: JSON, safetensors and tokenizer files only.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -213,8 +214,26 @@ def read_model_config(path: str | os.PathLike) -> dict:
     unknown = sorted(set(config) - TOP_LEVEL_KEYS)
     if unknown:
         raise CheckpointError(config_path, f"unknown config key(s): {', '.join(unknown)}")
+    for key, types, what in TOP_LEVEL_TYPES:
+        if key in config and not isinstance(config[key], types):
+            raise CheckpointError(config_path, f'"{key}" must be {what}, got {json_type(config[key])}')
     check_parts_config(config_path, config.get("parts"))
     return config
+
+
+# Top-level keys whose values the loaders use directly (a task name looks up the plug-in, a head is a dict of options).
+TOP_LEVEL_TYPES = (("nlp_apps_version", str, "a string"), ("model_type", str, "a string"), ("task", (str, type(None)), "a string or null"),
+                   ("head", (dict, type(None)), "a JSON object or null"))
+
+
+def json_type(value) -> str:
+    """A parsed JSON value named for a one-line message: 'a string ("20")', 'a list', 'null'."""
+    if isinstance(value, (list, dict)):
+        return "a list" if isinstance(value, list) else "a JSON object"
+    if value is None:
+        return "null"
+    name = "a boolean" if isinstance(value, bool) else "a string" if isinstance(value, str) else "a number"
+    return f"{name} ({json.dumps(value)[:40]})"
 
 
 def migrate(config: dict) -> dict:
@@ -259,10 +278,30 @@ def read_config(path: str | os.PathLike) -> dict:
 
 def read_backbone_config(path: Path, config: dict) -> BackboneConfig:
     """The BackboneConfig of a `read_config` view or of one part's entry in `read_model_config`."""
+    values = config.get("backbone")
+    values = {} if values is None else values
+    if not isinstance(values, dict):
+        raise CheckpointError(path / CONFIG_FILE, f"the backbone config must be a JSON object, got {json_type(values)}")
+    for field in dataclasses.fields(BackboneConfig):  # a wrong type must not reach torch (e.g. hidden_size 20.5, tie_weights "no")
+        expected = type(field.default)
+        if field.name in values and expected in JSON_NAMES and not json_value_fits(values[field.name], expected):
+            raise CheckpointError(path / CONFIG_FILE, f"backbone {field.name} must be {JSON_NAMES[expected]}, got {json_type(values[field.name])}")
     try:
-        return BackboneConfig.from_dict(config.get("backbone") or {}, source=str(path / CONFIG_FILE))
+        return BackboneConfig.from_dict(values, source=str(path / CONFIG_FILE))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(path / CONFIG_FILE, str(exc)) from None
+
+
+JSON_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+
+
+def json_value_fits(value, expected: type) -> bool:
+    """Whether a parsed JSON value can stand for a config field of type `expected` (bool, int, float or str)."""
+    if isinstance(value, bool) or expected is bool:
+        return isinstance(value, bool) and expected is bool
+    if expected is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, expected)
 
 
 def model_part(path: Path, config: dict, part: str) -> dict:

@@ -105,7 +105,19 @@ def _size(path: Path) -> int:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB (Linux reports KB, macOS bytes)."""
+    """Peak resident memory of this process so far, in MB.
+
+    VmHWM from /proc/self/status where there is one (Linux): ru_maxrss would include the high-water mark of
+    the parent that forked this process (Linux carries it across exec), so `nlp-apps` launched from a large
+    process would report that process's memory. Elsewhere ru_maxrss of RUSAGE_SELF (macOS reports bytes).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -22,7 +22,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nlp_apps.data.fileio import check_readable_file
+from nlp_apps.data.fileio import check_readable_file, parse_json
 from nlp_apps.data.readers import numbered_lines
 from nlp_apps.errors import DataError
 
@@ -94,7 +94,7 @@ def detect_format(path: Path) -> str:
     with open(path, "rb") as handle:
         first = next((line for line in handle if line.strip()), b"")
     try:
-        record = json.loads(first.decode("utf-8-sig"))
+        record = parse_json(first.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return "squad"  # a multi-line JSON document; the SQuAD reader names any real problem
     return "jsonl" if isinstance(record, dict) and "context" in record else "squad"
@@ -125,7 +125,7 @@ class _Reader:
         if not text.strip():
             self.fail("", "no questions (the file is empty)")
         try:
-            document = json.loads(text)
+            document = parse_json(text)
         except json.JSONDecodeError as exc:
             raise DataError(self.path, f"malformed JSON ({exc.msg}, column {exc.colno})", line=exc.lineno) from None
         if not isinstance(document, dict) or not isinstance(document.get("data"), list):
@@ -147,7 +147,7 @@ class _Reader:
             self.fail(where, f"expected a JSON object, got {type(record).__name__}")
         if key not in record or record[key] is None:
             if required:
-                self.fail(where, f"missing {key!r} (keys: {', '.join(record) or 'none'})")
+                self.fail(where, f"missing {key!r} ({'it is null' if key in record else 'keys: ' + (', '.join(record) or 'none')})")
             return None
         value = record[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
@@ -205,7 +205,7 @@ class _Reader:
                 continue
             self.line = number
             try:
-                record = json.loads(text)
+                record = parse_json(text)
             except json.JSONDecodeError as exc:
                 self.fail("", f"malformed JSON ({exc.msg})")
             examples.append(self.example(record, self.text(record, "context", ""), ""))

@@ -259,6 +259,7 @@ def read_context(path: str) -> str:
 
 def read_jsonl_inputs(input_file: str | None) -> list[dict | None]:
     """One {"context", "question"[, "id"]} per line (None for a blank line), from a file or standard input."""
+    from nlp_apps.data.fileio import parse_json
     from nlp_apps.data.readers import numbered_lines
     from nlp_apps.errors import DataError
 
@@ -275,7 +276,7 @@ def read_jsonl_inputs(input_file: str | None) -> list[dict | None]:
             rows.append(None)
             continue
         try:
-            record = json.loads(line)
+            record = parse_json(line)
         except json.JSONDecodeError as exc:
             raise DataError(name, f"malformed JSON ({exc.msg})", line=number) from None
         if not isinstance(record, dict) or not isinstance(record.get("context"), str) or not isinstance(record.get("question"), str):

@@ -87,13 +87,17 @@ def _read_text(path: Path) -> str:
 
 
 def _from_record(record: Record, require_labels: bool) -> Example:
-    label = record.values["label"]
+    text, label = record.values["text"], record.values["label"]
+    if not isinstance(text, str):  # JSONL: a number, list or object where the text should be
+        raise DataError(record.path, f"the text must be a string, got {type(text).__name__}", line=record.line)
+    if isinstance(label, (list, dict)):
+        raise DataError(record.path, f"the label must be a string or a number, got {type(label).__name__}", line=record.line)
     label = None if label is None else str(label).strip()
     if not label:
         if require_labels:
             raise DataError(record.path, "missing label", line=record.line)
         label = None
-    return _example(Path(record.path), record.line, str(record.values["text"]), label)
+    return _example(Path(record.path), record.line, text, label)
 
 
 def read_folder(path: Path) -> list[Example]:

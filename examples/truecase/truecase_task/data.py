@@ -50,9 +50,11 @@ def read_dataset(path: str | os.PathLike, *, text_field: str = "text") -> list[E
         lines = ((number, line) for number, line in readers.numbered_lines(path) if line.strip())
     else:
         fields = [readers.Field("text", aliases=(text_field,))]
-        lines = ((record.line, str(record.values["text"])) for record in readers.read_records(path, fields))
+        lines = ((record.line, record.values["text"]) for record in readers.read_records(path, fields))
     examples = []
     for number, text in lines:
+        if not isinstance(text, str):  # JSONL: a number, list or object where the text should be
+            raise DataError(path, f"the text must be a string, got {type(text).__name__}", line=number)
         if not any(c.isalpha() for c in text):
             raise DataError(path, f"nothing to truecase in {text.strip()[:40]!r} (no letters)", line=number)
         examples.append(Example(text.strip(), f"{path}:{number}"))

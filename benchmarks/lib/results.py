@@ -1,4 +1,7 @@
-"""Shared by the benchmark scripts: print one JSON line, store it, refresh the tables in docs/benchmarks.md."""
+"""Shared by the benchmark scripts: print one JSON line per row and store the rows in benchmarks/results/NAME.json.
+
+The tables in docs/benchmarks.md are refreshed from the stored rows by `python -m benchmarks.tables`
+(`refresh_tables` below), not by every run."""
 
 from __future__ import annotations
 
@@ -7,11 +10,13 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from benchmarks.fingerprint import machine_cell, machine_fingerprint
+from benchmarks.lib.fingerprint import machine_cell, machine_fingerprint
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 # Benchmarks read public datasets from here; NLP_APPS_DATA points them elsewhere.
 SHARED_DATA = Path(os.environ.get("NLP_APPS_DATA", ROOT.parent / "shared" / "data"))
@@ -36,7 +41,8 @@ def report(name: str, rows: list[dict]) -> None:
 
     Rows without a "measured" field are the newly measured ones: they get it, and a "machine" fingerprint
     (unless the script put its own there, taken at the row's start). Stored rows keep theirs.
-    With NLP_APPS_BENCH_DRY=1 (smoke runs) the rows are printed and nothing is stored."""
+    With NLP_APPS_BENCH_DRY=1 (smoke runs) the rows are printed and nothing is stored. The tables in
+    docs/benchmarks.md are left alone: `python -m benchmarks.tables` refreshes them."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = utc_stamp()
     for row in rows:
@@ -47,20 +53,44 @@ def report(name: str, rows: list[dict]) -> None:
     if os.environ.get("NLP_APPS_BENCH_DRY", "") not in ("", "0"):
         return
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps(rows, indent=2) + "\n")
-    refresh_tables()
 
 
-def store_row(name: str, row: dict, order: list[str], notes: str) -> None:
-    """Add `row` to the stored rows of `name`, one per (row, budget_minutes), so a short ablation sits beside
-    the headline instead of replacing it; rows sorted by `order`, then longest budget first; `notes` on the last."""
-    stored = RESULTS_DIR / f"{name}.json"
-    table = {(r["row"], r.get("budget_minutes")): r for r in (json.loads(stored.read_text()) if stored.exists() else [])}
-    table[(row["row"], row.get("budget_minutes"))] = row
-    ordered = sorted(table.values(), key=lambda r: (order.index(r["row"]), -(r.get("budget_minutes") or 0)))
-    for r in ordered:
-        r.pop("notes", None)
-    ordered[-1]["notes"] = notes
-    report(name, ordered)
+def row_and_budget(row: dict) -> tuple:
+    """What identifies a row by default: its "row" name and its budget, so a short ablation sits beside the headline."""
+    return row["row"], row.get("budget_minutes")
+
+
+def store_row(name: str, row: dict | list[dict], order: list[str] | Callable[[dict], Any] | None = None, notes: str | None = None, *,
+              key: Callable[[dict], Any] = row_and_budget, last: bool = False) -> None:
+    """Merge `row` (or the rows of one run, a list) into the stored rows of `name`, then `report` them all.
+
+    A stored row whose `key(row)` equals a new row's is replaced: the new rows with that key take the place of the
+    first such stored row (with `last`, they go to the end instead), and rows with a new key are appended.
+    `order`: a list of "row" names, sorting by that name's position, then longest budget first; or a sort key
+    (a stable sort, so rows it ranks equal keep their stored order); None keeps the merged order.
+    `notes`: set on the last row after removing every row's notes; None leaves the rows' own notes as they are."""
+    new = [row] if isinstance(row, dict) else list(row)
+    path = RESULTS_DIR / f"{name}.json"
+    stored = json.loads(path.read_text()) if path.exists() else []
+    keys = [key(r) for r in new]
+    merged, placed = [], []
+    for old in stored:
+        k = key(old)
+        if k not in keys:
+            merged.append(old)
+        elif not last and k not in placed:  # the first stored row of a replaced key: the new rows go there
+            merged.extend(r for r, rk in zip(new, keys) if rk == k)
+            placed.append(k)
+    merged.extend(r for r, rk in zip(new, keys) if rk not in placed)
+    if isinstance(order, list):
+        merged.sort(key=lambda r: (order.index(r["row"]), -(r.get("budget_minutes") or 0)))
+    elif order is not None:
+        merged.sort(key=order)
+    if notes is not None and merged:
+        for r in merged:
+            r.pop("notes", None)
+        merged[-1]["notes"] = notes
+    report(name, merged)
 
 
 def load_average() -> float:
@@ -68,7 +98,10 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def refresh_tables() -> None:
+def refresh_tables(write: bool = True) -> bool:
+    """Regenerate the tables between the markers of docs/benchmarks.md from results/*.json (`python -m benchmarks.tables`).
+
+    Returns whether the page changed (with `write=False`, whether it would)."""
     sections = []
     for path in sorted(RESULTS_DIR.glob("*.json")):
         rows = json.loads(path.read_text())
@@ -83,12 +116,14 @@ def refresh_tables() -> None:
         notes = [row["notes"] for row in rows if row.get("notes")]
         lines.extend(["", *notes] if notes else [])
         sections.append("\n".join(lines))
-    text = TABLES.read_text(encoding="utf-8")
+    before = text = TABLES.read_text(encoding="utf-8")
     if START not in text or END not in text:
         sys.exit(f"error: {TABLES} lacks the {START} ... {END} markers the tables go between")
     body = "\n\n".join(sections) or "(no results yet)"
     text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{body}\n{END}", text, flags=re.DOTALL)
-    TABLES.write_text(text, encoding="utf-8")
+    if write and text != before:
+        TABLES.write_text(text, encoding="utf-8")
+    return text != before
 
 
 def _cell(value, column: str = "") -> str:

@@ -1,6 +1,6 @@
 """The machine a benchmark row was measured on: CPU, bf16 instructions, threads, GEMM ceilings, code version, command.
 
-`report()` in benchmarks/results.py stores it as the "machine" field of every newly measured row, so a number
+`report()` in benchmarks/lib/results.py stores it as the "machine" field of every newly measured row, so a number
 can be judged against the hardware (and the commit) that produced it. Measuring takes well under a second
 and is done once per process.
 """
@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout
 GEMM_SIZES = (256, 512, 1024)  # square matmul sizes for the fp32 / bf16 ceilings
 GEMM_SECONDS = 0.25  # per dtype, spread over GEMM_SIZES
 
@@ -26,7 +26,7 @@ def machine_fingerprint(refresh: bool = False) -> dict:
     if _cached is None or refresh:
         import torch
 
-        from benchmarks.flops import matmul_ceiling_gflops
+        from benchmarks.lib.flops import matmul_ceiling_gflops
         from nlp_apps.precision import cpu_bf16_flags, cpu_model
 
         flags = cpu_bf16_flags()

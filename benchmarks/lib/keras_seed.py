@@ -1,7 +1,7 @@
 """The seed's Keras recipe: Embedding 128 -> SimpleRNN 128 -> Dense(vocab, softmax), windows of
 100 tokens predicting the next one, batch 128, adam. Run by side_by_side.py in its own process:
 
-    python -m benchmarks.keras_seed TRAIN.npy VALID.npy VOCAB SECONDS   -> prints one JSON line
+    python -m benchmarks.lib.keras_seed TRAIN.npy VALID.npy VOCAB SECONDS   -> prints one JSON line
 
 The validation perplexity is the mean next-token loss over a fixed sample of validation windows.
 """
