@@ -65,6 +65,8 @@ def main() -> None:
                         help="a recipe setting for this run's rows, e.g. batch_size=64 (a probe; marked in the row's name)")
     parser.add_argument("--backbone", default="default",
                         help="the backbone rows start from: a shipped name (gutenberg-v1, the earlier default) or a path")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="training and prediction precision; rows not in auto are marked in their name")
     parser.add_argument("--out", default="runs/bench-sst2")
     args = parser.parse_args()
     overrides = recipe_overrides(args.recipe)
@@ -89,6 +91,8 @@ def main() -> None:
             name, key = f"{name} ({args.minutes:g} min)", f"{key}_{args.minutes:g}min"
         if args.subset:
             name, key = f"{name} ({args.subset} train sentences)", f"{key}_subset{args.subset}"
+        if args.precision != "auto" and changes is not None:
+            name, key = f"{name} ({args.precision})", f"{key}_{args.precision}"
         if args.backbone != "default" and changes is not None:
             label = Path(args.backbone).name
             name, key = f"{name} ({label} backbone)", f"{key}_{label}"
@@ -108,11 +112,13 @@ def main() -> None:
         # the classifier what is left. The best checkpoint is kept, so no early stopping is needed.
         recipe = RecipeConfig(**{**RECIPE_DEFAULTS, **changes, **overrides})
         trainer = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "lr": lr, "patience": None,
-                                   "time_budget": args.minutes * 60, "eval_every": 500, "progress": False, "seed": args.seed})
+                                   "time_budget": args.minutes * 60, "eval_every": 500, "progress": False, "seed": args.seed,
+                                   "precision": args.precision})
         shutil.rmtree(out, ignore_errors=True)
         result = train_classifier(train, heldout, out, backbone=args.backbone, recipe=recipe, trainer=trainer,
                                   data_files=[str(sst2 / "train.tsv")])
         pipeline = load(out)
+        pipeline.precision = args.precision
         start = time.perf_counter()
         predictions = [p["label"] for p in pipeline.predict([e.text for e in dev])]
         predict_rate = len(dev) / (time.perf_counter() - start)
@@ -122,6 +128,7 @@ def main() -> None:
                           "dev_macro_f1": scores["macro_f1"], "train_examples_per_s": metrics["ex_per_s"],
                           "predict_examples_per_s": predict_rate, "epochs_seen": round(metrics["ex_trained"] / len(train), 2),
                           "lr": lr, "lr_decay": recipe.lr_decay, "seed": args.seed, "status": result.status, "threads": threads,
+                          "precision": metrics.get("precision", "fp32"),
                           "checkpoint_chosen_on": f"{len(heldout):,} held-out train sentences", "train_sentences": len(train),
                           "backbone": backbone_name(args.backbone) if recipe.pretrained else "random init"}
     # A stored variant's row is replaced in place; rows are grouped by VARIANTS, in stored order within a group.
@@ -159,7 +166,7 @@ def base_variant(name: str) -> str:
     """The variant's name without the ' (seed N)', ' (N threads)', ' (earlier backbone)' ... that mark extra rows."""
     marks = (r" \(seed \d+\)", r" \(\d+ threads\)", r" \(earlier backbone\)", r" \(after the Core v2 move\)", r" \([\d.]+ min\)",
              r" \(\d+ train sentences\)", r" \([\w.-]+ backbone\)", r" \(checkpoint chosen on dev\)", r" \([a-z_]+=[\d.e-]+\)",
-             r" \(\d{4}-\d\d-\d\d\)")
+             r" \(\d{4}-\d\d-\d\d\)", r" \((fp32|bf16)\)")
     return re.sub("(" + "|".join(marks) + ")+$", "", name)
 
 

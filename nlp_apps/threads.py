@@ -104,6 +104,13 @@ class JobBoard:
         except OSError:
             pass
 
+    def machine_load(self) -> float:
+        """The 1-minute load average: about one per busy thread on the machine, this job's included."""
+        try:
+            return os.getloadavg()[0]
+        except (AttributeError, OSError):
+            return 0.0
+
     def competing_jobs(self) -> int:
         """Live registered jobs (this one included) whose cores overlap this job's; stale entries are removed."""
         count = 1
@@ -171,7 +178,14 @@ class ThreadSharing:
         self.next_check = self.clock() + REBALANCE_EVERY_S
         jobs = self.board.competing_jobs()
         share = max(1, self.full // jobs)
-        if share != self.current:
+        # Work that is not on the board (another program, a test run) shows in the load average: what
+        # is left of it once this job's own busy threads are taken out is what the others keep busy.
+        others = max(0.0, self.board.machine_load() - self.current)
+        free = min(share, max(1, round(self.full - others)))
+        if free < share:
+            if free != self.current:
+                self._set(free, f"threads: {free} (other work keeps about {others:.1f} of {self.full} cores busy)")
+        elif share != self.current:
             self._set(share, f"threads: {share} ({jobs} nlp-apps jobs share {len(self.board.cores)} cores)" if jobs > 1
                       else f"threads: {share} (alone again)")
 

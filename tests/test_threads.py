@@ -157,6 +157,11 @@ class BoardStub:
         self.counted += 1
         return self.jobs
 
+    def machine_load(self):
+        return self.load
+
+    load = 0.0  # the 1-minute load average it reports
+
 
 @pytest.fixture
 def four_cores(monkeypatch):
@@ -230,6 +235,7 @@ def test_under_torchrun_threads_are_never_rebalanced(four_cores, monkeypatch):
 def test_two_jobs_on_a_real_board_share_the_cores(four_cores, tmp_path):
     clock, log = FakeClock(), []
     board = JobBoard(tmp_path / "board")
+    board.machine_load = lambda: 0.0  # whatever else this machine runs must not decide this test
     with ThreadSharing(log=log.append, board=board, clock=clock) as sharing:
         assert board.entry.is_file() and torch.get_num_threads() == 4
         other = write_entry(board.folder, os.getppid(), [2, 3])
@@ -241,3 +247,28 @@ def test_two_jobs_on_a_real_board_share_the_cores(four_cores, tmp_path):
         sharing.check()
         assert torch.get_num_threads() == 4
     assert not board.entry.exists()
+
+
+def test_other_work_seen_in_the_load_average_takes_its_cores_and_gives_them_back(four_cores):
+    clock, board, log = FakeClock(), BoardStub(), []
+    with ThreadSharing(log=log.append, board=board, clock=clock) as sharing:
+        assert torch.get_num_threads() == 4  # load 0: nothing else runs
+        board.load = 4 + 2.0  # this job's 4 busy threads and 2 more of someone else's
+        clock.now += threads.REBALANCE_EVERY_S
+        sharing.check()
+        assert torch.get_num_threads() == 2 and log == ["threads: 2 (other work keeps about 2.0 of 4 cores busy)"]
+        board.load = 2 + 2.0  # still there: no change
+        clock.now += threads.REBALANCE_EVERY_S
+        sharing.check()
+        assert torch.get_num_threads() == 2 and len(log) == 1
+        board.load = 2.2  # the other work ended: only this job's own threads remain
+        clock.now += threads.REBALANCE_EVERY_S
+        sharing.check()
+        assert torch.get_num_threads() == 4 and log[-1] == "threads: 4 (alone again)"
+
+
+def test_the_board_and_the_load_together_take_the_smaller_share(four_cores):
+    clock, board = FakeClock(), BoardStub()
+    board.jobs, board.load = 2, 4 + 3.0  # two jobs on the board, and 3 cores busy with other work
+    with ThreadSharing(board=board, clock=clock):
+        assert torch.get_num_threads() == 1  # the load's share (1) is below the board's (2)
