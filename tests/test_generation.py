@@ -119,3 +119,13 @@ def test_an_empty_prompt_is_refused(subword_pipeline, tmp_path):
 
 def test_a_word_vocabulary_never_glues_words():
     assert word_continuation_ids(WordTokenizer(["<pad>", "<unk>", "<s>", "</s>", "men", "old"])) == ()
+
+
+def test_a_tiny_temperature_samples_the_top_token_instead_of_failing():
+    import torch
+
+    from nlp_apps.models.lm import sample_next
+
+    logits = torch.tensor([0.5, 3.0, -1.0, 2.9])
+    assert sample_next(logits, 6.5e-79, None, None, torch.Generator().manual_seed(0)) == 1
+    assert sample_next(logits, 1e-30, 2, 0.9, torch.Generator().manual_seed(0)) == 1

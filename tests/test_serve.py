@@ -5,7 +5,6 @@ bodies, the API key, metrics, and a graceful stop of a real server process."""
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import socket
 import subprocess
@@ -14,7 +13,6 @@ import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from importlib import metadata
 from pathlib import Path
 
 import httpx
@@ -22,13 +20,13 @@ import pytest
 from click.testing import CliRunner
 
 from nlp_apps.serve import Batching, Limits, ServedModel, create_app, load_models
+from tests.serve_models import TASKS, build_model_dirs
 
 with warnings.catch_warnings():  # Starlette 1.x would rather have httpx2 under its test client; httpx works
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
     from fastapi.testclient import TestClient
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = ("sentiment", "translation", "summarization", "qa")
 
 
 # ---- tiny models of every task, served once for the module ------------------------------------------
@@ -36,23 +34,7 @@ TASKS = ("sentiment", "translation", "summarization", "qa")
 
 @pytest.fixture(scope="module")
 def model_dirs(tiny_language_model, tmp_path_factory) -> dict[str, Path]:
-    import torch
-
-    from nlp_apps.io.checkpoint import load_backbone, load_model_tokenizer
-
-    folder = tmp_path_factory.mktemp("served")
-    specs = {ep.name: ep.load() for ep in metadata.entry_points(group="nlp_apps.tasks") if ep.name in TASKS}
-    dirs = {"lm": tiny_language_model}
-    for name, spec in specs.items():
-        torch.manual_seed(0)
-        train = list(spec.read_dataset(spec.demo_data()["train"]))
-        spec.save(spec.build_head(load_backbone(tiny_language_model), spec.head_config(), train), load_model_tokenizer(tiny_language_model),
-                  folder / name)
-        dirs[name] = folder / name
-    # the records a training run leaves beside its model: what it read, and its validation score
-    (folder / "sentiment" / "metrics.json").write_text(json.dumps({"best": {"accuracy": 0.75, "loss": 0.5}}), encoding="utf-8")
-    (folder / "sentiment" / "manifest.json").write_text(json.dumps({"data_files": {"/data/sst2/train.tsv": {}}}), encoding="utf-8")
-    return dirs
+    return build_model_dirs(tiny_language_model, tmp_path_factory.mktemp("served"))
 
 
 @pytest.fixture(scope="module")

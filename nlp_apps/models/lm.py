@@ -149,7 +149,9 @@ def sample_next(
     """Pick one token id from next-token logits (V,): greedy at temperature 0, else top-k/top-p sampling."""
     if temperature == 0:
         return int(logits.argmax())
-    logits = logits.float() / temperature
+    logits = logits.float()
+    # The top logit at 0 and a temperature float32 can hold: a tiny temperature picks the top token, never nan.
+    logits = (logits - logits.max()) / max(temperature, 1e-6)
     if top_k is not None and 0 < top_k < logits.numel():
         kth = torch.topk(logits, top_k).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
