@@ -116,7 +116,7 @@ def read_inputs(texts: tuple[str, ...], input_file: str | None) -> list[str]:
     """The texts a predict command works on: its arguments; a lone '-' argument, --file -, or no
     input at all read standard input; --file FILE reads a UTF-8 file. One text per line, blank lines
     kept (a command answers them with an empty result, so output lines match input lines)."""
-    from nlp_apps.data.fileio import read_lines
+    from nlp_apps.data.fileio import read_lines, stdin_lines
 
     if texts and input_file:
         raise click.UsageError("give texts as arguments or --file, not both")
@@ -124,7 +124,7 @@ def read_inputs(texts: tuple[str, ...], input_file: str | None) -> list[str]:
         stdin = sys.stdin
         if stdin.isatty():
             raise click.UsageError("no input: give texts as arguments, --file FILE, or pipe lines into standard input")
-        return [line.rstrip("\r\n") for line in stdin]
+        return list(stdin_lines())
     if input_file:
         return list(read_lines(input_file))
     return list(texts)

@@ -8,11 +8,14 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from nlp_apps.errors import DataError
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: no character, and no tokenizer takes it
+_SURROGATE_ESCAPE = re.compile(r"(\\+)u[dD]([89a-fA-F])[0-9a-fA-F]{2}(\\u[dD][c-fC-F][0-9a-fA-F]{2})?")
 
 
 def read_lines(path: str | os.PathLike) -> Iterable[str]:
@@ -20,21 +23,38 @@ def read_lines(path: str | os.PathLike) -> Iterable[str]:
     path = Path(path)
     check_readable_file(path)
     with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as exc:
-                raise DataError(path, f"not valid UTF-8 (byte {exc.start} of the line)", line=number) from None
+        yield from decode_lines(handle, path)
+
+
+def decode_lines(raw_lines: Iterable[bytes], name: str | os.PathLike) -> Iterator[str]:
+    """Lines of bytes (a binary file, standard input's buffer) as text without their newline; a line that is
+    not UTF-8 is a DataError naming `name` and the line."""
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            yield raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            raise DataError(name, f"not valid UTF-8 (byte {exc.start} of the line)", line=number) from None
+
+
+def stdin_lines() -> Iterator[str]:
+    """The lines of standard input, read as UTF-8 as a file is (not in the locale's encoding, which may turn
+    bytes that are not UTF-8 into lone surrogates or into a UnicodeDecodeError)."""
+    stdin = sys.stdin
+    if hasattr(stdin, "buffer"):
+        yield from decode_lines(stdin.buffer, "<stdin>")
+    else:  # a text stream without bytes underneath (an io.StringIO in a test)
+        yield from (line.rstrip("\r\n") for line in stdin)
 
 
 def parse_json(text: str) -> Any:
-    """json.loads, where every way `text` can fail to be JSON is a json.JSONDecodeError (with a position).
+    """json.loads, where every way `text` can fail to be JSON text is a json.JSONDecodeError (with a position).
 
     json.loads itself raises ValueError for an integer of more than 4,300 digits (Python's limit on
-    converting text to int) and RecursionError for arrays or objects nested about a thousand deep.
+    converting text to int) and RecursionError for arrays or objects nested about a thousand deep, and
+    it reads a \\u escape of half a surrogate pair ("\\ud800") into a string that no tokenizer takes.
     """
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError:
         raise
     except ValueError:
@@ -43,6 +63,27 @@ def parse_json(text: str) -> Any:
         raise json.JSONDecodeError(f"a number of more than {limit:,} digits", text, digits.start() if digits else 0) from None
     except RecursionError:
         raise json.JSONDecodeError("arrays or objects nested too deeply", text, len(text) - len(text.lstrip())) from None
+    if "\\u" in text and _holds_lone_surrogate(value):
+        lone = (m for m in _SURROGATE_ESCAPE.finditer(text) if len(m.group(1)) % 2 and not (m.group(2) in "89abAB" and m.group(3)))
+        start = next((m.end(1) - 1 for m in lone), 0)
+        raise json.JSONDecodeError("a \\u escape of half a surrogate pair, which is no character", text, start)
+    return value
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    """Whether a string anywhere in a JSON value (keys included) holds a lone surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if LONE_SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def check_readable_file(path: str | os.PathLike) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from nlp_apps.data.inputs import check_text
 from nlp_apps.data.token_files import encode_text
 from nlp_apps.data.tokenizer import EOS_ID
 from nlp_apps.io.checkpoint import load_language_model, read_model_config, resolve_model_dir
@@ -26,7 +27,7 @@ class LanguageModelPipeline:
     @inference
     def perplexity(self, text: str, direction: str = "forward") -> PerplexityResult:
         """Perplexity of `text`, read as `nlp-apps perplexity` reads a file (see `score_tokens`)."""
-        tokens, words = encode_text(text, self.tokenizer)
+        tokens, words = encode_text(check_text(text), self.tokenizer)
         if words == 0:
             raise ValueError("the text holds no words")
         return score_tokens(self.model, tokens, words, direction=direction)
@@ -49,7 +50,7 @@ class LanguageModelPipeline:
         letters or digits onto its last word ("The old man" may go on with " said", "'s" or
         ",", never "men"). <pad>, <unk> and <s> are never sampled.
         """
-        if not prompt.strip():
+        if not check_text(prompt, "prompt").strip():
             raise ValueError("the prompt is empty: give some text to continue")
         prompt_ids = self.tokenizer.encode(prompt)
         generator = torch.Generator().manual_seed(seed) if seed is not None else None

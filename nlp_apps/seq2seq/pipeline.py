@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import torch
 
+from nlp_apps.data.inputs import text_list
 from nlp_apps.precision import inference
 from nlp_apps.seq2seq.decoding import DecodeConfig, decode_all
 
@@ -43,9 +44,9 @@ class TextToTextPipeline:
     @inference
     def predict(self, texts: Sequence[str] | str, batch_size: int = 32, **options):
         """Outputs for `texts` (one string in, one out); with n_best > 1, [(output, score), ...] per text.
-        `options` are DecodeConfig fields (beam_size, n_best, alpha, min_length, max_length, block_ngram_repeat)."""
-        single = isinstance(texts, str)
-        texts = [texts] if single else list(texts)
+        `options` are DecodeConfig fields (beam_size, n_best, alpha, min_length, max_length, block_ngram_repeat).
+        Anything but a string or a list of strings is a TypeError."""
+        texts, single = text_list(texts)
         config = DecodeConfig(**{**self.decode_defaults, **options})
         results = decode_all(self.model, self.encode_sources(texts)[0], config, batch_size=batch_size, device=self.device)
         if config.n_best == 1:

@@ -259,7 +259,7 @@ def read_context(path: str) -> str:
 
 def read_jsonl_inputs(input_file: str | None) -> list[dict | None]:
     """One {"context", "question"[, "id"]} per line (None for a blank line), from a file or standard input."""
-    from nlp_apps.data.fileio import parse_json
+    from nlp_apps.data.fileio import parse_json, stdin_lines
     from nlp_apps.data.readers import numbered_lines
     from nlp_apps.errors import DataError
 
@@ -269,7 +269,7 @@ def read_jsonl_inputs(input_file: str | None) -> list[dict | None]:
         if sys.stdin.isatty():
             raise click.UsageError("no input: give --context FILE (or --context-text TEXT) and --question, --file FILE, "
                                    "or pipe JSONL into standard input")
-        lines, name = enumerate((line.rstrip("\r\n") for line in sys.stdin), start=1), "<stdin>"
+        lines, name = enumerate(stdin_lines(), start=1), "<stdin>"
     rows = []
     for number, line in lines:
         if not line.strip():

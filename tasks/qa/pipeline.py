@@ -8,12 +8,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from nlp_apps.data.inputs import check_text, text_list
 from nlp_apps.errors import CheckpointError
 from nlp_apps.io.checkpoint import (
     load_model_tokenizer,
@@ -76,6 +77,8 @@ def _pairs(inputs, context, question) -> tuple[list[tuple[str, str]], bool]:
         if context is not None or question is not None:
             raise ValueError("give inputs or context= and question=, not both")
         single = isinstance(inputs, dict)
+        if not single and (isinstance(inputs, (str, bytes)) or not isinstance(inputs, Iterable)):
+            raise TypeError(f'inputs must be {{"context": str, "question": str}} or a list of them, got {type(inputs).__name__}')
         rows = [inputs] if single else list(inputs)
         for row in rows:
             if not isinstance(row, dict) or not isinstance(row.get("context"), str) or not isinstance(row.get("question"), str):
@@ -84,14 +87,14 @@ def _pairs(inputs, context, question) -> tuple[list[tuple[str, str]], bool]:
     else:
         if context is None or question is None:
             raise ValueError("give a context and a question")
-        single = isinstance(question, str) and isinstance(context, str)
-        questions = [question] if isinstance(question, str) else list(question)
-        contexts = [context] * len(questions) if isinstance(context, str) else list(context)
+        questions, one_question = text_list(question, "question")
+        contexts = [context] * len(questions) if isinstance(context, str) else text_list(context, "context")[0]
+        single = one_question and isinstance(context, str)
         if len(contexts) != len(questions):
             raise ValueError(f"{len(contexts)} contexts for {len(questions)} questions")
         pairs = list(zip(contexts, questions))
     for context_text, question_text in pairs:
-        if not context_text.strip() or not question_text.strip():
+        if not check_text(context_text, "context").strip() or not check_text(question_text, "question").strip():
             raise ValueError("a context and its question must not be empty")
     return pairs, single
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from nlp_apps.data.batching import bucket_batches, pad_sequences
+from nlp_apps.data.inputs import text_list
 from nlp_apps.errors import CheckpointError
 from nlp_apps.io.checkpoint import (
     load_model_tokenizer,
@@ -45,9 +46,9 @@ class SentimentPipeline:
         return out
 
     def predict(self, texts: Sequence[str] | str, batch_size: int = 64) -> list[dict]:
-        """[{"label": ..., "probabilities": {label: p, ...}}, ...] for each text."""
-        if isinstance(texts, str):
-            texts = [texts]
+        """[{"label": ..., "probabilities": {label: p, ...}}, ...] for each text (a string, or a list of strings;
+        anything else is a TypeError)."""
+        texts, _ = text_list(texts)
         probs = self.probabilities(texts, batch_size)
         return [
             {"label": self.labels[int(row.argmax())], "probabilities": {l: float(p) for l, p in zip(self.labels, row)}}

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from nlp_apps.data.batching import pad_sequences
+from nlp_apps.data.inputs import text_list
 from nlp_apps.errors import CheckpointError
 from nlp_apps.io.checkpoint import load_parts, load_weights, read_model_config, save_model
 from nlp_apps.models.backbone import RNNBackbone
@@ -46,8 +47,12 @@ def build_head(backbone: RNNBackbone, config: HeadConfig, examples=()) -> Trueca
 def encode_words(tokenizer, text: str) -> tuple[list[int], list[int]]:
     """The token ids of `text` and, for each word, the position of its first token."""
     ids, spans = tokenizer.encode_with_offsets(text)
-    firsts = [next((k for k, (start, end) in enumerate(spans) if start < word.end() and end > word.start()), 0)
-              for word in WORD.finditer(text)]  # (the project's tokenizers give every word a token; 0 is a fallback)
+    firsts, k = [], 0
+    for word in WORD.finditer(text):  # one pass over words and tokens, both in text order
+        while k < len(spans) and spans[k][1] <= word.start():
+            k += 1
+        # the first token that overlaps the word (the project's tokenizers give every word a token; 0 is a fallback)
+        firsts.append(k if k < len(spans) and spans[k][0] < word.end() else 0)
     return ids or [0], firsts  # a text with no words is one padding token, never tagged
 
 
@@ -57,8 +62,8 @@ class TruecasePipeline:
 
     @torch.no_grad()
     def predict(self, texts: Sequence[str] | str, batch_size: int = 64) -> list[str]:
-        """Each text lowercased, then recased word by word."""
-        texts = [t.lower() for t in ([texts] if isinstance(texts, str) else texts)]
+        """Each text lowercased, then recased word by word (a string or a list of strings in, a list out)."""
+        texts = [t.lower() for t in text_list(texts)[0]]
         device = next(self.model.parameters()).device
         results = []
         for start in range(0, len(texts), batch_size):
