@@ -47,9 +47,10 @@ def main() -> None:
     if args.watch:
         watch(Path(args.watch).expanduser(), split, args.hours)
         return
-    store_row("probe", {"row": "tfidf", "dev_accuracy": tfidf_accuracy(split)}, ["tfidf", *args.model], NOTES)
+    tfidf_first = lambda row: row["row"] != "tfidf"  # tfidf first, then the stored order
+    store_row("probe", {"row": "tfidf", "dev_accuracy": tfidf_accuracy(split)}, tfidf_first, NOTES)
     for model in args.model:
-        store_row("probe", {"row": model, **probe(model, split)}, ["tfidf", *args.model], NOTES)
+        store_row("probe", {"row": model, **probe(model, split)}, tfidf_first, NOTES)
 
 
 def fixed_split() -> dict:
