@@ -67,6 +67,7 @@ def run_together(name: str, envs: list[dict], train: Path, valid: Path, out: Pat
         env = {k: v for k, v in os.environ.items() if k not in ("NLP_APPS_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
         command = [sys.executable, "-m", "nlp_apps.cli", "pretrain", "--train", str(train), "--valid", str(valid),
                    "--out", str(run_dir), "--overwrite", "--tokenizer", "word", "--time-budget", f"{seconds}s",
+                   "--layers", "2", "--emb-size", "256", "--hidden-size", "768",  # the 2x768 of the stored rows, not a picked size
                    "--no-progress", "--seed", "0", "--precision", "fp32"]
         log = open(out / f"{name}-{i}.log", "w")  # noqa: SIM115 (closed once the job ends)
         jobs.append((subprocess.Popen(command, env={**env, **extra}, stdout=log, stderr=subprocess.STDOUT), run_dir, log))

@@ -57,7 +57,8 @@ duration = Duration()
 def trainer_options(command=None, *, defaults: dict | None = None):
     """Add the Trainer's options to a click command; unset ones keep the command's defaults.
 
-    `defaults` are the command's own TrainerConfig defaults (a task's recipe), shown in --help.
+    `defaults` are the command's own TrainerConfig defaults (a task's recipe), shown in --help (the lr may be
+    given as words, for a command whose default depends on the run).
     """
     if command is None:
         return functools.partial(trainer_options, defaults=defaults)
@@ -66,7 +67,7 @@ def trainer_options(command=None, *, defaults: dict | None = None):
         click.option("--epochs", type=int, help=f"Passes over the training data [{shown['epochs']}]."),
         click.option("--max-steps", type=int, help="Stop after this many optimizer steps."),
         click.option("--time-budget", type=duration, help="Stop after this much training time, e.g. 30m or 1.5h."),
-        click.option("--lr", type=float, help=f"Peak learning rate [{shown['lr']:g}]."),
+        click.option("--lr", type=float, help=f"Peak learning rate [{_shown_number(shown['lr'])}]."),
         click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), help=f"Optimizer [{shown['optimizer']}]."),
         click.option("--weight-decay", type=float, help=f"Weight decay [{shown['weight_decay']:g}]."),
         click.option("--schedule", type=click.Choice(["constant", "linear", "cosine", "slanted_triangular"]),
@@ -86,6 +87,11 @@ def trainer_options(command=None, *, defaults: dict | None = None):
                      help="Show a progress bar [when stderr is a terminal]; without it, a plain progress line every 100 steps (for log files)."),
     ]
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
+
+
+def _shown_number(value) -> str:
+    """A default for --help: a number, or a command's own wording (a str) where the default depends on the run."""
+    return value if isinstance(value, str) else f"{value:g}"
 
 
 def resume_overrides(options: dict) -> dict:

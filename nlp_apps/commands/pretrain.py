@@ -23,6 +23,16 @@ BACKBONE_OPTIONS = {
 }
 RUN_OPTIONS = ("tokenizer", "vocab_size", "batch_size", "bptt", "variable_length", "half", "device", "valid_tokens", "init_from")
 ARCHITECTURE_OPTIONS = ("cell", "activation", "layers", "emb_size", "hidden_size", "tie_weights", "bidirectional")
+SIZE_OPTIONS = ("layers", "emb_size", "hidden_size")  # none given (and no --init-from): the run picks the size
+AUTO_RUN_OPTIONS = ("batch_size", "bptt", "lr")  # picked with the size unless given
+
+
+def auto_size_settings(options: dict) -> list[str]:
+    """What the run picks from its corpus size and time budget (nlp_apps/training/model_size.py): the model
+    size, and the batch, BPTT and peak rate left unset, when no size option and no --init-from is given."""
+    if options.get("init_from") or any(options.get(o) is not None for o in SIZE_OPTIONS):
+        return []
+    return ["model", *(o for o in AUTO_RUN_OPTIONS if options.get(o) is None)]
 
 
 @click.command()
@@ -45,9 +55,9 @@ ARCHITECTURE_OPTIONS = ("cell", "activation", "layers", "emb_size", "hidden_size
 @click.option("--vocab-size", type=int, help="Tokenizer size [8000, or the most a small corpus supports].")
 @click.option("--cell", type=click.Choice(["rnn", "gru", "lstm"]), help="Recurrent cell [lstm].")
 @click.option("--activation", type=click.Choice(["tanh", "relu", "sigmoid"]), help="Activation of cell rnn [tanh].")
-@click.option("--layers", type=int, help="Recurrent layers [2].")
-@click.option("--emb-size", type=int, help="Embedding size [256].")
-@click.option("--hidden-size", type=int, help="Hidden size [768].")
+@click.option("--layers", type=int, help="Recurrent layers [picked from the corpus and budget: 1 or 2].")
+@click.option("--emb-size", type=int, help="Embedding size [picked: 192 or 256].")
+@click.option("--hidden-size", type=int, help="Hidden size [picked: 192 to 768].")
 @click.option("--tie-weights/--no-tie-weights", default=None, help="Tie the decoder to the embedding [tied].")
 @click.option("--bidirectional/--forward-only", default=None, help="Also train a backward LM [forward only].")
 @click.option("--embed-dropout", type=float, help="Embedding (word-type) dropout [0].")
@@ -55,12 +65,12 @@ ARCHITECTURE_OPTIONS = ("cell", "activation", "layers", "emb_size", "hidden_size
 @click.option("--hidden-dropout", type=float, help="Locked dropout between layers [0.1].")
 @click.option("--output-dropout", type=float, help="Locked dropout on the top layer [0.1].")
 @click.option("--weight-dropout", type=float, help="DropConnect on recurrent weights [0].")
-@click.option("--batch-size", type=int, help="Rows of the BPTT batch [32].")
-@click.option("--bptt", type=int, help="Truncated BPTT length [70].")
+@click.option("--batch-size", type=int, help="Rows of the BPTT batch [32; 16 for a picked small model].")
+@click.option("--bptt", type=int, help="Truncated BPTT length [70; 35 for a picked small model].")
 @click.option("--variable-length/--fixed-length", default=None, help="Vary the BPTT length per step [vary].")
 @click.option("--half", is_flag=True, default=None, help="Store the best model's weights in float16.")
 @click.option("--device", help="cpu, cuda, cuda:N or auto [auto].")
-@trainer_options
+@trainer_options(defaults={"lr": "0.003; 0.01 for a picked small model"})
 def pretrain(train_files, valid_files, weights, paragraphs, corpora_file, out_dir, resume_dir, overwrite, **options) -> None:
     """Train a subword tokenizer and an RNN language model on raw text.
 
@@ -72,6 +82,11 @@ def pretrain(train_files, valid_files, weights, paragraphs, corpora_file, out_di
 
     Each epoch (or each --eval-every steps) is validated; the best model is written to OUT,
     the latest resumable state to OUT/last.
+
+    Without --layers, --emb-size, --hidden-size and --init-from, the model is sized to the corpus and
+    the time budget (with the batch, BPTT and peak lr, where not given): a small corpus or a short
+    budget gets a small, fast model (LSTM 1x192 under 1M training tokens or an hour), a large one
+    with a long budget LSTM 2x768. The run prints what it picked.
     """
     from nlp_apps.models.backbone import BackboneConfig
     from nlp_apps.training import distributed
@@ -111,6 +126,7 @@ def pretrain(train_files, valid_files, weights, paragraphs, corpora_file, out_di
             run = PretrainConfig(
                 corpora=corpora,
                 backbone=BackboneConfig(**backbone),
+                auto_size=auto_size_settings(options),
                 trainer=TrainerConfig(**trainer_values(options)),
                 **run_values,
             )

@@ -30,6 +30,7 @@ from nlp_apps.io.checkpoint import load_language_model, load_model_tokenizer, re
 from nlp_apps.models.backbone import BackboneConfig, concat_state_rows, count_parameters, detach_state, map_state
 from nlp_apps.models.lm import RNNLanguageModel, score_tokens
 from nlp_apps.training import distributed
+from nlp_apps.training.model_size import AUTO_SETTINGS, choose_tier, describe_pick
 from nlp_apps.training.runs import RUN_CONFIG_FILE, check_batch_shares, new_run, read_run_config, write_run_config
 from nlp_apps.training.trainer import (
     StepOutput,
@@ -195,6 +196,10 @@ class PretrainConfig:
     variable_length: bool = True
     half: bool = False  # store the best model's weights in float16 (last/ stays float32)
     device: str = "auto"
+    # Settings picked from the corpus size and the time budget (nlp_apps/training/model_size.py): any of
+    # AUTO_SETTINGS; `nlp-apps pretrain` asks for them when no size option and no --init-from is given.
+    auto_size: list[str] = field(default_factory=list)
+    size_note: str | None = None  # the pick, as logged; the picked values are in the fields above
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
@@ -204,6 +209,11 @@ class PretrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.valid_tokens is not None and self.valid_tokens < 1:
             raise ValueError(f"valid_tokens must be at least 1, got {self.valid_tokens}")
+        self.auto_size = list(self.auto_size)
+        if unknown := sorted(set(self.auto_size) - set(AUTO_SETTINGS)):
+            raise ValueError(f"auto_size: unknown setting(s) {', '.join(unknown)}; choose from {', '.join(AUTO_SETTINGS)}")
+        if self.init_from and "model" in self.auto_size:
+            raise ValueError("auto_size cannot pick the model of a run that starts from init_from")
         self.corpora = [c if isinstance(c, CorpusSpec) else CorpusSpec.from_dict(c) for c in self.corpora]
         if self.train is not None or self.valid is not None:
             if self.corpora:
@@ -333,12 +343,16 @@ def build_pretraining(run: PretrainConfig, out_dir: Path, *, resume: bool, log=p
     for spec in run.corpora:
         tokens, stats = open_token_file(data_dir / valid_file(run, spec))
         valid_sets.append((spec.name, np.asarray(tokens), stats.words))
+    if run.auto_size and not resume:  # a resumed run rebuilds what run_config.json recorded
+        pick_size(run, len(train_tokens), log)
     backbone = dataclasses.replace(run.backbone, vocab_size=tokenizer.vocab_size)
     seed_everything(run.trainer.seed)
     model = RNNLanguageModel(backbone)
     if run.init_from and not resume:  # (a resumed run reads its own weights from last/)
         start, _, _ = load_language_model(resolve_model_dir(run.init_from))
         model.load_state_dict(start.state_dict())
+    elif not resume:
+        init_unigram_bias(model, train_tokens)
     try:
         task = LanguageModelingTask(
             model,
@@ -359,7 +373,39 @@ def build_pretraining(run: PretrainConfig, out_dir: Path, *, resume: bool, log=p
     extra = {"parameters": count_parameters(model)}
     if (data_dir / "corpora.json").is_file():
         extra["corpora"] = json.loads((data_dir / "corpora.json").read_text(encoding="utf-8"))["corpora"]
+    if run.size_note:
+        extra["model_size"] = run.size_note
     return Trainer(task, run.trainer, out_dir, manifest_extra=extra)
+
+
+def pick_size(run: PretrainConfig, train_tokens: int, log=print) -> None:
+    """Set the settings `run.auto_size` names from the tier for its corpus and budget (see model_size), say so in one line."""
+    tier = choose_tier(train_tokens, run.trainer.time_budget)
+    if "model" in run.auto_size:
+        run.backbone = dataclasses.replace(run.backbone, num_layers=tier.num_layers, emb_size=tier.emb_size,
+                                           hidden_size=tier.hidden_size)
+    if "batch_size" in run.auto_size:
+        run.batch_size = tier.batch_size
+    if "bptt" in run.auto_size:
+        run.bptt = tier.bptt
+    if "lr" in run.auto_size:
+        run.trainer = dataclasses.replace(run.trainer, lr=tier.lr)
+    run.size_note = describe_pick(tier, run.auto_size, train_tokens, run.trainer.time_budget, run.backbone.cell)
+    log(run.size_note)
+    check_batch_shares(run.batch_size, unit="row")
+
+
+UNIGRAM_SAMPLE_TOKENS = 20_000_000
+
+
+def init_unigram_bias(model: RNNLanguageModel, train_tokens: np.ndarray) -> None:
+    """Start the decoder bias at the log unigram distribution of the training tokens (add-one smoothed,
+    counted on at most the first UNIGRAM_SAMPLE_TOKENS), so the untrained model already predicts as well as
+    a unigram model and training spends its first steps on context instead of token frequencies."""
+    counts = np.bincount(np.asarray(train_tokens[:UNIGRAM_SAMPLE_TOKENS]), minlength=model.config.vocab_size)
+    counts = counts[: model.config.vocab_size].astype(np.float64) + 1.0
+    with torch.no_grad():
+        model.decoder_bias.copy_(torch.from_numpy(np.log(counts / counts.sum())).float())
 
 
 def pretrain(run: PretrainConfig, out_dir: str | os.PathLike, *, overwrite: bool = False, log=print) -> TrainResult:

@@ -1,0 +1,118 @@
+"""The model `nlp-apps pretrain` picks when the user picks none (no --layers, --emb-size, --hidden-size
+or --init-from): sized to the corpus and the time budget, so that a run learns in whatever budget it has.
+
+Why: a model too big for its budget ends before it has learned anything. The old fixed default (LSTM
+2x768, emb 256, batch 32x70, lr 0.003) took 20 steps of a 40-second run on 5,000 lines of PTB (one CPU
+thread) and ended at word perplexity 15,702-21,380, far worse than a unigram model (730).
+
+The rule: the corpus size names a tier, the time budget names a tier, and the run gets the smaller one.
+
+    tier     model                  batch x BPTT   peak lr   training tokens   time budget
+    small    LSTM 1x192, emb 192    16 x 35        0.01      under 1M          under 1 hour
+    medium   LSTM 2x512, emb 256    32 x 70        0.003     under 20M         under 6 hours
+    default  LSTM 2x768, emb 256    32 x 70        0.003     20M or more       6 hours or more, or none
+
+Training tokens are one epoch of the (mixed) training stream after tokenisation. The sizes assume a
+CPU thread or two (one thread trains about 15,000 tokens/s of the small model and about 1,100 of the
+default one); on a GPU, choose the size yourself.
+
+The small tier is measured: 40-second runs of the real command on the first 5,000 lines of PTB (0.19M
+tokens with the 4,337-piece vocabulary that corpus supports), one thread, word perplexity on the first
+500 validation lines. Its parts: one tied layer (so the LSTM is as wide as the embedding); 192 wide
+(at equal time 1x192 beat 1x128 and 1x256); batch 16x35, four times the optimizer steps of 32x70 for the
+same tokens at about the same tokens/s (32x35 and 8x35 did worse); peak lr 0.01 (0.005, 0.007, 0.014
+and 0.02 did worse); and, for every new model, the decoder bias started at the unigram log-frequencies
+(`pretraining.init_unigram_bias`, about 8% lower perplexity at 40 s). Warm-up, no dropout, a linear
+schedule, fixed BPTT lengths, weight decay and clipping at 1 or not at all made no clear difference;
+dropout 0.2-0.25 and Adam beta2 0.99 did worse. The vocabulary stays the largest the corpus supports: 2,000 or 1,000 pieces were
+faster per token but worse per word (more tokens to predict per word).
+
+The budget limits lean on docs/benchmarks.md#ptb: in 45 minutes on PTB (0.93M word tokens), an LSTM
+2x512 did 3 epochs and reached test perplexity 128.5, a 2x200 10 epochs and 104.0, so under an hour
+the small tier wins. The medium and default tiers are not measured against each other: medium is the
+size of the shipped default backbone (v2, pretrained for 131 minutes on one thread), default the old
+fixed default.
+
+Only the settings the user left unset come from the tier: --lr, --batch-size and --bptt given on the
+command line win. Any size option (or --init-from) turns the rule off; the run then gets the dataclass
+defaults (BackboneConfig, PretrainConfig, TrainerConfig), the default tier. The Python API
+(`PretrainConfig`) picks only when asked (`auto_size`). The pick is recorded in run_config.json (the
+settings themselves, `auto_size` and the logged line, `size_note`), so --resume rebuilds the same model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+AUTO_SETTINGS = ("model", "batch_size", "bptt", "lr")  # what the rule may set: "model" = layers, emb and hidden size
+
+
+@dataclass(frozen=True)
+class SizeTier:
+    name: str
+    num_layers: int
+    emb_size: int
+    hidden_size: int
+    batch_size: int
+    bptt: int
+    lr: float
+    below_tokens: float  # a corpus with fewer training tokens gets this tier (or a smaller one)
+    below_budget: float  # a time budget (seconds) under this gets this tier (or a smaller one)
+
+    def describe(self, cell: str = "lstm") -> str:
+        return f"{cell.upper()} {self.num_layers}x{self.hidden_size}, emb {self.emb_size}"
+
+
+INF = float("inf")
+TIERS = (
+    SizeTier("small", num_layers=1, emb_size=192, hidden_size=192, batch_size=16, bptt=35, lr=1e-2,
+             below_tokens=1e6, below_budget=3600),
+    SizeTier("medium", num_layers=2, emb_size=256, hidden_size=512, batch_size=32, bptt=70, lr=3e-3,
+             below_tokens=20e6, below_budget=6 * 3600),
+    SizeTier("default", num_layers=2, emb_size=256, hidden_size=768, batch_size=32, bptt=70, lr=3e-3,
+             below_tokens=INF, below_budget=INF),
+)
+
+
+def choose_tier(train_tokens: int, time_budget: float | None) -> SizeTier:
+    """The smaller of the tier the corpus size names and the tier the time budget names (no budget: no limit)."""
+    by_tokens = next(i for i, t in enumerate(TIERS) if train_tokens < t.below_tokens)
+    by_budget = len(TIERS) - 1 if time_budget is None else next(i for i, t in enumerate(TIERS) if time_budget < t.below_budget)
+    return TIERS[min(by_tokens, by_budget)]
+
+
+def format_tokens(tokens: int) -> str:
+    if tokens >= 1e9:
+        return f"{tokens / 1e9:.3g}B"
+    if tokens >= 1e5:
+        return f"{tokens / 1e6:.2g}M"
+    return f"{tokens:,}"
+
+
+def format_budget(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:g}s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g}h"
+
+
+def describe_pick(tier: SizeTier, settings, train_tokens: int, time_budget: float | None, cell: str = "lstm") -> str:
+    """The one line a run logs about its pick, e.g. `model: LSTM 1x192, emb 192; batch 16x35, lr 0.01 (auto,
+    small tier: 0.19M training tokens, 40s budget); set --layers/--emb-size/--hidden-size to choose`."""
+    picked = []
+    if "batch_size" in settings and "bptt" in settings:
+        picked.append(f"batch {tier.batch_size}x{tier.bptt}")
+    elif "batch_size" in settings:
+        picked.append(f"batch size {tier.batch_size}")
+    elif "bptt" in settings:
+        picked.append(f"bptt {tier.bptt}")
+    if "lr" in settings:
+        picked.append(f"lr {tier.lr:g}")
+    if "model" in settings:
+        head = f"model: {tier.describe(cell)}" + (f"; {', '.join(picked)}" if picked else "")
+    else:
+        head = f"picked: {', '.join(picked)}"
+    budget = f"{format_budget(time_budget)} budget" if time_budget else "no time budget"
+    return (f"{head} (auto, {tier.name} tier: {format_tokens(train_tokens)} training tokens, {budget}); "
+            f"set --layers/--emb-size/--hidden-size to choose")
