@@ -2,8 +2,10 @@
 or --init-from): sized to the corpus and the time budget, so that a run learns in whatever budget it has.
 
 Why: a model too big for its budget ends before it has learned anything. The old fixed default (LSTM
-2x768, emb 256, batch 32x70, lr 0.003) took 20 steps of a 40-second run on 5,000 lines of PTB (one CPU
-thread) and ended at word perplexity 15,702-21,380, far worse than a unigram model (730).
+2x768, emb 256, batch 32x70, lr 0.003) took 20-47 steps of a 40-second run on 5,000 lines of PTB (one
+CPU thread) and ended at word perplexity 15,702-21,380, far worse than a unigram model (730). The small
+tier ends the same run at 692-706 (three seeds, one idle thread; 817-1,004 when another training job
+shares the cores and the run gets about half the steps).
 
 The rule: the corpus size names a tier, the time budget names a tier, and the run gets the smaller one.
 
@@ -16,22 +18,24 @@ Training tokens are one epoch of the (mixed) training stream after tokenisation.
 CPU thread or two (one thread trains about 15,000 tokens/s of the small model and about 1,100 of the
 default one); on a GPU, choose the size yourself.
 
-The small tier is measured: 40-second runs of the real command on the first 5,000 lines of PTB (0.19M
-tokens with the 4,337-piece vocabulary that corpus supports), one thread, word perplexity on the first
-500 validation lines. Its parts: one tied layer (so the LSTM is as wide as the embedding); 192 wide
-(at equal time 1x192 beat 1x128 and 1x256); batch 16x35, four times the optimizer steps of 32x70 for the
-same tokens at about the same tokens/s (32x35 and 8x35 did worse); peak lr 0.01 (0.005, 0.007, 0.014
-and 0.02 did worse); and, for every new model, the decoder bias started at the unigram log-frequencies
-(`pretraining.init_unigram_bias`, about 8% lower perplexity at 40 s). Warm-up, no dropout, a linear
-schedule, fixed BPTT lengths, weight decay and clipping at 1 or not at all made no clear difference;
-dropout 0.2-0.25 and Adam beta2 0.99 did worse. The vocabulary stays the largest the corpus supports: 2,000 or 1,000 pieces were
-faster per token but worse per word (more tokens to predict per word).
+The small tier is measured: runs of the real command on the first 5,000 lines of PTB (0.19M tokens with
+the 4,337-piece vocabulary that corpus supports), one thread, word perplexity on the first 500
+validation lines; recipes compared at equal steps (--max-steps), apart from the machine's load, then
+confirmed in 40-second runs. Its parts: one tied layer (so the LSTM is as wide as the embedding); 192
+wide (at equal time 1x192 beat 1x128 and 1x256); batch 16x35, four times the optimizer steps of 32x70
+for the same tokens at about the same tokens/s (32x35 and 8x35 did worse); peak lr 0.01 (0.005, 0.007,
+0.014 and 0.02 did worse); and, for every new model, the decoder bias started at the unigram
+log-frequencies (`pretraining.init_unigram_bias`, about 8% lower perplexity at 40 s). Warm-up, no
+dropout, fixed BPTT lengths, weight decay and clipping at 1 or not at all made no clear difference, a
+linear schedule at most 3% (at 600 steps); dropout 0.2-0.25 and Adam beta2 0.99 did worse. The
+vocabulary stays the largest the corpus supports: 2,000 or 1,000 pieces were faster per token but
+worse per word (more tokens to predict per word).
 
 The budget limits lean on docs/benchmarks.md#ptb: in 45 minutes on PTB (0.93M word tokens), an LSTM
-2x512 did 3 epochs and reached test perplexity 128.5, a 2x200 10 epochs and 104.0, so under an hour
-the small tier wins. The medium and default tiers are not measured against each other: medium is the
-size of the shipped default backbone (v2, pretrained for 131 minutes on one thread), default the old
-fixed default.
+2x512 did 3 epochs and reached test perplexity 128.5, a 2x200 (another recipe) 10 epochs and 104.0, so
+under an hour a small model wins. The medium and default tiers are not measured against each other:
+medium is the size of the shipped default backbone (v2, pretrained for 131 minutes on one thread),
+default the old fixed default.
 
 Only the settings the user left unset come from the tier: --lr, --batch-size and --bptt given on the
 command line win. Any size option (or --init-from) turns the rule off; the run then gets the dataclass

@@ -179,7 +179,9 @@ class PretrainConfig:
     """Everything `nlp-apps pretrain` needs; saved as run_config.json so --resume can rebuild the run.
 
     The corpora are `corpora` (several named corpora, see nlp_apps.data.corpora), or one `train`/`valid`
-    pair of text files, which becomes a single corpus.
+    pair of text files, which becomes a single corpus. With `auto_size`, the model size (and the batch,
+    BPTT and peak lr, as listed) is picked from the training tokens and the time budget when the run
+    starts (nlp_apps/training/model_size.py); the fields then hold the picked values.
     """
 
     train: str | None = None
@@ -400,8 +402,8 @@ UNIGRAM_SAMPLE_TOKENS = 20_000_000
 
 def init_unigram_bias(model: RNNLanguageModel, train_tokens: np.ndarray) -> None:
     """Start the decoder bias at the log unigram distribution of the training tokens (add-one smoothed,
-    counted on at most the first UNIGRAM_SAMPLE_TOKENS), so the untrained model already predicts as well as
-    a unigram model and training spends its first steps on context instead of token frequencies."""
+    counted on at most the first UNIGRAM_SAMPLE_TOKENS), so the untrained model already predicts about as well
+    as a unigram model and training spends its first steps on context instead of token frequencies."""
     counts = np.bincount(np.asarray(train_tokens[:UNIGRAM_SAMPLE_TOKENS]), minlength=model.config.vocab_size)
     counts = counts[: model.config.vocab_size].astype(np.float64) + 1.0
     with torch.no_grad():
