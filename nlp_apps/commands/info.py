@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from nlp_apps.data.fileio import read_json_record
+
 
 @click.command()
 @click.argument("model", default="default")
@@ -31,7 +33,7 @@ def info(model: str, as_json: bool) -> None:
 
 
 def describe(path: Path, config: dict) -> dict:
-    manifest, metrics = _read_json(path / "manifest.json"), _read_json(path / "metrics.json")
+    manifest, metrics = read_json_record(path / "manifest.json"), read_json_record(path / "metrics.json")
     summary = {"directory": str(path), "task": config.get("task") or config.get("model_type")}
     for name, part in config.get("parts", {}).items():
         backbone = part.get("backbone") or {}
@@ -71,14 +73,6 @@ def count_parameters(weights: Path) -> int:
                 count *= dim
             total += count
     return total
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _size(path: Path, last: bool = True) -> int:

@@ -114,6 +114,16 @@ def check_output_dir(path: str | os.PathLike, option: str, overwrite: bool) -> N
         raise DataError(path, f"{option} is a non-empty directory; pass --overwrite to write into it")
 
 
+def read_json_record(path: str | os.PathLike) -> dict:
+    """A run's record file (metrics.json, manifest.json, ...) as a dict; {} where it is missing or unreadable,
+    for readers that show what a directory holds and must not fail on one damaged record."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write a file so that readers see either the old or the new content, never a torn one."""
     path = Path(path)

@@ -5,12 +5,12 @@ Requests name a model only by its name in this table; a path never comes from a 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nlp_apps.data.fileio import read_json_record
 from nlp_apps.errors import NlpAppsError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # safe in a URL path, an HTML id and a metric label
@@ -77,7 +77,7 @@ def describe(name: str, pipeline: Any, path: str | Path | None = None) -> Served
         raise ModelSpecError(f"{name!r}: a model name is 1-64 letters, digits, '_' or '-', starting with a letter or digit")
     path = path if path is not None else getattr(pipeline, "path", None)
     folder = Path(path) if path else None
-    config, manifest, metrics = ({} if folder is None else _read_json(folder / file) for file in ("config.json", "manifest.json", "metrics.json"))
+    config, manifest, metrics = ({} if folder is None else read_json_record(folder / file) for file in ("config.json", "manifest.json", "metrics.json"))
     task = config.get("task") or (LANGUAGE_MODEL if hasattr(pipeline, "generate") and hasattr(pipeline, "perplexity") else None)
     if task is None:
         raise ModelSpecError(f"model {name!r}: cannot tell its task (give a ServedModel, or a pipeline loaded from a model directory)")
@@ -110,9 +110,3 @@ def _task_metric_name(task: str) -> str | None:
         return None
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
