@@ -38,19 +38,27 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench-multi30k")
     parser.add_argument("--model", help="decode_speed: the model to time [OUT/ours-60m]")
     parser.add_argument("--sentences", type=int, default=1000, help="decode_speed: how many test sentences")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="ours/no_lm_init: training and test precision (rows not in auto are stored beside auto's)")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more options for `translation train`")
     args = parser.parse_args()
     data = shared_data("multi30k")
     rows = {"ours": run_ours, "no_lm_init": run_ours, "joeynmt": run_joeynmt, "decode_speed": run_decode_speed}
     row = rows[args.row](args, data)
-    store_row("multi30k", row, list(rows), NOTES)
+    store_row("multi30k", row, list(rows), NOTES, key=row_key)
+
+
+def row_key(row: dict) -> tuple:
+    """Rows are told apart by name, budget, threads and the precision asked for (older rows: auto)."""
+    return row["row"], row.get("budget_minutes"), row.get("threads"), row.get("precision_asked", "auto")
 
 
 def run_ours(args, data: Path) -> dict:
-    out = Path(args.out) / f"{args.row}-{args.minutes:g}m"  # one model per (row, budget), like the stored rows
+    # one model per (row, budget, precision), like the stored rows
+    out = Path(args.out) / (f"{args.row}-{args.minutes:g}m" + ("" if args.precision == "auto" else f"-{args.precision}"))
     shutil.rmtree(out, ignore_errors=True)
     load_start = load_average()
-    command = [sys.executable, "-m", "nlp_apps.cli", "translation", "train", "--src", data / "train.de", "--tgt", data / "train.en",
+    command = [sys.executable, "-m", "nlp_apps.cli", "--precision", args.precision, "translation", "train", "--src", data / "train.de", "--tgt", data / "train.en",
                "--valid-src", data / "val.de", "--valid-tgt", data / "val.en", "--out", out, "--time-budget", f"{args.minutes}m",
                "--no-progress", *(["--tgt-backbone", "none"] if args.row == "no_lm_init" else []), *args.extra]
     started = time.time()
@@ -63,17 +71,17 @@ def run_ours(args, data: Path) -> dict:
            "budget_minutes": args.minutes, "wall_minutes": round(wall / 60, 1), "steps": metrics["steps"],
            "epochs": round(metrics["tok_trained"] / target_tokens(out, data), 2), "train_target_tok_per_s": metrics["tok_per_s"],
            "parameters": parameters(out), "threads": manifest["torch_threads"], "load_start": load_start, "load_end": load_end,
-           "valid_bleu_greedy": metrics["best"].get("bleu")}
+           "valid_bleu_greedy": metrics["best"].get("bleu"), "precision_asked": args.precision, "precision": metrics.get("precision")}
     for beam in (5, 1):
-        scores = evaluate(out, data, beam)
+        scores = evaluate(out, data, beam, args.precision)
         row[f"test_bleu_beam{beam}"] = scores["bleu"]
         row[f"test_chrf_beam{beam}"] = scores["chrf"]
     row["signature"] = scores["bleu_signature"]
     return row
 
 
-def evaluate(model: Path, data: Path, beam: int) -> dict:
-    command = [sys.executable, "-m", "nlp_apps.cli", "translation", "evaluate", "--model", model, "--src", data / "test_2016_flickr.de",
+def evaluate(model: Path, data: Path, beam: int, precision: str = "auto") -> dict:
+    command = [sys.executable, "-m", "nlp_apps.cli", "--precision", precision, "translation", "evaluate", "--model", model, "--src", data / "test_2016_flickr.de",
                "--ref", data / "test_2016_flickr.en", "--beam", beam, "--json", "--hyps", model / f"test2016.beam{beam}.en"]
     return json.loads(subprocess.run([str(c) for c in command], check=True, capture_output=True, text=True).stdout)
 

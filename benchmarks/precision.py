@@ -11,19 +11,24 @@ Each row records the precision `auto` chose on this machine and why, and the mac
 (benchmarks/lib/fingerprint.py): compare rows only within one run.
 
     python -m benchmarks.precision [--minutes 5] [--only pretrain,score] [--out runs/bench-precision]
+
+Side by side at once, one thread and one core each (benchmarks/precision_pairs.sh does this): run
+`--only pretrain_fp32` and `--only pretrain_auto` in two processes under `taskset`, then
+`--only pretrain_bf16_same_steps`, which matches the stored fp32 row's steps.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 from benchmarks.lib.fingerprint import machine_fingerprint
-from benchmarks.lib.results import load_average, shared_data, store_row
+from benchmarks.lib.results import RESULTS_DIR, load_average, shared_data, store_row
 from nlp_apps.data.token_files import encode_corpus_in_memory
 from nlp_apps.io.checkpoint import load_language_model
 from nlp_apps.models.backbone import BackboneConfig
@@ -36,28 +41,52 @@ ROWS = ["pretrain_fp32", "pretrain_auto", "pretrain_bf16", "pretrain_bf16_same_s
 NOTES = ("fp32 against --precision auto and forced bf16, one after another in one run. pretrain_*: PTB train, word level, "
          "the shipped backbone's shape (LSTM 256/512, tied), AdamW 3e-3 cosine, batch 32x70, the same budget each; "
          "pretrain_bf16_same_steps: bf16 for exactly fp32's steps (quality at equal steps). score_*: the shipped default LM "
-         "scoring PTB valid. chosen: what auto picked here, and why. Targets: with AMX >= 3x tokens/s and equal or better "
+         "scoring PTB valid (validation every 200 steps, so the rows show their curves in OUT/ROW/log.csv). chosen: what auto picked here, and why. Targets: with AMX >= 3x tokens/s and equal or better "
          "perplexity at equal time; without AMX auto picks fp32 and costs < 2%.")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=5.0)
-    parser.add_argument("--only", default="pretrain,score", help="comma-separated: pretrain, score")
+    parser.add_argument("--only", default="pretrain,score",
+                        help="comma-separated: pretrain, score (groups) or row names, e.g. pretrain_fp32 (for running rows side by side)")
+    parser.add_argument("--beside", help="what ran at the same time as these rows (recorded in them), e.g. 'pretrain_auto on the other core'")
     parser.add_argument("--out", default="runs/bench-precision")
     args = parser.parse_args()
     machine_fingerprint()  # measured before the first row
     ptb = shared_data("ptb")
-    groups = args.only.split(",")
+    wanted = []
+    for name in args.only.split(","):
+        group = {"pretrain": [r for r in ROWS if r.startswith("pretrain_")], "score": [r for r in ROWS if r.startswith("score_")]}
+        if name not in ROWS and name not in group:
+            parser.error(f"--only: unknown row or group {name!r} (rows: {', '.join(ROWS)})")
+        wanted += group.get(name, [name])
     rows = []
-    if "pretrain" in groups:
-        fp32 = run_pretrain(ptb, "fp32", args.minutes, None, args.out)
-        rows += [fp32, run_pretrain(ptb, "auto", args.minutes, None, args.out), run_pretrain(ptb, "bf16", args.minutes, None, args.out),
-                 run_pretrain(ptb, "bf16", None, fp32["steps"], args.out)]
-    if "score" in groups:
-        rows += [run_score(ptb, precision) for precision in ("fp32", "auto", "bf16")]
-    for row in rows:
-        store_row("precision", row, ROWS, NOTES)
+    for name in wanted:
+        if name == "pretrain_bf16_same_steps":
+            steps = next((r["steps"] for r in rows if r["row"] == "pretrain_fp32"), None) or stored_fp32_steps(args.minutes)
+            rows.append(run_pretrain(ptb, "bf16", None, steps, args.out) | {"steps_of_budget": args.minutes})
+        elif name.startswith("pretrain_"):
+            rows.append(run_pretrain(ptb, name.removeprefix("pretrain_"), args.minutes, None, args.out))
+        else:
+            rows.append(run_score(ptb, name.removeprefix("score_")))
+        if args.beside:
+            rows[-1]["beside"] = args.beside
+        store_row("precision", rows[-1], ROWS, NOTES, key=row_key)
+
+
+def row_key(row: dict) -> tuple:
+    """Rows are told apart by name, budget, threads and (for the equal-steps row) the budget whose steps it matched."""
+    return row["row"], row.get("budget_minutes"), row.get("threads"), row.get("steps_of_budget")
+
+
+def stored_fp32_steps(minutes: float) -> int:
+    """The steps of the stored pretrain_fp32 row of this budget and thread count (when it ran in another process)."""
+    stored = json.loads((RESULTS_DIR / "precision.json").read_text()) if (RESULTS_DIR / "precision.json").exists() else []
+    for row in stored:
+        if row["row"] == "pretrain_fp32" and row.get("budget_minutes") == minutes and row.get("threads") == torch.get_num_threads():
+            return row["steps"]
+    sys.exit(f"error: no stored pretrain_fp32 row of {minutes:g} minutes on {torch.get_num_threads()} threads to match the steps of")
 
 
 def run_pretrain(ptb: Path, precision: str, minutes: float | None, steps: int | None, out: str) -> dict:
@@ -67,7 +96,7 @@ def run_pretrain(ptb: Path, precision: str, minutes: float | None, steps: int | 
         train=str(ptb / "ptb.train.txt"), valid=str(ptb / "ptb.valid.txt"), tokenizer="word", vocab_size=10_004,
         batch_size=32, bptt=70, backbone=shape,
         trainer=TrainerConfig(epochs=1000, time_budget=minutes * 60 if minutes else None, max_steps=steps, patience=None,
-                              precision=precision, progress=False, seed=0, eval_every=10**9),
+                              precision=precision, progress=False, seed=0, eval_every=200, log_every=50),
     )
     load_start = load_average()
     result = pretrain(run, Path(out) / name, overwrite=True)

@@ -49,6 +49,8 @@ class TaskSpec:
     pipeline        pipeline(model, tokenizer) -> the object `load` returns, from a model in memory
     load            load(model_dir, device="cpu") -> a ready model whose predict(inputs) takes raw inputs
     demo_data       demo_data() -> {"train": path, "valid": path}: the small demo set the task ships (or None)
+    training        a nlp_apps.commands.task_train.TaskTraining: the core builds the task's `train` command from it
+                    (None: the task's cli brings its own train command)
     """
 
     name: str
@@ -65,6 +67,7 @@ class TaskSpec:
     pipeline: Callable[..., Any]
     load: Callable[..., Any]
     demo_data: Callable[[], dict] | None = None
+    training: Any = None
 
 
 def lazy(target: str) -> Callable[..., Any]:
@@ -113,7 +116,7 @@ def validate_spec(spec: Any, entry_name: str | None = None) -> TaskSpec:
         raise PluginError(f"entry point {entry_name!r} exposes a task named {spec.name!r}; the names must agree")
     if not isinstance(spec.cli, click.Group):
         raise PluginError(f"task {spec.name!r}: cli must be a click.Group")
-    missing = [c for c in REQUIRED_COMMANDS if c not in spec.cli.commands]
+    missing = [c for c in REQUIRED_COMMANDS if c not in spec.cli.commands and not (c == "train" and spec.training is not None)]
     if missing:
         raise PluginError(f"task {spec.name!r}: cli lacks command(s) {', '.join(missing)}")
     if not dataclasses.is_dataclass(spec.head_config):
@@ -121,6 +124,13 @@ def validate_spec(spec: Any, entry_name: str | None = None) -> TaskSpec:
     for attribute in ("build_head", "read_dataset", "split_examples", "metric", "save", "pipeline", "load"):
         if not callable(getattr(spec, attribute)):
             raise PluginError(f"task {spec.name!r}: {attribute} must be callable")
+    if spec.training is not None:
+        from nlp_apps.commands.task_train import TaskTraining
+
+        if not isinstance(spec.training, TaskTraining):
+            raise PluginError(f"task {spec.name!r}: training must be a nlp_apps.commands.task_train.TaskTraining")
+        if "train" in spec.cli.commands and not getattr(spec.cli.commands["train"], "generated", False):
+            raise PluginError(f"task {spec.name!r}: give training or a train command in cli, not both")
     if spec.demo_data is not None and not callable(spec.demo_data):
         raise PluginError(f"task {spec.name!r}: demo_data must be callable or None")
     if not isinstance(spec.metric_name, str) or not isinstance(spec.metric_best, (int, float)):
@@ -143,6 +153,10 @@ class Registry:
 
     def register(self, spec: TaskSpec, distribution: str | None = None, entry_name: str | None = None) -> None:
         validate_spec(spec, entry_name)
+        if spec.training is not None and "train" not in spec.cli.commands:
+            from nlp_apps.commands.task_train import train_command
+
+            spec.cli.add_command(train_command(spec.name, spec.training))
         if spec.name in self._tasks:
             raise PluginError(
                 f"task {spec.name!r} is registered twice "

@@ -15,7 +15,8 @@ from nlp_apps.commands.options import report_run
 from nlp_apps.errors import CheckpointError
 from nlp_apps.training.records import plot_curves
 from nlp_apps.training.trainer import Trainer, TrainerConfig
-from tasks.sentiment.cli import report_result
+from nlp_apps.commands.task_train import report_training
+from tasks.sentiment.cli import TRAINING
 from tests.test_trainer import ConstantLossTask, InterruptAt
 
 
@@ -95,7 +96,7 @@ def interrupted_run(tmp_path):
 def test_an_interrupted_run_without_evaluation_says_where_its_state_is(interrupted_run, capsys):
     out, result = interrupted_run
     with pytest.raises(SystemExit) as exit_:
-        report_result(result, out)  # sentiment's report: it words a "best accuracy nan" that must not show
+        report_training("sentiment", TRAINING, result, out)  # sentiment's report: it words a "best accuracy nan" that must not show
     assert exit_.value.code == 130
     printed = capsys.readouterr()
     assert printed.out.strip() == (f"interrupted after 2 steps; no evaluation yet; resumable state in {out / 'last'}; "

@@ -5,6 +5,7 @@ The tables in docs/benchmarks.md are refreshed from the stored rows by `python -
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -52,7 +53,9 @@ def report(name: str, rows: list[dict]) -> None:
         print(json.dumps({"benchmark": name, **row}), flush=True)
     if os.environ.get("NLP_APPS_BENCH_DRY", "") not in ("", "0"):
         return
-    (RESULTS_DIR / f"{name}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    path = RESULTS_DIR / f"{name}.json"
+    path.with_suffix(".json.tmp").write_text(json.dumps(rows, indent=2) + "\n")
+    path.with_suffix(".json.tmp").replace(path)
 
 
 def row_and_budget(row: dict) -> tuple:
@@ -70,6 +73,14 @@ def store_row(name: str, row: dict | list[dict], order: list[str] | Callable[[di
     (a stable sort, so rows it ranks equal keep their stored order); None keeps the merged order.
     `notes`: set on the last row after removing every row's notes; None leaves the rows' own notes as they are."""
     new = [row] if isinstance(row, dict) else list(row)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    # Rows measured side by side (two processes at once) may be stored at the same moment: one at a time.
+    with open(RESULTS_DIR / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _merge_and_report(name, new, order, notes, key, last)
+
+
+def _merge_and_report(name: str, new: list[dict], order, notes, key, last) -> None:
     path = RESULTS_DIR / f"{name}.json"
     stored = json.loads(path.read_text()) if path.exists() else []
     keys = [key(r) for r in new]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -157,3 +158,41 @@ def resumable_state(out_dir) -> Path:
     out_dir = Path(out_dir)
     lm_stage = out_dir / LM_DIR / "last"
     return lm_stage if lm_stage.is_dir() and not (out_dir / "last").is_dir() else out_dir / "last"
+
+
+# The shared fine-tuning recipe's options (nlp_apps.training.recipe_config.RecipeConfig): flag, type, help.
+RECIPE_OPTIONS = {
+    "lm_finetune": ("--lm-finetune/--no-lm-finetune", None, "Fine-tune the backbone LM on the task's texts first (for text far from what it read)."),
+    "lm_epochs": ("--lm-epochs", click.IntRange(min=1), "Passes of LM fine-tuning over the task's texts."),
+    "lm_budget_share": ("--lm-budget-share", click.FloatRange(0, 1, min_open=True, max_open=True), "Share of --time-budget for LM fine-tuning."),
+    "discriminative_lr": ("--discriminative-lr/--no-discriminative-lr", None, "Each layer down learns --lr-decay times slower."),
+    "lr_decay": ("--lr-decay", click.FloatRange(min=1), "Discriminative rates: lr divided by this per layer down (ULMFiT: 2.6; 1: one rate)."),
+    "gradual_unfreezing": ("--gradual-unfreezing/--no-gradual-unfreezing", None, "Train the head first; the layers below join one by one."),
+    "unfreeze_span": ("--unfreeze-span", click.FloatRange(0, 1, min_open=True), "Fraction of training after which every layer trains."),
+    "pretrained": ("--pretrained/--random-init", None, "Start from the backbone's weights or from random ones."),
+    "batch_size": ("--batch-size", click.IntRange(min=1), "Examples per batch."),
+    "backbone_dropout": ("--dropout", click.FloatRange(0, 1, max_open=True), "Dropout in the head and inside the backbone."),
+}
+
+
+def recipe_options(fields: Sequence[str], defaults: dict | None = None, helps: dict | None = None) -> list:
+    """click options for the recipe `fields` a task exposes, with its defaults (`RecipeConfig`'s otherwise) and
+    its own wording where it needs one (`helps`); `recipe_config` turns their values back into a RecipeConfig."""
+    from nlp_apps.training.recipe_config import RecipeConfig
+
+    shown = {f.name: f.default for f in dataclasses.fields(RecipeConfig)} | (defaults or {})
+    options = []
+    for name in fields:
+        flag, kind, text = RECIPE_OPTIONS[name]
+        shown_default = f"{shown[name]:.3g}" if isinstance(shown[name], float) else True
+        options.append(click.option(flag, name, type=kind, default=shown[name], show_default=shown_default, help=(helps or {}).get(name, text)))
+    return options
+
+
+def recipe_config(values: dict, defaults: dict | None = None, **fixed):
+    """The RecipeConfig of a run: the task's defaults, then its recipe options' values (found in `values`),
+    then what the task fixes (`fixed`, e.g. discriminative_lr=False for a task without the option)."""
+    from nlp_apps.training.recipe_config import RecipeConfig
+
+    given = {name: values[name] for name in RECIPE_OPTIONS if name in values}
+    return RecipeConfig(**{**(defaults or {}), **given, **fixed})

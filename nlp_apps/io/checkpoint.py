@@ -266,6 +266,14 @@ def check_parts_config(config_path: Path, parts) -> None:
             raise CheckpointError(config_path, f"part {name!r}: the tokenizer file must be a path inside the model directory")
 
 
+def check_backbone(path: str | os.PathLike | None) -> Path:
+    """The model directory a run starts from ('default', a shipped name or a path), checked before training starts:
+    it must hold a readable config with a backbone part."""
+    directory = resolve_model_dir(path)
+    model_part(directory, read_model_config(directory), DEFAULT_PART)
+    return directory
+
+
 def read_config(path: str | os.PathLike) -> dict:
     """The config in the single-backbone layout: the part "backbone" as top-level "backbone" and
     "tokenizer" keys (None for a model without that part). For callers that predate parts."""

@@ -42,6 +42,13 @@ def prepare_run_dir(out_dir: Path, overwrite: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
+def refuse_earlier_run(out_dir: str | os.PathLike, overwrite: bool) -> None:
+    """Fail fast on an earlier run in --out without --overwrite (before data is read); new_run checks --out in full."""
+    out = Path(out_dir)
+    if not overwrite and out.is_dir() and any((out / marker).exists() for marker in RUN_MARKERS):
+        raise DataError(out, "--out already holds a run; pass --overwrite to replace it or --resume to continue it")
+
+
 @contextlib.contextmanager
 def new_run(out_dir: str | os.PathLike, *, overwrite: bool, run_config: dict | None = None) -> Iterator[Path]:
     """Prepare `out_dir` for a new run (process 0), write its run_config.json, and remove the directory

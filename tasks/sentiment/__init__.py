@@ -6,6 +6,7 @@ Importing this package is cheap: torch and scikit-learn load only when a command
 from __future__ import annotations
 
 from nlp_apps.registry import TaskSpec, lazy, package_files
+from tasks.sentiment.cli import TRAINING
 from tasks.sentiment.cli import sentiment as _cli
 from tasks.sentiment.head_config import HeadConfig
 
@@ -38,4 +39,5 @@ TASK = TaskSpec(
     pipeline=lazy("tasks.sentiment.pipeline:SentimentPipeline"),
     load=load,
     demo_data=package_files("tasks.sentiment", train="demo/train.tsv", valid="demo/valid.tsv"),
+    training=TRAINING,
 )

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
-from nlp_apps.commands.options import report_run, resume_overrides, trainer_options, trainer_values
+from nlp_apps.commands.options import recipe_options
+from nlp_apps.commands.task_train import TaskTraining
+from nlp_apps.registry import lazy
 from tasks.sentiment.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 
 
@@ -36,102 +38,26 @@ def sentiment() -> None:
     """Text classification (sentiment or any label set), fine-tuned from the backbone ULMFiT-style."""
 
 
-@sentiment.command()
-@click.option("--train", "train_file", type=click.Path(), help="Labelled training data.")
-@click.option("--valid", "valid_file", type=click.Path(), help="Labelled validation data (early stopping).")
-@click.option("--out", "out_dir", type=click.Path(), help="Model directory to write.")
-@click.option("--resume", "resume_dir", type=click.Path(), help="Continue the interrupted run in this directory.")
-@click.option("--backbone", default="default", show_default=True, help="'default' or a model directory from `nlp-apps pretrain`.")
-@click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out.")
-@click.option("--lm-finetune/--no-lm-finetune", default=RECIPE_DEFAULTS["lm_finetune"], show_default=True,
-              help="Fine-tune the LM on the task texts first (for text far from what the backbone read).")
-@click.option("--lm-epochs", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--lm-budget-share", type=float, default=1 / 6, help="Share of --time-budget for LM fine-tuning [1/6].")
-@click.option("--discriminative-lr/--no-discriminative-lr", default=True, show_default=True, help="Each layer down learns --lr-decay times slower.")
-@click.option("--lr-decay", type=float, default=RECIPE_DEFAULTS["lr_decay"], show_default=True,
-              help="Discriminative rates: lr divided by this per layer down (ULMFiT: 2.6; 1: one rate for all).")
-@click.option("--gradual-unfreezing/--no-gradual-unfreezing", default=True, show_default=True,
-              help="Train the head first; the layers below join one by one.")
-@click.option("--unfreeze-span", type=float, default=0.1, show_default=True,
-              help="Fraction of training after which every layer trains (gradual unfreezing).")
-@click.option("--pretrained/--random-init", default=True, show_default=True, help="Start from the backbone's weights or from random ones.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--dropout", type=float, default=0.2, show_default=True, help="Dropout in the head and inside the backbone.")
-@click.option("--device", default="auto", show_default=True)
-@data_options
-@trainer_options(defaults=TRAINER_DEFAULTS)
-def train(train_file, valid_file, out_dir, resume_dir, backbone, overwrite, lm_finetune, lm_epochs, lm_budget_share, discriminative_lr, lr_decay,
-          gradual_unfreezing, unfreeze_span, pretrained, batch_size, dropout, device, fmt, text_column, label_column, text_field, label_field,
-          **options) -> None:
-    """Fine-tune a classifier on labelled texts (any number of labels).
-
-    \b
-    nlp-apps sentiment train --train train.tsv --valid dev.tsv --out runs/clf --time-budget 30m
-    nlp-apps sentiment train --resume runs/clf     # after Ctrl-C / SIGTERM
-    """
-    from nlp_apps.io.checkpoint import read_config, resolve_model_dir
-    from nlp_apps.training import distributed
-    from nlp_apps.training.runs import check_batch_shares, new_run, read_run_config, write_run_config
-    from nlp_apps.training.trainer import TrainerConfig
-    from tasks.sentiment.head_config import HeadConfig
-    from tasks.sentiment.training import (
-        RecipeConfig,
-        check_known_labels,
-        label_set,
-        train_classifier,
-    )
-
-    distributed.init_from_env()  # under torchrun: one process per device, process 0 writes the files
-    main_process = distributed.is_main()
-    log = (lambda message: click.echo(message, err=True)) if main_process else (lambda message: None)
-    if resume_dir:
-        run = read_run_config(resume_dir)
-        run["trainer"].update(resume_overrides(options))
-        write_run_config(resume_dir, run)
-        data = run["data"]
-        train_set = read(data["train"], **data["options"])
-        valid_set = read(data["valid"], **data["options"])
-        recipe = RecipeConfig.from_dict(run["recipe"], f"{resume_dir}/run_config.json")
-        result = train_classifier(train_set, valid_set, resume_dir, backbone=run["backbone"], recipe=recipe,
-                                  head=HeadConfig.from_dict(run["head"]), trainer=TrainerConfig.from_dict(run["trainer"]),
-                                  device=run["device"], data_files=[data["train"], data["valid"]], resume=True, log=log)
-        if main_process:
-            report_result(result, resume_dir)
-        return
-    for flag, value in (("--train", train_file), ("--valid", valid_file), ("--out", out_dir)):
-        if not value:
-            raise click.UsageError(f"{flag} is required (or use --resume DIR)")
-    data_options_used = dict(fmt=fmt, text_column=text_column, label_column=label_column, text_field=text_field, label_field=label_field)
-    train_set = read(train_file, fmt, text_column, label_column, text_field, label_field)
-    valid_set = read(valid_file, fmt, text_column, label_column, text_field, label_field)
-    try:
-        recipe = RecipeConfig(lm_finetune=lm_finetune, lm_epochs=lm_epochs, lm_budget_share=lm_budget_share,
-                              discriminative_lr=discriminative_lr, lr_decay=lr_decay,
-                              gradual_unfreezing=gradual_unfreezing, unfreeze_span=unfreeze_span, batch_size=batch_size, backbone_dropout=dropout,
-                              pretrained=pretrained)
-        trainer = TrainerConfig(**{**TRAINER_DEFAULTS, **trainer_values(options)})
-        head = HeadConfig(dropout=dropout)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    # Check what can be checked before an earlier run in --out is replaced.
-    check_known_labels(valid_set, label_set(train_set, str(train_file)))
-    read_config(resolve_model_dir(backbone))
-    check_batch_shares(batch_size)
-    run_config = {
-        "data": {"train": str(train_file), "valid": str(valid_file), "options": data_options_used},
-        "backbone": backbone, "device": device, "recipe": recipe.to_dict(), "head": head.to_dict(), "trainer": trainer.to_dict(),
-    }
-    with new_run(out_dir, overwrite=overwrite, run_config=run_config):
-        result = train_classifier(train_set, valid_set, out_dir, backbone=backbone, recipe=recipe, head=head, trainer=trainer,
-                                  device=device, data_files=[train_file, valid_file], log=log)
-    if main_process:
-        report_result(result, out_dir)
+TRAIN_OPTIONS = [
+    click.option("--train", "train_file", type=click.Path(), help="Labelled training data."),
+    click.option("--valid", "valid_file", type=click.Path(), help="Labelled validation data (early stopping)."),
+    click.option("--backbone", default="default", show_default=True, help="'default' or a model directory from `nlp-apps pretrain`."),
+    *recipe_options(["lm_finetune", "lm_epochs", "lm_budget_share", "discriminative_lr", "lr_decay", "gradual_unfreezing", "unfreeze_span",
+                     "pretrained", "batch_size", "backbone_dropout"], RECIPE_DEFAULTS),
+    data_options,
+]
 
 
-def report_result(result, out_dir) -> None:
-    best = result.metrics
-    report_run(result, out_dir, "sentiment train", f"best accuracy {best.get('accuracy', float('nan')):.4f}, "
-                                                   f"macro-F1 {best.get('macro_f1', float('nan')):.4f}")
+def summary(best: dict) -> str:
+    return f"best accuracy {best['accuracy']:.4f}, macro-F1 {best['macro_f1']:.4f}"
+
+
+TRAINING = TaskTraining(
+    options=TRAIN_OPTIONS, configure=lazy("tasks.sentiment.training:configure"), fit=lazy("tasks.sentiment.training:fit"),
+    summary=summary, trainer_defaults=TRAINER_DEFAULTS, required=("--train", "--valid"),
+    help="Fine-tune a classifier on labelled texts (any number of labels).",
+    examples=("nlp-apps sentiment train --train train.tsv --valid dev.tsv --out runs/clf --time-budget 30m",),
+)
 
 
 @sentiment.command()
@@ -220,12 +146,9 @@ def demo(out_dir, backbone, seed) -> None:
     demo_dir = Path(str(resources.files("tasks.sentiment").joinpath("demo")))
     ctx = click.get_current_context()
     click.echo(f"== fine-tuning on {demo_dir / 'train.tsv'} (validation: {demo_dir / 'valid.tsv'})")
-    ctx.invoke(train, train_file=str(demo_dir / "train.tsv"), valid_file=str(demo_dir / "valid.tsv"), out_dir=out_dir,
-               backbone=backbone, overwrite=True, lm_finetune=RECIPE_DEFAULTS["lm_finetune"], lm_epochs=1, discriminative_lr=True,
-               lr_decay=RECIPE_DEFAULTS["lr_decay"],
-               gradual_unfreezing=True, unfreeze_span=0.1, pretrained=True, batch_size=32, dropout=0.2, device="auto", fmt="tsv",
-               text_column=None, label_column=None, text_field="text", label_field="label", seed=seed,
-               epochs=16, patience=3, lr=TRAINER_DEFAULTS["lr"])  # a few hundred examples: more epochs; early stopping keeps the best
+    ctx.invoke(sentiment.commands["train"], train_file=str(demo_dir / "train.tsv"), valid_file=str(demo_dir / "valid.tsv"), out_dir=out_dir,
+               backbone=backbone, overwrite=True, fmt="tsv", seed=seed,
+               epochs=16, patience=3)  # a few hundred examples: more epochs; early stopping keeps the best
     click.echo(f"== evaluating on {demo_dir / 'valid.tsv'}")
     ctx.invoke(evaluate, model_dir=out_dir, data_file=str(demo_dir / "valid.tsv"), out_dir=None, as_json=False, fmt="tsv",
                text_column=None, label_column=None, text_field="text", label_field="label")

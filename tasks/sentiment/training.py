@@ -12,12 +12,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nlp_apps.commands.options import recipe_config
+from nlp_apps.commands.task_train import Prepared
 from nlp_apps.data.batching import bucket_batches, pad_sequences
 from nlp_apps.errors import DataError
-from nlp_apps.io.checkpoint import (
-    load_model_tokenizer,
-    resolve_model_dir,
-)
+from nlp_apps.io.checkpoint import check_backbone, load_model_tokenizer, resolve_model_dir
 from nlp_apps.training import distributed
 from nlp_apps.training.batched_task import BatchedTask
 from nlp_apps.training.finetune import RecipeConfig, discriminative_param_groups, pretrained_backbone, run_recipe
@@ -150,3 +149,32 @@ def train_classifier(
 
     return run_recipe(out_dir, backbone_dir=resolve_model_dir(backbone), texts=[e.text for e in train] + [e.text for e in valid],
                       build_task=build_task, recipe=recipe, trainer=trainer, device=torch_device, resume=resume, log=log)
+
+
+# ---- the `sentiment train` command's two halves (nlp_apps.commands.task_train) ----------------------
+
+DATA_OPTIONS = ("fmt", "text_column", "label_column", "text_field", "label_field")
+
+
+def configure(values: dict, log) -> Prepared:
+    """The run configuration of `sentiment train`, after reading and checking the data and the backbone."""
+    from tasks.sentiment.cli import read
+
+    data_options = {name: values[name] for name in DATA_OPTIONS}
+    recipe = recipe_config(values, RECIPE_DEFAULTS)
+    train, valid = read(values["train_file"], **data_options), read(values["valid_file"], **data_options)
+    check_known_labels(valid, label_set(train, str(values["train_file"])))
+    check_backbone(values["backbone"])
+    run = {"data": {"train": str(values["train_file"]), "valid": str(values["valid_file"]), "options": data_options},
+           "backbone": values["backbone"], "recipe": recipe.to_dict(), "head": HeadConfig(dropout=recipe.backbone_dropout).to_dict()}
+    return Prepared(run, (train, valid))
+
+
+def fit(run: dict, out_dir: Path, *, data, resume: bool, log) -> TrainResult:
+    from tasks.sentiment.cli import read
+
+    files = run["data"]
+    train, valid = data or (read(files["train"], **files["options"]), read(files["valid"], **files["options"]))
+    return train_classifier(train, valid, out_dir, backbone=run["backbone"], recipe=RecipeConfig.from_dict(run["recipe"], f"{out_dir}/run_config.json"),
+                            head=HeadConfig.from_dict(run["head"]), trainer=TrainerConfig.from_dict(run["trainer"]), device=run["device"],
+                            data_files=[files["train"], files["valid"]], resume=resume, log=log)
