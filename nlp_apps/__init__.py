@@ -5,7 +5,7 @@ Importing this package is cheap: it imports no task, no scikit-learn, sacrebleu 
 
 __version__ = "0.1.0"
 
-__all__ = ["BackboneConfig", "RNNBackbone", "RNNLanguageModel", "__version__", "load"]
+__all__ = ["BackboneConfig", "RNNBackbone", "RNNLanguageModel", "__version__", "evaluate", "load"]
 
 
 def __getattr__(name):
@@ -22,4 +22,8 @@ def __getattr__(name):
         from nlp_apps.io.loading import load
 
         return load
+    if name == "evaluate":
+        from nlp_apps.io.evaluation import evaluate
+
+        return evaluate
     raise AttributeError(f"module 'nlp_apps' has no attribute {name!r}")

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from nlp_apps.errors import NlpAppsError
+
 ENTRY_POINT_GROUP = "nlp_apps.tasks"
 DISABLE_ENV = "NLP_APPS_DISABLE_PLUGIN_AUTOLOAD"
 BLOCK_ENV = "NLP_APPS_BLOCK_PLUGINS"
@@ -103,6 +105,13 @@ class PluginError(Exception):
     """A plug-in does not meet the TaskSpec contract."""
 
 
+class UnknownTask(NlpAppsError, KeyError):
+    """No installed task has this name (a model directory of a task whose plug-in is not installed)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
 def validate_spec(spec: Any, entry_name: str | None = None) -> TaskSpec:
     import click
 
@@ -157,6 +166,10 @@ class Registry:
             from nlp_apps.commands.task_train import train_command
 
             spec.cli.add_command(train_command(spec.name, spec.training))
+        if spec.training is not None and spec.training.demo is not None and spec.demo_data is not None and "demo" not in spec.cli.commands:
+            from nlp_apps.commands.task_demo import demo_command
+
+            spec.cli.add_command(demo_command(spec.name, spec))
         if spec.name in self._tasks:
             raise PluginError(
                 f"task {spec.name!r} is registered twice "
@@ -171,7 +184,7 @@ class Registry:
         if name in self.broken:
             raise PluginError(f"task {name!r} failed to load:\n{self.broken[name].error}")
         available = ", ".join(sorted(self._tasks)) or "none"
-        raise KeyError(f"no task named {name!r} (installed: {available})")
+        raise UnknownTask(f"no task named {name!r} (installed: {available}); install its plug-in to use its models")
 
     def names(self) -> list[str]:
         return sorted(self._tasks)

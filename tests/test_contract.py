@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from importlib import metadata
 
 import pytest
@@ -194,3 +195,28 @@ def test_nlp_apps_demo_runs_each_task_demo(tiny_language_model, tmp_path, plugin
     assert "accuracy" in result.output
     refused = CliRunner().invoke(cli, ["demo", "--task", "nope"])
     assert refused.exit_code == 2 and "no installed task named nope" in refused.output
+
+
+def test_nlp_apps_evaluate_scores_a_model_with_its_task_metric(spec, tiny_language_model, tmp_path, plugins_on):
+    import nlp_apps
+
+    model_dir, _, _ = saved_model(spec, tiny_language_model, tmp_path / "model")
+    valid = spec.demo_data()["valid"]
+    inputs, references = spec.split_examples(list(spec.read_dataset(valid)))
+    expected = spec.metric(spec.load(model_dir).predict(inputs), references)  # the metric takes what predict returns
+    scores = nlp_apps.evaluate(model_dir, valid, precision="fp32")
+    assert scores[spec.metric_name] == pytest.approx(expected[spec.metric_name])
+    assert scores["task"] == spec.name and scores["examples"] == len(inputs) > 0
+
+
+def test_nlp_apps_evaluate_refuses_a_language_model_and_an_unknown_task_in_one_line(tiny_language_model, tmp_path, plugins_on):
+    import nlp_apps
+    from nlp_apps.errors import CheckpointError, NlpAppsError
+
+    with pytest.raises(CheckpointError, match="holds a language model"):
+        nlp_apps.evaluate(tiny_language_model, tmp_path / "any.tsv")
+    model = tmp_path / "model"
+    shutil.copytree(tiny_language_model, model)
+    edit_config(lambda config: config.update(task="no_such_task"))(model)
+    with pytest.raises(NlpAppsError, match=r"no task named 'no_such_task' \(installed: .*\); install its plug-in"):
+        nlp_apps.load(model)

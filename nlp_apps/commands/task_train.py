@@ -45,6 +45,8 @@ class TaskTraining:
     required          the options a new run cannot do without, e.g. ("--train", "--valid"); --out always is
     examples          usage lines shown under the command's --help
     help              the command's first line
+    demo              a nlp_apps.commands.task_demo.TaskDemo: the core then builds the task's `demo` command too
+                      (with TaskSpec.demo_data); None: no demo, or the task's cli brings its own
     """
 
     options: Sequence[Callable]
@@ -55,6 +57,7 @@ class TaskTraining:
     required: tuple[str, ...] = ()
     examples: tuple[str, ...] = ()
     help: str = "Fine-tune the task's model from the pretrained backbone."
+    demo: Any = None
 
 
 def train_command(task: str, training: TaskTraining) -> click.Command:

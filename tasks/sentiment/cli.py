@@ -1,4 +1,4 @@
-"""`nlp-apps sentiment train | evaluate | predict`."""
+"""`nlp-apps sentiment train | evaluate | predict | demo` (train and demo are built by the core from TRAINING)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from nlp_apps.commands.options import recipe_options
+from nlp_apps.commands.task_demo import TaskDemo
 from nlp_apps.commands.task_train import TaskTraining
 from nlp_apps.registry import lazy
 from tasks.sentiment.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
@@ -52,11 +53,24 @@ def summary(best: dict) -> str:
     return f"best accuracy {best['accuracy']:.4f}, macro-F1 {best['macro_f1']:.4f}"
 
 
+def show(text: str, prediction: dict) -> str:
+    probabilities = " ".join(f"{label}={p:.3f}" for label, p in prediction["probabilities"].items())
+    return f"{prediction['label']}\t{probabilities}\t{text}"
+
+
+DEMO = TaskDemo(
+    train_options={"fmt": "tsv", "epochs": 16, "patience": 3},  # a few hundred examples: more epochs; early stopping keeps the best
+    examples=("The staff were friendly and the room was spotless.", "The battery died after an hour and support never answered.",
+              "I hated it.", "great film"),
+    show=show,
+)
+
 TRAINING = TaskTraining(
     options=TRAIN_OPTIONS, configure=lazy("tasks.sentiment.training:configure"), fit=lazy("tasks.sentiment.training:fit"),
     summary=summary, trainer_defaults=TRAINER_DEFAULTS, required=("--train", "--valid"),
     help="Fine-tune a classifier on labelled texts (any number of labels).",
     examples=("nlp-apps sentiment train --train train.tsv --valid dev.tsv --out runs/clf --time-budget 30m",),
+    demo=DEMO,
 )
 
 
@@ -128,32 +142,5 @@ def predict(model_dir, texts, input_file, as_json) -> None:
         result = next(results) if text.strip() else None
         if as_json:
             click.echo(json.dumps({"text": text, **(result or {"label": None, "probabilities": None})}))
-        elif result is None:
-            click.echo("")
         else:
-            probs = " ".join(f"{label}={p:.3f}" for label, p in result["probabilities"].items())
-            click.echo(f"{result['label']}\t{probs}\t{text}")
-
-
-@sentiment.command()
-@click.option("--out", "out_dir", default="runs/sentiment-demo", show_default=True, type=click.Path(), help="Where to write the model.")
-@click.option("--backbone", default="default", show_default=True, help="'default' or a model directory from `nlp-apps pretrain`.")
-@click.option("--seed", type=int, default=0, show_default=True)
-def demo(out_dir, backbone, seed) -> None:
-    """The quickstart: fine-tune on the shipped demo reviews, evaluate, and label two new sentences."""
-    from importlib import resources
-
-    demo_dir = Path(str(resources.files("tasks.sentiment").joinpath("demo")))
-    ctx = click.get_current_context()
-    click.echo(f"== fine-tuning on {demo_dir / 'train.tsv'} (validation: {demo_dir / 'valid.tsv'})")
-    ctx.invoke(sentiment.commands["train"], train_file=str(demo_dir / "train.tsv"), valid_file=str(demo_dir / "valid.tsv"), out_dir=out_dir,
-               backbone=backbone, overwrite=True, fmt="tsv", seed=seed,
-               epochs=16, patience=3)  # a few hundred examples: more epochs; early stopping keeps the best
-    click.echo(f"== evaluating on {demo_dir / 'valid.tsv'}")
-    ctx.invoke(evaluate, model_dir=out_dir, data_file=str(demo_dir / "valid.tsv"), out_dir=None, as_json=False, fmt="tsv",
-               text_column=None, label_column=None, text_field="text", label_field="label")
-    click.echo("== predicting")
-    ctx.invoke(predict, model_dir=out_dir, texts=("The staff were friendly and the room was spotless.",
-                                                  "The battery died after an hour and support never answered.",
-                                                  "I hated it.", "great film"),
-               input_file=None, as_json=False)
+            click.echo("" if result is None else show(text, result))

@@ -25,6 +25,7 @@ def classification_metrics(references: Sequence[str], predictions: Sequence[str]
     }
 
 
-def task_metric(predictions: Sequence[str], references: Sequence[str], labels: Sequence[str] | None = None) -> dict:
-    """The plug-in contract's metric(predictions, references)."""
+def task_metric(predictions: Sequence[str | dict], references: Sequence[str], labels: Sequence[str] | None = None) -> dict:
+    """The plug-in contract's metric(predictions, references): a prediction is a label or what `predict` returns."""
+    predictions = [p["label"] if isinstance(p, dict) else p for p in predictions]
     return classification_metrics(references, predictions, labels or sorted(set(references) | set(predictions)))

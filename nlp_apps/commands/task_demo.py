@@ -1,0 +1,56 @@
+"""The `demo` command of every task that gives a `TaskDemo`, built by the core: fine-tune on the task's shipped
+demo data with the generated `train` command, score the model with `nlp_apps.evaluate`, and predict a few
+examples. `nlp-apps demo` runs it for every installed task."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskDemo:
+    """A task's quickstart (TaskTraining.demo).
+
+    train_options   values for the task's train command besides --train/--valid/--out/--seed (already converted:
+                    a time budget in seconds), e.g. {"epochs": 16}
+    examples        inputs for `predict` after training, of the kind `predict` takes
+    show            show(example, prediction) -> the line printed for one of them
+    backbone        the train option that `--backbone` feeds ("backbone"; translation's is "tgt_backbone")
+    """
+
+    train_options: dict
+    examples: tuple
+    show: Callable[[Any, Any], str]
+    backbone: str = "backbone"
+
+
+def demo_command(task: str, spec) -> click.Command:
+    """`nlp-apps TASK demo` for the TaskSpec `spec` (which has demo_data and training.demo)."""
+    demo = spec.training.demo
+
+    @click.command("demo")
+    @click.option("--out", "out_dir", default=f"runs/{task}-demo", show_default=True, type=click.Path(), help="Where to write the model.")
+    @click.option("--backbone", default="default", show_default=True, help="The backbone to fine-tune: 'default' or a model directory.")
+    @click.option("--seed", type=int, default=0, show_default=True)
+    def command(out_dir, backbone, seed) -> None:
+        from nlp_apps.io.evaluation import evaluate
+        from nlp_apps.io.loading import load
+
+        files = spec.demo_data()
+        click.echo(f"== fine-tuning on {files['train']} (validation: {files['valid']})")
+        click.get_current_context().invoke(spec.cli.commands["train"], train_file=files["train"], valid_file=files["valid"], out_dir=out_dir,
+                                           overwrite=True, seed=seed, **{demo.backbone: backbone}, **demo.train_options)
+        click.echo(f"== evaluating on {files['valid']}")
+        scores = evaluate(out_dir, files["valid"])
+        click.echo(", ".join(f"{name} {value:.4g}" for name, value in scores.items() if isinstance(value, float)))
+        click.echo("== predicting")
+        for example, prediction in zip(demo.examples, load(out_dir).predict(list(demo.examples))):
+            click.echo(demo.show(example, prediction))
+
+    command.help = f"The quickstart: fine-tune on the demo data {task} ships, evaluate, and predict {len(demo.examples)} new examples."
+    command.generated = True
+    return command
