@@ -184,8 +184,12 @@ def recipe_options(fields: Sequence[str], defaults: dict | None = None, helps: d
     options = []
     for name in fields:
         flag, kind, text = RECIPE_OPTIONS[name]
-        shown_default = f"{shown[name]:.3g}" if isinstance(shown[name], float) else True
-        options.append(click.option(flag, name, type=kind, default=shown[name], show_default=shown_default, help=(helps or {}).get(name, text)))
+        text = (helps or {}).get(name, text)
+        if isinstance(shown[name], float):  # 1/6 shows as 0.167, not 0.16666666666666666
+            text, show = f"{text}  [default: {shown[name]:.3g}]", False
+        else:
+            show = True
+        options.append(click.option(flag, name, type=kind, default=shown[name], show_default=show, help=text))
     return options
 
 

@@ -7,6 +7,7 @@ Importing this package is cheap: torch loads only when a command or model runs.
 from __future__ import annotations
 
 from nlp_apps.registry import TaskSpec, lazy, package_files
+from tasks.qa.cli import TRAINING
 from tasks.qa.cli import qa as _cli
 from tasks.qa.head_config import HeadConfig
 
@@ -40,4 +41,5 @@ TASK = TaskSpec(
     pipeline=lazy("tasks.qa.pipeline:QAPipeline"),
     load=load,
     demo_data=demo_files,
+    training=TRAINING,
 )

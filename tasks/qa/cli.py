@@ -9,7 +9,9 @@ from pathlib import Path
 
 import click
 
-from nlp_apps.commands.options import report_run, resume_overrides, trainer_options, trainer_values
+from nlp_apps.commands.options import recipe_options
+from nlp_apps.commands.task_train import TaskTraining
+from nlp_apps.registry import lazy
 from tasks.qa.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 from tasks.qa.head_config import ATTENTIONS, WINDOWING, HeadConfig
 
@@ -30,122 +32,45 @@ def qa() -> None:
     """Extractive question answering (SQuAD v1.1 / v2.0): the answer is a span of the context."""
 
 
-@qa.command()
-@click.option("--train", "train_file", type=click.Path(), help="Training questions: SQuAD JSON (v1.1 or v2.0) or JSONL.")
-@click.option("--valid", "valid_file", type=click.Path(), help="Validation questions (early stopping on F1, no-answer threshold).")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="auto", show_default=True, help="auto: .jsonl is JSONL, else SQuAD JSON.")
-@click.option("--out", "out_dir", type=click.Path(), help="Model directory to write.")
-@click.option("--resume", "resume_dir", type=click.Path(), help="Continue the interrupted run in this directory.")
-@click.option("--backbone", default="default", show_default=True, help="'default' or a model directory from `nlp-apps pretrain`.")
-@click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out.")
-@click.option("--attention", type=click.Choice(ATTENTIONS), default=HeadConfig.attention, show_default=True,
-              help="bidaf: attention flow (BiDAF); aligned: DrQA's aligned question embedding.")
-@click.option("--hidden-size", type=click.IntRange(min=1), default=HeadConfig.hidden_size, show_default=True,
-              help="Per direction, in the head's BiLSTMs.")
-@click.option("--question-match/--no-question-match", default=HeadConfig.question_match, show_default=True,
-              help="Tell the head which passage tokens occur in the question.")
-@click.option("--max-passage-len", type=click.IntRange(min=1), default=HeadConfig.max_passage_len, show_default=True,
-              help="Tokens per passage window.")
-@click.option("--doc-stride", type=click.IntRange(min=0), default=HeadConfig.doc_stride, show_default=True,
-              help="Tokens neighbouring windows share (their overlap).")
-@click.option("--windows", type=click.Choice(WINDOWING), default=HeadConfig.windows, show_default=True,
-              help="sliding: overlapping windows cover long passages; first: cut passages to one window.")
-@click.option("--max-question-len", type=click.IntRange(min=1), default=HeadConfig.max_question_len, show_default=True)
-@click.option("--max-answer-len", type=click.IntRange(min=1), default=HeadConfig.max_answer_len, show_default=True,
-              help="Longest answer, in tokens.")
-@click.option("--lm-finetune/--no-lm-finetune", default=RECIPE_DEFAULTS["lm_finetune"], show_default=True,
-              help="Fine-tune the LM on the passages first (costs time).")
-@click.option("--lm-epochs", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--discriminative-lr/--no-discriminative-lr", default=RECIPE_DEFAULTS["discriminative_lr"], show_default=True,
-              help="lr / 2.6 per backbone layer down.")
-@click.option("--gradual-unfreezing/--no-gradual-unfreezing", default=RECIPE_DEFAULTS["gradual_unfreezing"], show_default=True,
-              help="Train the head first; the backbone layers join one by one.")
-@click.option("--unfreeze-span", type=float, default=RECIPE_DEFAULTS["unfreeze_span"], show_default=True,
-              help="Fraction of training after which every layer trains.")
-@click.option("--pretrained/--random-init", default=True, show_default=True, help="Start from the backbone's weights or from random ones.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=RECIPE_DEFAULTS["batch_size"], show_default=True,
-              help="Question windows per batch.")
-@click.option("--dropout", type=float, default=RECIPE_DEFAULTS["backbone_dropout"], show_default=True,
-              help="Dropout in the head and inside the backbone.")
-@click.option("--device", default="auto", show_default=True)
-@trainer_options(defaults=TRAINER_DEFAULTS)
-def train(train_file, valid_file, fmt, out_dir, resume_dir, backbone, overwrite, attention, hidden_size, question_match, max_passage_len,
-          doc_stride, windows, max_question_len, max_answer_len, lm_finetune, lm_epochs, discriminative_lr, gradual_unfreezing,
-          unfreeze_span, pretrained, batch_size, dropout, device, **options) -> None:
-    """Fine-tune a span extractor on SQuAD-style data; early stopping on validation F1.
-
-    \b
-    nlp-apps qa train --train train.json --valid heldout.json --out runs/qa --time-budget 2h
-    (heldout.json: articles kept out of train.json; keep the dev set you report out of training)
-    nlp-apps qa train --resume runs/qa     # after Ctrl-C / SIGTERM
-    """
-    from nlp_apps.io.checkpoint import read_config, resolve_model_dir
-    from nlp_apps.training import distributed
-    from nlp_apps.training.finetune import RecipeConfig
-    from nlp_apps.training.runs import check_batch_shares, new_run, read_run_config, write_run_config
-    from nlp_apps.training.trainer import TrainerConfig
-    from tasks.qa.training import check_training_set, train_qa
-
-    distributed.init_from_env()
-    main_process = distributed.is_main()
-    log = (lambda message: click.echo(message, err=True)) if main_process else (lambda message: None)
-    if resume_dir:
-        run = read_run_config(resume_dir)
-        run["trainer"].update(resume_overrides(options))
-        write_run_config(resume_dir, run)
-        data = run["data"]
-        train_set, valid_set = read(data["train"], data["format"], log), read(data["valid"], data["format"], log)
-        result = train_qa(train_set.examples, valid_set.examples, resume_dir, backbone=run["backbone"],
-                          recipe=RecipeConfig.from_dict(run["recipe"]), head=HeadConfig.from_dict(run["head"]),
-                          trainer=TrainerConfig.from_dict(run["trainer"]), device=run["device"],
-                          data_files=[data["train"], data["valid"]], resume=True, log=log)
-        return report(result, resume_dir) if main_process else None
-    for flag, value in (("--train", train_file), ("--valid", valid_file), ("--out", out_dir)):
-        if not value:
-            raise click.UsageError(f"{flag} is required (or use --resume DIR)")
-    refuse_earlier_run(out_dir, overwrite)  # before the data is read and summarised
-    train_set, valid_set = read(train_file, fmt, log), read(valid_file, fmt, log)
-    try:
-        head = HeadConfig(attention=attention, hidden_size=hidden_size, dropout=dropout, question_match=question_match,
-                          max_passage_len=max_passage_len, doc_stride=doc_stride, windows=windows, max_question_len=max_question_len,
-                          max_answer_len=max_answer_len)
-        recipe = RecipeConfig(lm_finetune=lm_finetune, lm_epochs=lm_epochs, discriminative_lr=discriminative_lr,
-                              gradual_unfreezing=gradual_unfreezing, unfreeze_span=unfreeze_span, batch_size=batch_size,
-                              backbone_dropout=dropout, pretrained=pretrained)
-        trainer = TrainerConfig(**{**TRAINER_DEFAULTS, **trainer_values(options)})
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    if windows == "sliding" and doc_stride < max_answer_len - 1:
-        log(f"warning: --doc-stride {doc_stride} is below --max-answer-len - 1 ({max_answer_len - 1}): an answer that crosses a "
-            "window edge fits in no window, so it can be neither learned nor predicted")
-    # Check what can be checked before an earlier run in --out is replaced.
-    check_training_set(train_set.examples, str(train_file))
-    read_config(resolve_model_dir(backbone))
-    check_batch_shares(batch_size)
-    log(f"train: {len(train_set.examples):,} questions (SQuAD {train_set.version}); valid: {len(valid_set.examples):,}")
-    run_config = {"data": {"train": str(train_file), "valid": str(valid_file), "format": fmt}, "backbone": backbone, "device": device,
-                  "recipe": recipe.to_dict(), "head": head.to_dict(), "trainer": trainer.to_dict()}
-    with new_run(out_dir, overwrite=overwrite, run_config=run_config):
-        result = train_qa(train_set.examples, valid_set.examples, out_dir, backbone=backbone, recipe=recipe, head=head, trainer=trainer,
-                          device=device, data_files=[train_file, valid_file], log=log)
-    if main_process:
-        report(result, out_dir)
+TRAIN_OPTIONS = [
+    click.option("--train", "train_file", type=click.Path(), help="Training questions: SQuAD JSON (v1.1 or v2.0) or JSONL."),
+    click.option("--valid", "valid_file", type=click.Path(), help="Validation questions (early stopping on F1, no-answer threshold)."),
+    click.option("--format", "fmt", type=FORMAT_CHOICE, default="auto", show_default=True, help="auto: .jsonl is JSONL, else SQuAD JSON."),
+    click.option("--backbone", default="default", show_default=True, help="'default' or a model directory from `nlp-apps pretrain`."),
+    click.option("--attention", type=click.Choice(ATTENTIONS), default=HeadConfig.attention, show_default=True,
+                 help="bidaf: attention flow (BiDAF); aligned: DrQA's aligned question embedding."),
+    click.option("--hidden-size", type=click.IntRange(min=1), default=HeadConfig.hidden_size, show_default=True,
+                 help="Per direction, in the head's BiLSTMs."),
+    click.option("--question-match/--no-question-match", default=HeadConfig.question_match, show_default=True,
+                 help="Tell the head which passage tokens occur in the question."),
+    click.option("--max-passage-len", type=click.IntRange(min=1), default=HeadConfig.max_passage_len, show_default=True,
+                 help="Tokens per passage window."),
+    click.option("--doc-stride", type=click.IntRange(min=0), default=HeadConfig.doc_stride, show_default=True,
+                 help="Tokens neighbouring windows share (their overlap)."),
+    click.option("--windows", type=click.Choice(WINDOWING), default=HeadConfig.windows, show_default=True,
+                 help="sliding: overlapping windows cover long passages; first: cut passages to one window."),
+    click.option("--max-question-len", type=click.IntRange(min=1), default=HeadConfig.max_question_len, show_default=True),
+    click.option("--max-answer-len", type=click.IntRange(min=1), default=HeadConfig.max_answer_len, show_default=True,
+                 help="Longest answer, in tokens."),
+    *recipe_options(["lm_finetune", "lm_epochs", "discriminative_lr", "lr_decay", "gradual_unfreezing", "unfreeze_span", "pretrained",
+                     "batch_size", "backbone_dropout"], RECIPE_DEFAULTS,
+                    helps={"lm_finetune": "Fine-tune the LM on the passages first (costs time).",
+                           "gradual_unfreezing": "Train the head first; the backbone layers join one by one.",
+                           "batch_size": "Question windows per batch."}),
+]
 
 
-def refuse_earlier_run(out_dir, overwrite: bool) -> None:
-    """Fail fast on an earlier run in --out without --overwrite; new_run checks --out in full later."""
-    from nlp_apps.errors import DataError
-    from nlp_apps.training.runs import RUN_MARKERS
-
-    out = Path(out_dir)
-    if not overwrite and out.is_dir() and any((out / marker).exists() for marker in RUN_MARKERS):
-        raise DataError(out, "--out already holds a run; pass --overwrite to replace it or --resume to continue it")
+def summary(best: dict) -> str:
+    return f"best validation F1 {best.get('f1', float('nan')):.2f}, exact match {best.get('exact_match', float('nan')):.2f}"
 
 
-def report(result, out_dir) -> None:
-    best = result.metrics
-    report_run(result, out_dir, "qa train", f"best validation F1 {best.get('f1', float('nan')):.2f}, "
-                                            f"exact match {best.get('exact_match', float('nan')):.2f}")
+TRAINING = TaskTraining(
+    options=TRAIN_OPTIONS, configure=lazy("tasks.qa.training:configure"), fit=lazy("tasks.qa.training:fit"),
+    summary=summary, trainer_defaults=TRAINER_DEFAULTS, required=("--train", "--valid"),
+    help="Fine-tune a span extractor on SQuAD-style data; early stopping on validation F1.",
+    examples=("nlp-apps qa train --train train.json --valid heldout.json --out runs/qa --time-budget 2h",
+              "(heldout.json: articles kept out of train.json; keep the dev set you report out of training)"),
+)
 
 
 @qa.command()
@@ -301,7 +226,7 @@ def demo(out_dir, backbone, time_budget, seed) -> None:
     files = demo_files()
     ctx = click.get_current_context()
     click.echo(f"== training on {files['train']} (validation: {files['valid']}) for {time_budget}")
-    ctx.invoke(train, train_file=files["train"], valid_file=files["valid"], out_dir=out_dir, overwrite=True, backbone=backbone,
+    ctx.invoke(qa.commands["train"], train_file=files["train"], valid_file=files["valid"], out_dir=out_dir, overwrite=True, backbone=backbone,
                time_budget=duration.convert(time_budget, None, None), seed=seed, epochs=1000, patience=1000, progress=False)
     click.echo(f"== evaluating on {files['valid']}")
     ctx.invoke(evaluate, model_dir=out_dir, data_file=files["valid"])

@@ -19,8 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nlp_apps.commands.options import recipe_config
+from nlp_apps.commands.task_train import Prepared
 from nlp_apps.errors import DataError
-from nlp_apps.io.checkpoint import load_model_tokenizer, resolve_model_dir
+from nlp_apps.io.checkpoint import check_backbone, load_model_tokenizer, resolve_model_dir
 from nlp_apps.training import distributed
 from nlp_apps.training.batched_task import BatchedTask
 from nlp_apps.training.finetune import RecipeConfig, discriminative_param_groups, pretrained_backbone, run_recipe
@@ -134,3 +136,38 @@ def train_qa(
     contexts = list(dict.fromkeys(e.context for e in [*train, *valid]))
     return run_recipe(out_dir, backbone_dir=resolve_model_dir(backbone), texts=contexts, build_task=build_task, recipe=recipe,
                       trainer=trainer, device=torch_device, resume=resume, log=log)
+
+
+# ---- the `qa train` command's two halves (nlp_apps.commands.task_train) ----------------------------
+
+HEAD_OPTIONS = ("attention", "hidden_size", "question_match", "max_passage_len", "doc_stride", "windows", "max_question_len", "max_answer_len")
+
+
+def configure(values: dict, log) -> Prepared:
+    """The run configuration of `qa train`, after reading and checking the data and the backbone."""
+    from tasks.qa.cli import read
+
+    recipe = recipe_config(values, RECIPE_DEFAULTS)
+    head = HeadConfig(dropout=recipe.backbone_dropout, **{name: values[name] for name in HEAD_OPTIONS})
+    train, valid = read(values["train_file"], values["fmt"], log), read(values["valid_file"], values["fmt"], log)
+    if head.windows == "sliding" and head.doc_stride < head.max_answer_len - 1:
+        log(f"warning: --doc-stride {head.doc_stride} is below --max-answer-len - 1 ({head.max_answer_len - 1}): an answer that crosses a "
+            "window edge fits in no window, so it can be neither learned nor predicted")
+    check_training_set(train.examples, str(values["train_file"]))
+    check_backbone(values["backbone"])
+    log(f"train: {len(train.examples):,} questions (SQuAD {train.version}); valid: {len(valid.examples):,}")
+    run = {"data": {"train": str(values["train_file"]), "valid": str(values["valid_file"]), "format": values["fmt"]},
+           "backbone": values["backbone"], "recipe": recipe.to_dict(), "head": head.to_dict()}
+    return Prepared(run, (train.examples, valid.examples))
+
+
+def fit(run: dict, out_dir: Path, *, data, resume: bool, log) -> TrainResult:
+    from tasks.qa.cli import read
+
+    files = run["data"]
+    if data is None:
+        data = read(files["train"], files["format"], log).examples, read(files["valid"], files["format"], log).examples
+    train, valid = data
+    return train_qa(train, valid, out_dir, backbone=run["backbone"], recipe=RecipeConfig.from_dict(run["recipe"], f"{out_dir}/run_config.json"),
+                    head=HeadConfig.from_dict(run["head"]), trainer=TrainerConfig.from_dict(run["trainer"]), device=run["device"],
+                    data_files=[files["train"], files["valid"]], resume=resume, log=log)
