@@ -98,3 +98,34 @@ def test_cli_train_evaluate_predict_and_a_very_long_document(tmp_path, tiny_lang
     predicted = invoke("summarization", "predict", "--model", out, "--json", "-", input=f"{DOCS[0][0]}\n\n{long_document}\n")
     rows = [json.loads(line) for line in predicted.output.splitlines()]
     assert len(rows) == 3 and rows[1]["summary"] is None and isinstance(rows[2]["summary"], str)
+
+
+def test_cli_train_stores_its_run_config_resumes_and_guards_an_earlier_run(tmp_path, tiny_language_model, plugins_on):
+    train = jsonl(tmp_path / "train.jsonl", [{"body": d, "subject": s} for d, s in DOCS * 2])
+    valid = jsonl(tmp_path / "valid.jsonl", [{"body": d, "subject": s} for d, s in DOCS])
+    out = tmp_path / "sum"
+    first = invoke("summarization", "train", "--train", train, "--valid", valid, "--text-field", "body", "--summary-field", "subject",
+                   "--out", out, "--backbone", tiny_language_model, "--batch-size", 4, "--max-steps", 2, "--eval-every", 2, "--no-progress",
+                   "--no-copy", "--dropout", 0.3, "--max-target-len", 12)
+    assert first.exit_code == 0, first.output
+    run = json.loads((out / "run_config.json").read_text())
+    # the layout of the runs written before the core built the command: they must still resume
+    assert set(run) == {"data", "backbone", "device", "head", "recipe", "trainer", "limits"}
+    assert run["data"] == {"train": [str(train), None, None, "body", "subject", False], "valid": [str(valid), None, None, "body", "subject", False]}
+    assert run["head"]["copy"] is False and run["head"]["dropout"] == run["recipe"]["backbone_dropout"] == 0.3
+    assert not run["recipe"]["lm_finetune"] and not run["recipe"]["discriminative_lr"] and not run["recipe"]["gradual_unfreezing"]
+    assert run["limits"] == {"max_source_len": 400, "max_target_len": 12, "max_decode_len": 30}
+    assert run["trainer"]["schedule"] == "cosine" and run["trainer"]["max_steps"] == 2
+    resumed = invoke("summarization", "train", "--resume", out, "--max-steps", 4)
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 4
+    before = sorted(p.name for p in out.iterdir())
+    missing = tmp_path / "missing.jsonl"
+    refused = invoke("summarization", "train", "--train", missing, "--valid", valid, "--out", out, "--backbone", tiny_language_model)
+    assert refused.exit_code == 1 and "already holds a run" in refused.output and "missing.jsonl" not in refused.output
+    no_backbone = invoke("summarization", "train", "--train", train, "--valid", valid, "--text-field", "body", "--summary-field", "subject",
+                         "--out", out, "--overwrite", "--backbone", tmp_path / "no-such-model")
+    assert no_backbone.exit_code == 1 and "no-such-model" in no_backbone.output, no_backbone.output
+    no_data = invoke("summarization", "train", "--valid", valid, "--out", out, "--overwrite", "--backbone", tiny_language_model)
+    assert no_data.exit_code == 2 and "give the train data" in no_data.output
+    assert sorted(p.name for p in out.iterdir()) == before and json.loads((out / "run_config.json").read_text())["limits"] == run["limits"]

@@ -81,6 +81,11 @@ def test_cli_train_evaluate_predict_resume(tmp_path, tiny_language_model, plugin
     config = json.loads((out / "config.json").read_text())
     assert set(config["parts"]) == {"encoder", "decoder"} and config["task"] == "translation"
     assert (out / "tokenizers" / "encoder").is_dir()
+    # run_config.json keeps the layout earlier runs were written with, so they still resume.
+    run = json.loads((out / "run_config.json").read_text())
+    assert set(run) == {"data", "src_backbone", "tgt_backbone", "head", "recipe", "limits", "device", "trainer"}
+    assert run["data"] == {"train": [None, str(src), str(tgt), None, None], "valid": [None, str(vsrc), str(vtgt), None, None]}
+    assert run["recipe"]["batch_size"] == 8 and run["limits"]["max_decode_len"] == 12 and run["trainer"]["max_steps"] == 6
     # The recorded best validation scores are the saved model's: its greedy translations of the valid set score the same.
     best = json.loads((out / "metrics.json").read_text())["best"]
     greedy = TASK.load(out).predict([s for s, _ in PAIRS[:3]], beam_size=1, max_length=12)
@@ -117,6 +122,9 @@ def test_cli_refuses_bad_runs_before_writing(tmp_path, tiny_language_model, plug
     assert result.exit_code == 1 and "has 6 lines but" in result.output and not out.exists()
     missing = invoke("translation", "train", "--src", src, "--tgt", tgt, "--out", out)
     assert missing.exit_code == 2 and "give the valid pairs: --valid FILE" in missing.output and not out.exists()
+    nowhere = invoke("translation", "train", "--src", src, "--tgt", tgt, "--valid-src", src, "--valid-tgt", tgt, "--out", out,
+                     "--tgt-backbone", tmp_path / "no-such-lm")
+    assert nowhere.exit_code == 1 and "no-such-lm" in nowhere.output and not out.exists()  # a missing backbone is found before --out
     before = sorted(p.relative_to(tiny_language_model) for p in tiny_language_model.rglob("*"))
     wrong = invoke("translation", "predict", "--model", tiny_language_model, "Ein Hund.")
     assert wrong.exit_code == 1 and "not a translator" in wrong.output

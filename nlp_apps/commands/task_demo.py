@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from nlp_apps.commands.options import duration
+
 
 @dataclasses.dataclass(frozen=True)
 class TaskDemo:
@@ -35,15 +37,18 @@ def demo_command(task: str, spec) -> click.Command:
     @click.command("demo")
     @click.option("--out", "out_dir", default=f"runs/{task}-demo", show_default=True, type=click.Path(), help="Where to write the model.")
     @click.option("--backbone", default="default", show_default=True, help="The backbone to fine-tune: 'default' or a model directory.")
+    @click.option("--time-budget", type=duration, help="Training time [the demo's own: "
+                  + (f"{demo.train_options['time_budget']:g}s" if "time_budget" in demo.train_options else "until early stopping") + "].")
     @click.option("--seed", type=int, default=0, show_default=True)
-    def command(out_dir, backbone, seed) -> None:
+    def command(out_dir, backbone, time_budget, seed) -> None:
         from nlp_apps.io.evaluation import evaluate
         from nlp_apps.io.loading import load
 
         files = spec.demo_data()
         click.echo(f"== fine-tuning on {files['train']} (validation: {files['valid']})")
         click.get_current_context().invoke(spec.cli.commands["train"], train_file=files["train"], valid_file=files["valid"], out_dir=out_dir,
-                                           overwrite=True, seed=seed, **{demo.backbone: backbone}, **demo.train_options)
+                                           overwrite=True, seed=seed, **{demo.backbone: backbone, **demo.train_options,
+                                                                             **({"time_budget": time_budget} if time_budget else {})})
         click.echo(f"== evaluating on {files['valid']}")
         scores = evaluate(out_dir, files["valid"])
         click.echo(", ".join(f"{name} {value:.4g}" for name, value in scores.items() if isinstance(value, float)))

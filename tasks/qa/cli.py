@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from nlp_apps.commands.options import recipe_options
+from nlp_apps.commands.task_demo import TaskDemo
 from nlp_apps.commands.task_train import TaskTraining
 from nlp_apps.registry import lazy
 from tasks.qa.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
@@ -64,12 +65,28 @@ def summary(best: dict) -> str:
     return f"best validation F1 {best.get('f1', float('nan')):.2f}, exact match {best.get('exact_match', float('nan')):.2f}"
 
 
+PASSAGE = ("The lighthouse at Port Elwin was built in 1871 by the engineer Marta Hollis. "
+           "Its lamp burned whale oil until 1904, when it was replaced by an electric light.")
+
+
+def show(example: dict, result: dict) -> str:
+    return (f"Q: {example['question']}\nA: {result['answer'] or '(no answer)'}   [{result['start']}, {result['end']})  "
+            f"score {result['score']:.3f}")
+
+
+DEMO = TaskDemo(
+    train_options={"time_budget": 120.0, "epochs": 1000, "patience": 1000, "progress": False},
+    examples=tuple({"context": PASSAGE, "question": q} for q in ("Who built the lighthouse at Port Elwin?", "When was the lamp replaced?")),
+    show=show,
+)
+
 TRAINING = TaskTraining(
     options=TRAIN_OPTIONS, configure=lazy("tasks.qa.training:configure"), fit=lazy("tasks.qa.training:fit"),
     summary=summary, trainer_defaults=TRAINER_DEFAULTS, required=("--train", "--valid"),
     help="Fine-tune a span extractor on SQuAD-style data; early stopping on validation F1.",
     examples=("nlp-apps qa train --train train.json --valid heldout.json --out runs/qa --time-budget 2h",
               "(heldout.json: articles kept out of train.json; keep the dev set you report out of training)"),
+    demo=DEMO,
 )
 
 
@@ -211,32 +228,3 @@ def read_jsonl_inputs(input_file: str | None) -> list[dict | None]:
             row["id"] = record["id"]
         rows.append(row)
     return rows
-
-
-@qa.command()
-@click.option("--out", "out_dir", default="runs/qa-demo", show_default=True, type=click.Path(), help="Where to write the model.")
-@click.option("--backbone", default="default", show_default=True, help="'default' or a model directory from `nlp-apps pretrain`.")
-@click.option("--time-budget", default="2m", show_default=True, help="Training time.")
-@click.option("--seed", type=int, default=0, show_default=True)
-def demo(out_dir, backbone, time_budget, seed) -> None:
-    """The quickstart: train on the shipped demo passages, evaluate (EM/F1), and answer two new questions."""
-    from nlp_apps.commands.options import duration
-    from tasks.qa import demo_files
-
-    files = demo_files()
-    ctx = click.get_current_context()
-    click.echo(f"== training on {files['train']} (validation: {files['valid']}) for {time_budget}")
-    ctx.invoke(qa.commands["train"], train_file=files["train"], valid_file=files["valid"], out_dir=out_dir, overwrite=True, backbone=backbone,
-               time_budget=duration.convert(time_budget, None, None), seed=seed, epochs=1000, patience=1000, progress=False)
-    click.echo(f"== evaluating on {files['valid']}")
-    ctx.invoke(evaluate, model_dir=out_dir, data_file=files["valid"])
-    click.echo("== answering")
-    from tasks.qa.pipeline import load
-
-    pipeline = load(out_dir)
-    passage = ("The lighthouse at Port Elwin was built in 1871 by the engineer Marta Hollis. "
-               "Its lamp burned whale oil until 1904, when it was replaced by an electric light.")
-    click.echo(passage)
-    for question in ("Who built the lighthouse at Port Elwin?", "When was the lamp replaced?"):
-        result = pipeline.predict(context=passage, question=question)
-        click.echo(f"Q: {question}\nA: {result['answer'] or '(no answer)'}   [{result['start']}, {result['end']})  score {result['score']:.3f}")

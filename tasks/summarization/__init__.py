@@ -6,6 +6,7 @@ Importing this package is cheap: torch and rouge-score load only when a command 
 from __future__ import annotations
 
 from nlp_apps.registry import TaskSpec, lazy, package_files
+from tasks.summarization.cli import TRAINING
 from tasks.summarization.cli import summarization as _cli
 from tasks.summarization.head_config import SummarizerConfig
 
@@ -39,4 +40,5 @@ TASK = TaskSpec(
     pipeline=lazy("tasks.summarization.pipeline:SummarizationPipeline"),
     load=load,
     demo_data=demo_files,
+    training=TRAINING,
 )

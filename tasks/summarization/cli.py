@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from nlp_apps.commands.options import read_inputs, report_run, resume_overrides, trainer_options, trainer_values
-
-TRAINER_DEFAULTS = dict(epochs=20, lr=2e-3, schedule="cosine", warmup=0.02, patience=6, clip=1.0)
+from nlp_apps.commands.options import read_inputs, recipe_options
+from nlp_apps.commands.task_train import TaskTraining
+from nlp_apps.registry import lazy
+from tasks.summarization.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 
 
 def field_options(command):
@@ -43,7 +44,7 @@ def summarization() -> None:
     """Abstractive summarization: a pointer-generator with coverage on the LM backbone, scored with ROUGE."""
 
 
-def _read(path, src, tgt, text_field, summary_field, skip_empty, what, log, ref_fields=(), require_summary=True):
+def read(path, src, tgt, text_field, summary_field, skip_empty, what, log, ref_fields=(), require_summary=True):
     from tasks.summarization.adapter import read_documents
 
     if path is None and src is None:
@@ -56,92 +57,37 @@ def _read(path, src, tgt, text_field, summary_field, skip_empty, what, log, ref_
     return result.documents
 
 
-@summarization.command()
-@click.option("--train", "train_file", type=click.Path(), help="Training data: JSONL, CSV or TSV.")
-@click.option("--valid", "valid_file", type=click.Path(), help="Validation data, same format (early stopping on ROUGE).")
-@click.option("--src", type=click.Path(), help="Training documents, one per line (with --tgt).")
-@click.option("--tgt", type=click.Path(), help="Training summaries, line-aligned with --src.")
-@click.option("--valid-src", type=click.Path(), help="Validation documents (with --valid-tgt).")
-@click.option("--valid-tgt", type=click.Path(), help="Validation summaries.")
-@field_options
-@click.option("--out", "out_dir", type=click.Path(), help="Model directory to write.")
-@click.option("--resume", "resume_dir", type=click.Path(), help="Continue the interrupted run in this directory.")
-@click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out.")
-@click.option("--backbone", default="default", show_default=True, help="Encoder and decoder init: 'default' or a pretrained LM directory.")
-@click.option("--copy/--no-copy", default=True, show_default=True, help="Pointer-generator copying from the document.")
-@click.option("--coverage/--no-coverage", default=True, show_default=True, help="Coverage attention and loss.")
-@click.option("--pretrained/--random-init", default=True, show_default=True, help="Start from the backbone's weights or random ones.")
-@click.option("--attention", type=click.Choice(["general", "bahdanau"]), default="bahdanau", show_default=True)
-@click.option("--label-smoothing", type=float, default=0.1, show_default=True)
-@click.option("--dropout", type=float, default=0.2, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--max-source-len", type=click.IntRange(min=1), default=400, show_default=True, help="Longer documents are cut (counted).")
-@click.option("--max-target-len", type=click.IntRange(min=1), default=40, show_default=True)
-@click.option("--lm-finetune/--no-lm-finetune", default=False, show_default=True, help="Fine-tune the LM on the documents first.")
-@click.option("--device", default="auto", show_default=True)
-@trainer_options(defaults=TRAINER_DEFAULTS)
-def train(train_file, valid_file, src, tgt, valid_src, valid_tgt, text_field, summary_field, skip_empty, out_dir, resume_dir, overwrite,
-          backbone, copy, coverage, pretrained, attention, label_smoothing, dropout, batch_size, max_source_len, max_target_len,
-          lm_finetune, device, **options) -> None:
-    """Train a summarizer; early stopping on the mean validation ROUGE-1/2/L (greedy decoding).
-
-    \b
-    nlp-apps summarization train --train train.jsonl --valid dev.jsonl --text-field email_body --summary-field subject_line --out runs/sum
-    nlp-apps summarization train --resume runs/sum        # after Ctrl-C / SIGTERM
-    """
-    from nlp_apps.training import distributed
-    from nlp_apps.training.finetune import RecipeConfig
-    from nlp_apps.training.runs import check_batch_shares, new_run, read_run_config, write_run_config
-    from nlp_apps.training.trainer import TrainerConfig
-    from tasks.summarization.head_config import SummarizerConfig
-    from tasks.summarization.training import SummaryLimits, train_summarizer
-
-    distributed.init_from_env()
-    log = (lambda m: click.echo(m, err=True)) if distributed.is_main() else (lambda m: None)
-    if resume_dir:
-        run = read_run_config(resume_dir)
-        run["trainer"].update(resume_overrides(options))
-        write_run_config(resume_dir, run)
-        data = run["data"]
-        result = train_summarizer(_read(*data["train"], "train", log), _read(*data["valid"], "valid", log), resume_dir, resume=True,
-                                  backbone=run["backbone"], head=SummarizerConfig.from_dict(run["head"]),
-                                  recipe=RecipeConfig.from_dict(run["recipe"]), trainer=TrainerConfig.from_dict(run["trainer"]),
-                                  limits=SummaryLimits(**run["limits"]), device=run["device"], log=log)
-        return report(result, resume_dir)
-    if not out_dir:
-        raise click.UsageError("--out is required (or use --resume DIR)")
-    train_spec = [train_file, src, tgt, text_field, summary_field, skip_empty]
-    valid_spec = [valid_file, valid_src, valid_tgt, text_field, summary_field, skip_empty]
-    train_docs, valid_docs = _read(*train_spec, "train", log), _read(*valid_spec, "valid", log)
-    try:
-        head = SummarizerConfig(attention=attention, copy=copy, coverage=coverage, label_smoothing=label_smoothing, dropout=dropout)
-        recipe = RecipeConfig(lm_finetune=lm_finetune, discriminative_lr=False, gradual_unfreezing=False, backbone_dropout=dropout,
-                              batch_size=batch_size, pretrained=pretrained)
-        trainer = TrainerConfig(**{**TRAINER_DEFAULTS, **trainer_values(options)})
-        limits = SummaryLimits(max_source_len=max_source_len, max_target_len=max_target_len)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    check_batch_shares(batch_size)
-    run_config = {"data": {"train": [str(v) if isinstance(v, Path) else v for v in train_spec],
-                           "valid": [str(v) if isinstance(v, Path) else v for v in valid_spec]},
-                  "backbone": backbone, "device": device, "head": head.to_dict(), "recipe": recipe.to_dict(),
-                  "trainer": trainer.to_dict(), "limits": limits.__dict__}
-    with new_run(out_dir, overwrite=overwrite, run_config=run_config):
-        result = train_summarizer(train_docs, valid_docs, out_dir, backbone=backbone, head=head, recipe=recipe, trainer=trainer,
-                                  limits=limits, device=device, data_files=[v for v in (train_file, src, tgt, valid_file, valid_src, valid_tgt) if v],
-                                  log=log)
-    report(result, out_dir)
+TRAIN_OPTIONS = [
+    click.option("--train", "train_file", type=click.Path(), help="Training data: JSONL, CSV or TSV."),
+    click.option("--valid", "valid_file", type=click.Path(), help="Validation data, same format (early stopping on ROUGE)."),
+    click.option("--src", type=click.Path(), help="Training documents, one per line (with --tgt)."),
+    click.option("--tgt", type=click.Path(), help="Training summaries, line-aligned with --src."),
+    click.option("--valid-src", type=click.Path(), help="Validation documents (with --valid-tgt)."),
+    click.option("--valid-tgt", type=click.Path(), help="Validation summaries."),
+    field_options,
+    click.option("--backbone", default="default", show_default=True, help="Encoder and decoder init: 'default' or a pretrained LM directory."),
+    click.option("--copy/--no-copy", default=True, show_default=True, help="Pointer-generator copying from the document."),
+    click.option("--coverage/--no-coverage", default=True, show_default=True, help="Coverage attention and loss."),
+    *recipe_options(["pretrained"], RECIPE_DEFAULTS, helps={"pretrained": "Start from the backbone's weights or random ones."}),
+    click.option("--attention", type=click.Choice(["general", "bahdanau"]), default="bahdanau", show_default=True),
+    click.option("--label-smoothing", type=float, default=0.1, show_default=True),
+    *recipe_options(["backbone_dropout", "batch_size"], RECIPE_DEFAULTS),
+    click.option("--max-source-len", type=click.IntRange(min=1), default=400, show_default=True, help="Longer documents are cut (counted)."),
+    click.option("--max-target-len", type=click.IntRange(min=1), default=40, show_default=True),
+    *recipe_options(["lm_finetune"], RECIPE_DEFAULTS, helps={"lm_finetune": "Fine-tune the LM on the documents first."}),
+]
 
 
-def report(result, out_dir) -> None:
-    from nlp_apps.training import distributed
+def summary(best: dict) -> str:
+    return f"best validation ROUGE-1/2/L {best.get('rouge1', 0):.2f} / {best.get('rouge2', 0):.2f} / {best.get('rougeL', 0):.2f} (greedy)"
 
-    if not distributed.is_main():
-        return
-    best = result.metrics
-    summary = (f"best validation ROUGE-1/2/L {best.get('rouge1', 0):.2f} / {best.get('rouge2', 0):.2f} / "
-               f"{best.get('rougeL', 0):.2f} (greedy)") if best else None
-    report_run(result, out_dir, "summarization train", summary)
+
+TRAINING = TaskTraining(
+    options=TRAIN_OPTIONS, configure=lazy("tasks.summarization.training:configure"), fit=lazy("tasks.summarization.training:fit"),
+    summary=summary, trainer_defaults=TRAINER_DEFAULTS,
+    help="Train a summarizer; early stopping on the mean validation ROUGE-1/2/L (greedy decoding).",
+    examples=("nlp-apps summarization train --train train.jsonl --valid dev.jsonl --text-field email_body --summary-field subject_line --out runs/sum",),
+)
 
 
 @summarization.command()
@@ -174,7 +120,7 @@ def evaluate(model_dir, data_file, src, tgt, text_field, summary_field, skip_emp
     if target.resolve() != default.resolve():
         check_new_file(target, "--hyps", overwrite)
     fields = tuple(f.strip() for f in ref_fields.split(",") if f.strip()) if ref_fields else ()
-    documents = _read(data_file, src, tgt, text_field, summary_field, skip_empty, "data", lambda m: click.echo(m, err=True), fields)
+    documents = read(data_file, src, tgt, text_field, summary_field, skip_empty, "data", lambda m: click.echo(m, err=True), fields)
     pipeline = load(model_dir, device=device)
     pipeline.max_source_len = max_source_len
     started = time.perf_counter()
@@ -242,8 +188,8 @@ def demo(out_dir, backbone, time_budget, seed) -> None:
     files = demo_files()
     ctx = click.get_current_context()
     click.echo(f"== training on {files['train']} (validation: {files['valid']}) for {time_budget}")
-    ctx.invoke(train, train_file=files["train"], valid_file=files["valid"], out_dir=out_dir, overwrite=True, backbone=backbone,
-               time_budget=duration.convert(time_budget, None, None), seed=seed, eval_every=100, progress=False, patience=100)
+    ctx.invoke(summarization.commands["train"], train_file=files["train"], valid_file=files["valid"], out_dir=out_dir, overwrite=True,
+               backbone=backbone, time_budget=duration.convert(time_budget, None, None), seed=seed, eval_every=100, progress=False, patience=100)
     click.echo("== evaluating (beam 4)")
     ctx.invoke(evaluate, model_dir=out_dir, data_file=files["valid"], hyps_file=None, as_json=False)
     click.echo("== summarizing")

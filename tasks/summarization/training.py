@@ -10,10 +10,12 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nlp_apps.io.checkpoint import load_language_model, resolve_model_dir
+from nlp_apps.commands.options import recipe_config
+from nlp_apps.commands.task_train import Prepared
+from nlp_apps.io.checkpoint import check_backbone, load_language_model, resolve_model_dir
 from nlp_apps.seq2seq.model import forward_only
 from nlp_apps.seq2seq.training import Seq2SeqTask
 from nlp_apps.training import distributed
@@ -21,13 +23,11 @@ from nlp_apps.training.finetune import RecipeConfig, discriminative_param_groups
 from nlp_apps.training.runs import check_batch_shares
 from nlp_apps.training.trainer import TrainerConfig, TrainResult, resolve_device
 from tasks.summarization.adapter import Document
+from tasks.summarization.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 from tasks.summarization.head import Summarizer
 from tasks.summarization.head_config import SummarizerConfig
 from tasks.summarization.metric import rouge_scores
 from tasks.summarization.pipeline import DEFAULT_MAX_SOURCE_LEN, detokenize, save_summarizer
-
-RECIPE_DEFAULTS = dict(lm_finetune=False, discriminative_lr=False, gradual_unfreezing=False, backbone_dropout=0.2, batch_size=32)
-TRAINER_DEFAULTS = dict(epochs=20, lr=2e-3, schedule="cosine", warmup=0.02, patience=6, clip=1.0)
 
 
 @dataclass
@@ -90,3 +90,39 @@ def train_summarizer(
 
     return run_recipe(out_dir, backbone_dir=resolve_model_dir(backbone), texts=[d.text for d in train], build_task=build_task,
                       recipe=recipe, trainer=trainer, device=torch_device, resume=resume, log=log)
+
+
+# ---- the `summarization train` command's two halves (nlp_apps.commands.task_train) ---------------
+
+def configure(values: dict, log) -> Prepared:
+    """The run configuration of `summarization train`, after reading the data and checking the backbone.
+
+    run["data"] keeps each side as the argument list of `cli.read` (file, src, tgt, text field, summary
+    field, skip-empty): the layout of the runs before the core built the command, so they still resume.
+    """
+    from tasks.summarization.cli import read
+
+    head = SummarizerConfig(attention=values["attention"], copy=values["copy"], coverage=values["coverage"],
+                            label_smoothing=values["label_smoothing"], dropout=values["backbone_dropout"])
+    recipe = recipe_config(values, RECIPE_DEFAULTS)
+    limits = SummaryLimits(max_source_len=values["max_source_len"], max_target_len=values["max_target_len"])
+    fields = [values["text_field"], values["summary_field"], values["skip_empty"]]
+    sides = {what: [str(v) if isinstance(v, Path) else v for v in (*files, *fields)]
+             for what, files in (("train", (values["train_file"], values["src"], values["tgt"])),
+                                 ("valid", (values["valid_file"], values["valid_src"], values["valid_tgt"])))}
+    data = read(*sides["train"], "train", log), read(*sides["valid"], "valid", log)
+    check_backbone(values["backbone"])
+    run = {"data": sides, "backbone": values["backbone"], "head": head.to_dict(), "recipe": recipe.to_dict(), "limits": asdict(limits)}
+    return Prepared(run, data)
+
+
+def fit(run: dict, out_dir: Path, *, data, resume: bool, log) -> TrainResult:
+    from tasks.summarization.cli import read
+
+    sides = run["data"]
+    train, valid = data or (read(*sides["train"], "train", log), read(*sides["valid"], "valid", log))
+    source = f"{out_dir}/run_config.json"
+    return train_summarizer(train, valid, out_dir, backbone=run["backbone"], head=SummarizerConfig.from_dict(run["head"], source),
+                            recipe=RecipeConfig.from_dict(run["recipe"], source), trainer=TrainerConfig.from_dict(run["trainer"]),
+                            limits=SummaryLimits(**run["limits"]), device=run["device"],
+                            data_files=[v for v in (*sides["train"][:3], *sides["valid"][:3]) if v], resume=resume, log=log)

@@ -6,6 +6,7 @@ Importing this package is cheap: torch and sacrebleu load only when a command or
 from __future__ import annotations
 
 from nlp_apps.registry import TaskSpec, lazy, package_files
+from tasks.translation.cli import TRAINING
 from tasks.translation.cli import translation as _cli
 from tasks.translation.head_config import TranslatorConfig
 
@@ -39,4 +40,5 @@ TASK = TaskSpec(
     pipeline=lazy("tasks.translation.pipeline:pipeline"),
     load=load,
     demo_data=demo_files,
+    training=TRAINING,
 )

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from nlp_apps.commands.options import read_inputs, report_run, resume_overrides, trainer_options, trainer_values
-
-TRAINER_DEFAULTS = dict(epochs=30, lr=2e-3, schedule="cosine", warmup=0.02, patience=6, clip=1.0)
+from nlp_apps.commands.options import read_inputs, recipe_options
+from nlp_apps.commands.task_train import TaskTraining
+from nlp_apps.registry import lazy
+from tasks.translation.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 
 
 def decode_options(command):
@@ -31,108 +32,41 @@ def translation() -> None:
     """Translation: an attention encoder-decoder initialised from language-model backbones."""
 
 
-def _read(path, src, tgt, src_field, tgt_field, what: str, log):
-    from tasks.translation.adapter import read_pairs
-
-    if path is None and src is None:
-        raise click.UsageError(f"give the {what} pairs: --{what} FILE (TSV/CSV/JSONL) or --{'valid-' if what == 'valid' else ''}src "
-                               f"with --{'valid-' if what == 'valid' else ''}tgt")
-    result = read_pairs(path, src=src, tgt=tgt, src_field=src_field, tgt_field=tgt_field)
-    if result.skipped_empty:
-        log(f"{what}: skipped {result.skipped_empty:,} pair(s) with an empty side")
-    return result.pairs
-
-
-@translation.command()
-@click.option("--src", type=click.Path(), help="Training sources, one sentence per line (with --tgt).")
-@click.option("--tgt", type=click.Path(), help="Training targets, line-aligned with --src.")
-@click.option("--train", "train_file", type=click.Path(), help="Training pairs in one file: TSV (source<TAB>target), CSV or JSONL.")
-@click.option("--valid-src", type=click.Path(), help="Validation sources (with --valid-tgt).")
-@click.option("--valid-tgt", type=click.Path(), help="Validation references.")
-@click.option("--valid", "valid_file", type=click.Path(), help="Validation pairs in one file.")
-@click.option("--src-field", help="Source column/key of --train/--valid files [source, or column 0].")
-@click.option("--tgt-field", help="Target column/key of --train/--valid files [target, or column 1].")
-@click.option("--out", "out_dir", type=click.Path(), help="Model directory to write.")
-@click.option("--resume", "resume_dir", type=click.Path(), help="Continue the interrupted run in this directory.")
-@click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out.")
-@click.option("--src-backbone", default="none", show_default=True, help="Encoder init: 'default', a pretrained LM directory, or 'none' (random).")
-@click.option("--tgt-backbone", default="default", show_default=True, help="Decoder init: 'default' (the shipped English LM), a directory, or 'none'.")
-@click.option("--attention", type=click.Choice(["general", "bahdanau"]), default="general", show_default=True, help="Luong general or Bahdanau.")
-@click.option("--input-feeding/--no-input-feeding", default=True, show_default=True, help="Feed the last attentional vector to the decoder.")
-@click.option("--label-smoothing", type=float, default=0.1, show_default=True)
-@click.option("--dropout", type=float, default=0.2, show_default=True, help="Dropout inside the backbones and before the output layer.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Sentence pairs per batch.")
-@click.option("--max-source-len", type=click.IntRange(min=1), default=100, show_default=True, help="Longer sources are cut (counted).")
-@click.option("--max-target-len", type=click.IntRange(min=1), default=100, show_default=True, help="Longer targets are cut (counted).")
-@click.option("--max-decode-len", type=click.IntRange(min=1), default=100, show_default=True, help="Longest validation output.")
-@click.option("--lm-finetune/--no-lm-finetune", default=False, show_default=True, help="Fine-tune the target LM on the targets first.")
-@click.option("--discriminative-lr/--no-discriminative-lr", default=False, show_default=True)
-@click.option("--gradual-unfreezing/--no-gradual-unfreezing", default=False, show_default=True)
-@click.option("--device", default="auto", show_default=True)
-@trainer_options(defaults=TRAINER_DEFAULTS)
-def train(src, tgt, train_file, valid_src, valid_tgt, valid_file, src_field, tgt_field, out_dir, resume_dir, overwrite, src_backbone,
-          tgt_backbone, attention, input_feeding, label_smoothing, dropout, batch_size, max_source_len, max_target_len, max_decode_len,
-          lm_finetune, discriminative_lr, gradual_unfreezing, device, **options) -> None:
-    """Train a translator; early stopping on validation BLEU (greedy decoding).
-
-    \b
-    nlp-apps translation train --src train.de --tgt train.en --valid-src val.de --valid-tgt val.en --out runs/de-en --time-budget 60m
-    nlp-apps translation train --train train.tsv --valid val.tsv --out runs/mt
-    nlp-apps translation train --resume runs/de-en        # after Ctrl-C / SIGTERM
-    """
-    from nlp_apps.training import distributed
-    from nlp_apps.training.finetune import RecipeConfig
-    from nlp_apps.training.runs import check_batch_shares, new_run, read_run_config, write_run_config
-    from nlp_apps.training.trainer import TrainerConfig
-    from tasks.translation.head import TranslatorConfig
-    from tasks.translation.training import DataLimits, train_translator
-
-    distributed.init_from_env()
-    log = (lambda m: click.echo(m, err=True)) if distributed.is_main() else (lambda m: None)
-    if resume_dir:
-        run = read_run_config(resume_dir)
-        run["trainer"].update(resume_overrides(options))
-        write_run_config(resume_dir, run)
-        data = run["data"]
-        result = train_translator(_read(*data["train"], "train", log), _read(*data["valid"], "valid", log), resume_dir, resume=True,
-                                  src_backbone=run["src_backbone"], tgt_backbone=run["tgt_backbone"],
-                                  head=TranslatorConfig.from_dict(run["head"]), recipe=RecipeConfig.from_dict(run["recipe"]),
-                                  trainer=TrainerConfig.from_dict(run["trainer"]), limits=DataLimits(**run["limits"]),
-                                  device=run["device"], log=log)
-        return report(result, resume_dir)
-    if not out_dir:
-        raise click.UsageError("--out is required (or use --resume DIR)")
-    train_spec = [train_file, src, tgt, src_field, tgt_field]
-    valid_spec = [valid_file, valid_src, valid_tgt, src_field, tgt_field]
-    train_pairs, valid_pairs = _read(*train_spec, "train", log), _read(*valid_spec, "valid", log)
-    try:
-        head = TranslatorConfig(attention=attention, input_feeding=input_feeding, label_smoothing=label_smoothing, dropout=dropout)
-        recipe = RecipeConfig(lm_finetune=lm_finetune, discriminative_lr=discriminative_lr, gradual_unfreezing=gradual_unfreezing,
-                              backbone_dropout=dropout, batch_size=batch_size)
-        trainer = TrainerConfig(**{**TRAINER_DEFAULTS, **trainer_values(options)})
-        limits = DataLimits(max_source_len=max_source_len, max_target_len=max_target_len, max_decode_len=max_decode_len)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    check_batch_shares(batch_size)
-    run_config = {"data": {"train": [str(v) if v is not None else None for v in train_spec],
-                           "valid": [str(v) if v is not None else None for v in valid_spec]},
-                  "src_backbone": src_backbone, "tgt_backbone": tgt_backbone, "device": device, "head": head.to_dict(),
-                  "recipe": recipe.to_dict(), "trainer": trainer.to_dict(), "limits": limits.__dict__}
-    with new_run(out_dir, overwrite=overwrite, run_config=run_config):
-        result = train_translator(train_pairs, valid_pairs, out_dir, src_backbone=src_backbone, tgt_backbone=tgt_backbone, head=head,
-                                  recipe=recipe, trainer=trainer, limits=limits, device=device,
-                                  data_files=[v for v in (train_file, src, tgt, valid_file, valid_src, valid_tgt) if v], log=log)
-    report(result, out_dir)
+TRAIN_OPTIONS = [
+    click.option("--src", type=click.Path(), help="Training sources, one sentence per line (with --tgt)."),
+    click.option("--tgt", type=click.Path(), help="Training targets, line-aligned with --src."),
+    click.option("--train", "train_file", type=click.Path(), help="Training pairs in one file: TSV (source<TAB>target), CSV or JSONL."),
+    click.option("--valid-src", type=click.Path(), help="Validation sources (with --valid-tgt)."),
+    click.option("--valid-tgt", type=click.Path(), help="Validation references."),
+    click.option("--valid", "valid_file", type=click.Path(), help="Validation pairs in one file."),
+    click.option("--src-field", help="Source column/key of --train/--valid files [source, or column 0]."),
+    click.option("--tgt-field", help="Target column/key of --train/--valid files [target, or column 1]."),
+    click.option("--src-backbone", default="none", show_default=True, help="Encoder init: 'default', a pretrained LM directory, or 'none' (random)."),
+    click.option("--tgt-backbone", default="default", show_default=True, help="Decoder init: 'default' (the shipped English LM), a directory, or 'none'."),
+    click.option("--attention", type=click.Choice(["general", "bahdanau"]), default="general", show_default=True, help="Luong general or Bahdanau."),
+    click.option("--input-feeding/--no-input-feeding", default=True, show_default=True, help="Feed the last attentional vector to the decoder."),
+    click.option("--label-smoothing", type=float, default=0.1, show_default=True),
+    *recipe_options(["backbone_dropout", "batch_size"], RECIPE_DEFAULTS,
+                    {"backbone_dropout": "Dropout inside the backbones and before the output layer.", "batch_size": "Sentence pairs per batch."}),
+    click.option("--max-source-len", type=click.IntRange(min=1), default=100, show_default=True, help="Longer sources are cut (counted)."),
+    click.option("--max-target-len", type=click.IntRange(min=1), default=100, show_default=True, help="Longer targets are cut (counted)."),
+    click.option("--max-decode-len", type=click.IntRange(min=1), default=100, show_default=True, help="Longest validation output."),
+    *recipe_options(["lm_finetune", "discriminative_lr", "lr_decay", "gradual_unfreezing"], RECIPE_DEFAULTS,
+                    {"lm_finetune": "Fine-tune the target LM on the targets first."}),
+]
 
 
-def report(result, out_dir) -> None:
-    from nlp_apps.training import distributed
+def summary(best: dict) -> str:
+    return f"best validation BLEU {best.get('bleu', 0):.2f}, chrF {best.get('chrf', 0):.2f} (greedy)"
 
-    if not distributed.is_main():
-        return
-    best = result.metrics
-    summary = f"best validation BLEU {best.get('bleu', 0):.2f}, chrF {best.get('chrf', 0):.2f} (greedy)" if best else None
-    report_run(result, out_dir, "translation train", summary)
+
+TRAINING = TaskTraining(
+    options=TRAIN_OPTIONS, configure=lazy("tasks.translation.training:configure"), fit=lazy("tasks.translation.training:fit"),
+    summary=summary, trainer_defaults=TRAINER_DEFAULTS,
+    help="Train a translator; early stopping on validation BLEU (greedy decoding).",
+    examples=("nlp-apps translation train --src train.de --tgt train.en --valid-src val.de --valid-tgt val.en --out runs/de-en --time-budget 60m",
+              "nlp-apps translation train --train train.tsv --valid val.tsv --out runs/mt"),
+)
 
 
 @translation.command()
@@ -242,7 +176,7 @@ def demo(out_dir, backbone, time_budget, seed) -> None:
     files = demo_files()
     ctx = click.get_current_context()
     click.echo(f"== training on {files['train']} (validation: {files['valid']}) for {time_budget}")
-    ctx.invoke(train, train_file=files["train"], valid_file=files["valid"], out_dir=out_dir, overwrite=True, tgt_backbone=backbone,
+    ctx.invoke(translation.commands["train"], train_file=files["train"], valid_file=files["valid"], out_dir=out_dir, overwrite=True, tgt_backbone=backbone,
                src_backbone="none", time_budget=duration.convert(time_budget, None, None), seed=seed, eval_every=100,
                progress=False, patience=100)
     click.echo("== evaluating (beam 5)")

@@ -17,24 +17,24 @@ from pathlib import Path
 
 import torch
 
+from nlp_apps.commands.options import recipe_config
+from nlp_apps.commands.task_train import Prepared
 from nlp_apps.data.fileio import atomic_write_text
 from nlp_apps.data.tokenizer import load_tokenizer, train_tokenizer
-from nlp_apps.io.checkpoint import load_language_model, load_model_tokenizer, read_config, resolve_model_dir
+from nlp_apps.io.checkpoint import check_backbone, load_language_model, load_model_tokenizer, read_config, resolve_model_dir
 from nlp_apps.models.backbone import RNNBackbone
 from nlp_apps.seq2seq.training import Seq2SeqTask
 from nlp_apps.training import distributed
 from nlp_apps.training.finetune import RecipeConfig, discriminative_param_groups, pretrained_backbone, run_recipe
 from nlp_apps.training.runs import check_batch_shares
 from nlp_apps.training.trainer import TrainerConfig, TrainResult, resolve_device
-from tasks.translation.adapter import Pair
+from tasks.translation.adapter import Pair, read_pairs
+from tasks.translation.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 from tasks.translation.head import Translator, TranslatorConfig, forward_only
 from tasks.translation.metric import translation_metrics
 from tasks.translation.pipeline import detokenize, save_translator
 
 SOURCE_TOKENIZER_DIR = "source_tokenizer"
-# Translation trains from scratch on its pairs: no LM stage, one learning rate, everything trains.
-RECIPE_DEFAULTS = dict(lm_finetune=False, discriminative_lr=False, gradual_unfreezing=False, backbone_dropout=0.2, batch_size=64)
-TRAINER_DEFAULTS = dict(epochs=30, lr=2e-3, schedule="cosine", warmup=0.02, patience=6, clip=1.0)
 
 
 @dataclass
@@ -159,3 +159,53 @@ def target_backbone_dir(tgt_backbone: str, out_dir: Path, train: Sequence[Pair],
         log(f"target backbone: random, shaped like the default, with a {tokenizer.vocab_size}-piece tokenizer")
     distributed.barrier()
     return folder
+
+
+# ---- the `translation train` command's two halves (nlp_apps.commands.task_train) --------------------
+
+def data_spec(values: dict, what: str) -> list[str | None]:
+    """How run_config.json records a split: [file, source file, target file, source field, target field]."""
+    prefix = "" if what == "train" else "valid_"
+    spec = [values[f"{what}_file"], values[f"{prefix}src"], values[f"{prefix}tgt"], values["src_field"], values["tgt_field"]]
+    return [str(v) if v is not None else None for v in spec]
+
+
+def check_given(spec: Sequence[str | None], what: str) -> None:
+    if spec[0] is None and spec[1] is None:
+        flag = "--valid-" if what == "valid" else "--"
+        raise ValueError(f"give the {what} pairs: --{what} FILE (TSV/CSV/JSONL) or {flag}src with {flag}tgt")
+
+
+def read_split(spec: Sequence[str | None], what: str, log) -> list[Pair]:
+    path, src, tgt, src_field, tgt_field = spec
+    result = read_pairs(path, src=src, tgt=tgt, src_field=src_field, tgt_field=tgt_field)
+    if result.skipped_empty:
+        log(f"{what}: skipped {result.skipped_empty:,} pair(s) with an empty side")
+    return result.pairs
+
+
+def configure(values: dict, log) -> Prepared:
+    """The run configuration of `translation train`, after reading the pairs and checking the backbones."""
+    specs = {what: data_spec(values, what) for what in ("train", "valid")}
+    for what, spec in specs.items():
+        check_given(spec, what)
+    recipe = recipe_config(values, RECIPE_DEFAULTS)
+    head = TranslatorConfig(attention=values["attention"], input_feeding=values["input_feeding"], label_smoothing=values["label_smoothing"],
+                            dropout=recipe.backbone_dropout)
+    limits = DataLimits(max_source_len=values["max_source_len"], max_target_len=values["max_target_len"], max_decode_len=values["max_decode_len"])
+    pairs = {what: read_split(spec, what, log) for what, spec in specs.items()}
+    if values["src_backbone"] != "none":
+        check_backbone(values["src_backbone"])
+    check_backbone("default" if values["tgt_backbone"] == "none" else values["tgt_backbone"])  # a random target LM is shaped like the default
+    run = {"data": specs, "src_backbone": values["src_backbone"], "tgt_backbone": values["tgt_backbone"], "head": head.to_dict(),
+           "recipe": recipe.to_dict(), "limits": dataclasses.asdict(limits)}
+    return Prepared(run, (pairs["train"], pairs["valid"]))
+
+
+def fit(run: dict, out_dir: Path, *, data, resume: bool, log) -> TrainResult:
+    specs = run["data"]
+    train, valid = data or (read_split(specs["train"], "train", log), read_split(specs["valid"], "valid", log))
+    return train_translator(train, valid, out_dir, src_backbone=run["src_backbone"], tgt_backbone=run["tgt_backbone"],
+                            head=TranslatorConfig.from_dict(run["head"]), recipe=RecipeConfig.from_dict(run["recipe"], f"{out_dir}/run_config.json"),
+                            trainer=TrainerConfig.from_dict(run["trainer"]), limits=DataLimits(**run["limits"]), device=run["device"],
+                            data_files=[v for v in (*specs["train"][:3], *specs["valid"][:3]) if v], resume=resume, log=log)
