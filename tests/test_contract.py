@@ -24,7 +24,7 @@ import torch
 from click.testing import CliRunner
 
 from nlp_apps.errors import CheckpointError
-from nlp_apps.registry import ENTRY_POINT_GROUP, validate_spec
+from nlp_apps.registry import ENTRY_POINT_GROUP, Registry, validate_spec
 
 ENTRY_POINTS = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
 PROJECT_TASKS = {"sentiment", "translation", "summarization", "qa"}
@@ -32,7 +32,9 @@ PROJECT_TASKS = {"sentiment", "translation", "summarization", "qa"}
 
 @pytest.fixture(params=ENTRY_POINTS, ids=lambda ep: ep.name, scope="module")
 def spec(request):
-    return validate_spec(request.param.load(), request.param.name)
+    spec = validate_spec(request.param.load(), request.param.name)
+    Registry().register(spec, entry_name=request.param.name)  # as the CLI does: this adds the core-built train and demo commands
+    return spec
 
 
 def test_the_project_tasks_are_installed(plugins_on):
@@ -220,3 +222,18 @@ def test_nlp_apps_evaluate_refuses_a_language_model_and_an_unknown_task_in_one_l
     edit_config(lambda config: config.update(task="no_such_task"))(model)
     with pytest.raises(NlpAppsError, match=r"no task named 'no_such_task' \(installed: .*\); install its plug-in"):
         nlp_apps.load(model)
+
+
+def test_a_core_built_demo_trains_scores_and_predicts(spec, tiny_language_model, tmp_path, plugins_on):
+    if spec.training is None or spec.training.demo is None:
+        pytest.skip(f"{spec.name} brings its own demo")
+    from nlp_apps.cli import cli
+
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(cli, [spec.name, "demo", "--out", str(out), "--backbone", str(tiny_language_model), "--time-budget", "1s"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "run_config.json").read_text())["trainer"]["time_budget"] == 1.0
+    scores = result.output.split("== evaluating on ")[1].splitlines()[1]
+    assert re.match(rf"{spec.metric_name} [-\d.e]+", scores), scores  # the headline score first
+    predictions = result.output.split("== predicting\n")[1].strip().splitlines()
+    assert len(predictions) >= len(spec.training.demo.examples)

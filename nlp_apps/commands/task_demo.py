@@ -51,7 +51,8 @@ def demo_command(task: str, spec) -> click.Command:
                                                                              **({"time_budget": time_budget} if time_budget else {})})
         click.echo(f"== evaluating on {files['valid']}")
         scores = evaluate(out_dir, files["valid"])
-        click.echo(", ".join(f"{name} {value:.4g}" for name, value in scores.items() if isinstance(value, float)))
+        headline = {spec.metric_name: scores.pop(spec.metric_name)}  # first, then the task's other scores
+        click.echo(", ".join(f"{name} {value:.4g}" for name, value in {**headline, **scores}.items() if isinstance(value, float)))
         click.echo("== predicting")
         for example, prediction in zip(demo.examples, load(out_dir).predict(list(demo.examples))):
             click.echo(demo.show(example, prediction))

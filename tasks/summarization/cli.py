@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from nlp_apps.commands.options import read_inputs, recipe_options
+from nlp_apps.commands.task_demo import TaskDemo
 from nlp_apps.commands.task_train import TaskTraining
 from nlp_apps.registry import lazy
 from tasks.summarization.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
@@ -82,11 +83,21 @@ def summary(best: dict) -> str:
     return f"best validation ROUGE-1/2/L {best.get('rouge1', 0):.2f} / {best.get('rouge2', 0):.2f} / {best.get('rougeL', 0):.2f} (greedy)"
 
 
+DEMO = TaskDemo(
+    train_options={"time_budget": 180.0, "eval_every": 100, "progress": False, "patience": 100},
+    examples=(("Hi Laura, the budget review meeting planned for Monday has been moved to Wednesday at 2 pm in room 4. "
+               "Please bring the slides if you can. Thanks, Marco"),
+              ("Dear team, unfortunately the client visit on Friday is cancelled because several people are travelling. "
+               "We will find a new date next week. Regards, Nina")),
+    show=lambda email, subject: f"{subject}    <- {email[:60]}...",
+)
+
 TRAINING = TaskTraining(
     options=TRAIN_OPTIONS, configure=lazy("tasks.summarization.training:configure"), fit=lazy("tasks.summarization.training:fit"),
     summary=summary, trainer_defaults=TRAINER_DEFAULTS,
     help="Train a summarizer; early stopping on the mean validation ROUGE-1/2/L (greedy decoding).",
     examples=("nlp-apps summarization train --train train.jsonl --valid dev.jsonl --text-field email_body --summary-field subject_line --out runs/sum",),
+    demo=DEMO,
 )
 
 
@@ -173,30 +184,3 @@ def predict(model_dir, texts, input_file, as_json, beam_size, alpha, min_length,
             click.echo(json.dumps({"document": text, "summary": summary}, ensure_ascii=False))
         else:
             click.echo(summary or "")
-
-
-@summarization.command()
-@click.option("--out", "out_dir", default="runs/summarization-demo", show_default=True, type=click.Path(), help="Where to write the model.")
-@click.option("--backbone", default="default", show_default=True, help="'default' or a pretrained LM directory.")
-@click.option("--time-budget", default="3m", show_default=True, help="Training time.")
-@click.option("--seed", type=int, default=0, show_default=True)
-def demo(out_dir, backbone, time_budget, seed) -> None:
-    """The quickstart: learn subject lines for the shipped demo e-mails, evaluate beside the lead baseline, summarize two."""
-    from nlp_apps.commands.options import duration
-    from tasks.summarization import demo_files
-
-    files = demo_files()
-    ctx = click.get_current_context()
-    click.echo(f"== training on {files['train']} (validation: {files['valid']}) for {time_budget}")
-    ctx.invoke(summarization.commands["train"], train_file=files["train"], valid_file=files["valid"], out_dir=out_dir, overwrite=True,
-               backbone=backbone, time_budget=duration.convert(time_budget, None, None), seed=seed, eval_every=100, progress=False, patience=100)
-    click.echo("== evaluating (beam 4)")
-    ctx.invoke(evaluate, model_dir=out_dir, data_file=files["valid"], hyps_file=None, as_json=False)
-    click.echo("== summarizing")
-    examples = (
-        ("Hi Laura, the budget review meeting planned for Monday has been moved to Wednesday at 2 pm in room 4. "
-         "Please bring the slides if you can. Thanks, Marco"),
-        ("Dear team, unfortunately the client visit on Friday is cancelled because several people are travelling. "
-         "We will find a new date next week. Regards, Nina"),
-    )
-    ctx.invoke(predict, model_dir=out_dir, texts=examples, input_file=None)

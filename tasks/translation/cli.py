@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from nlp_apps.commands.options import read_inputs, recipe_options
+from nlp_apps.commands.task_demo import TaskDemo
 from nlp_apps.commands.task_train import TaskTraining
 from nlp_apps.registry import lazy
 from tasks.translation.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
@@ -60,12 +61,20 @@ def summary(best: dict) -> str:
     return f"best validation BLEU {best.get('bleu', 0):.2f}, chrF {best.get('chrf', 0):.2f} (greedy)"
 
 
+DEMO = TaskDemo(
+    train_options={"time_budget": 180.0, "src_backbone": "none", "eval_every": 100, "progress": False, "patience": 100},
+    examples=("Ein Hund läuft.", "Die alte Frau findet einen roten Ball im Park.", "Das Mädchen malt die Katze."),
+    show=lambda source, translation: f"{source} -> {translation}",
+    backbone="tgt_backbone",
+)
+
 TRAINING = TaskTraining(
     options=TRAIN_OPTIONS, configure=lazy("tasks.translation.training:configure"), fit=lazy("tasks.translation.training:fit"),
     summary=summary, trainer_defaults=TRAINER_DEFAULTS,
     help="Train a translator; early stopping on validation BLEU (greedy decoding).",
     examples=("nlp-apps translation train --src train.de --tgt train.en --valid-src val.de --valid-tgt val.en --out runs/de-en --time-budget 60m",
               "nlp-apps translation train --train train.tsv --valid val.tsv --out runs/mt"),
+    demo=DEMO,
 )
 
 
@@ -161,35 +170,3 @@ def predict(model_dir, texts, input_file, n_best, as_json, plot_attention, beam_
 
         plot(pipeline, present[0], Path(plot_attention))
         click.echo(f"wrote the attention heat map of {present[0]!r} to {plot_attention}", err=True)
-
-
-@translation.command()
-@click.option("--out", "out_dir", default="runs/translation-demo", show_default=True, type=click.Path(), help="Where to write the model.")
-@click.option("--backbone", default="default", show_default=True, help="Target-side (English) backbone: 'default' or a directory.")
-@click.option("--time-budget", default="3m", show_default=True, help="Training time.")
-@click.option("--seed", type=int, default=0, show_default=True)
-def demo(out_dir, backbone, time_budget, seed) -> None:
-    """The quickstart: train German->English on the shipped demo pairs, evaluate, translate three sentences."""
-    from nlp_apps.commands.options import duration
-    from tasks.translation import demo_files
-
-    files = demo_files()
-    ctx = click.get_current_context()
-    click.echo(f"== training on {files['train']} (validation: {files['valid']}) for {time_budget}")
-    ctx.invoke(translation.commands["train"], train_file=files["train"], valid_file=files["valid"], out_dir=out_dir, overwrite=True, tgt_backbone=backbone,
-               src_backbone="none", time_budget=duration.convert(time_budget, None, None), seed=seed, eval_every=100,
-               progress=False, patience=100)
-    click.echo("== evaluating (beam 5)")
-    import tempfile
-
-    from tasks.translation.adapter import read_pairs
-
-    pairs = read_pairs(files["valid"]).pairs
-    with tempfile.TemporaryDirectory() as tmp:
-        src, ref = Path(tmp) / "valid.de", Path(tmp) / "valid.en"
-        src.write_text("\n".join(p.source for p in pairs) + "\n", encoding="utf-8")
-        ref.write_text("\n".join(p.target for p in pairs) + "\n", encoding="utf-8")
-        ctx.invoke(evaluate, model_dir=out_dir, src=str(src), refs=(str(ref),), hyps_file=None, as_json=False)
-    click.echo("== translating")
-    ctx.invoke(predict, model_dir=out_dir, texts=("Ein Hund läuft.", "Die alte Frau findet einen roten Ball im Park.",
-                                                   "Das Mädchen malt die Katze."), input_file=None)

@@ -1,4 +1,9 @@
-"""`nlp-apps truecase train | evaluate | predict`. Heavy imports happen inside the commands."""
+"""`nlp-apps truecase train | evaluate | predict | demo`. Heavy imports happen inside the commands.
+
+`train` and `demo` are not written here: TRAINING says what the task trains (its options, and `configure` /
+`fit` in training.py) and how its quickstart goes, and the core builds both commands from it, with
+--out/--resume/--overwrite/--device, the trainer options, torchrun, run_config.json and the last line.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,14 @@ import json
 
 import click
 
-from nlp_apps.commands.options import read_inputs, trainer_options, trainer_values
+from nlp_apps.commands.options import read_inputs, recipe_options
+from nlp_apps.commands.task_demo import TaskDemo
+from nlp_apps.commands.task_train import TaskTraining
+from nlp_apps.registry import lazy, package_files
 
 TRAINER_DEFAULTS = dict(epochs=8, lr=5e-3, schedule="slanted_triangular", patience=3)
+RECIPE_DEFAULTS = dict(batch_size=16)  # the rest of the recipe: RecipeConfig's defaults
+DEMO_DATA = package_files("truecase_task", train="demo/train.txt", valid="demo/valid.txt")
 
 
 @click.group()
@@ -16,45 +26,24 @@ def truecase() -> None:
     """Truecasing: restore the capitals of lowercased text, fine-tuned from the backbone ULMFiT-style."""
 
 
-@truecase.command()
-@click.option("--train", "train_file", required=True, type=click.Path(), help="Cased text, one sentence a line (or CSV/TSV/JSONL).")
-@click.option("--valid", "valid_file", required=True, type=click.Path(), help="The same, for early stopping.")
-@click.option("--out", "out_dir", required=True, type=click.Path(), help="Model directory to write.")
-@click.option("--backbone", default="default", show_default=True, help="'default' or a model directory from `nlp-apps pretrain`.")
-@click.option("--lm-finetune/--no-lm-finetune", default=True, show_default=True, help="Fine-tune the LM on the task's texts first.")
-@click.option("--batch-size", type=int, default=16, show_default=True)
-@click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out.")
-@click.option("--device", default="auto", show_default=True)
-@trainer_options(defaults=TRAINER_DEFAULTS)
-def train(train_file, valid_file, out_dir, backbone, lm_finetune, batch_size, overwrite, device, **options) -> None:
-    """Fine-tune a truecaser: LM fine-tuning, discriminative rates and gradual unfreezing (the core's recipe)."""
-    from nlp_apps.io.checkpoint import load_model_tokenizer, resolve_model_dir
-    from nlp_apps.training.finetune import RecipeConfig, pretrained_backbone, run_recipe
-    from nlp_apps.training.runs import new_run
-    from nlp_apps.training.trainer import TrainerConfig, resolve_device
-    from truecase_task import HeadConfig
-    from truecase_task.data import read_dataset
-    from truecase_task.model import build_head
-    from truecase_task.training import TruecaseTraining
-
-    train_set, valid_set = read_dataset(train_file), read_dataset(valid_file)
-    try:
-        recipe = RecipeConfig(lm_finetune=lm_finetune, batch_size=batch_size)
-        trainer = TrainerConfig(**{**TRAINER_DEFAULTS, **trainer_values(options)})
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    torch_device = resolve_device(device)
-
-    def build_task(backbone_dir):  # run_recipe calls this with the backbone to fine-tune (the LM-tuned one after stage 1)
-        model = build_head(pretrained_backbone(backbone_dir, recipe), HeadConfig())
-        return TruecaseTraining(model, load_model_tokenizer(backbone_dir), train_set, valid_set, recipe, seed=trainer.seed,
-                                device=torch_device, data_files=[train_file, valid_file])
-
-    with new_run(out_dir, overwrite=overwrite):
-        result = run_recipe(out_dir, backbone_dir=resolve_model_dir(backbone), texts=[e.text.lower() for e in train_set],
-                            build_task=build_task, recipe=recipe, trainer=trainer, device=torch_device,
-                            log=lambda message: click.echo(message, err=True))
-    click.echo(f"{result.status} after {result.steps} steps; best f1 {result.metrics.get('f1', float('nan')):.4f}; model in {out_dir}")
+TRAINING = TaskTraining(
+    options=[
+        click.option("--train", "train_file", type=click.Path(), help="Cased text, one sentence a line (or CSV/TSV/JSONL)."),
+        click.option("--valid", "valid_file", type=click.Path(), help="The same, for early stopping."),
+        click.option("--backbone", default="default", show_default=True, help="'default' or a model directory from `nlp-apps pretrain`."),
+        *recipe_options(["lm_finetune", "lm_epochs", "lm_budget_share", "discriminative_lr", "lr_decay", "gradual_unfreezing", "unfreeze_span",
+                         "pretrained", "batch_size"], RECIPE_DEFAULTS),
+    ],
+    configure=lazy("truecase_task.training:configure"), fit=lazy("truecase_task.training:fit"),
+    summary=lambda best: f"best f1 {best['f1']:.4f}, word accuracy {best['accuracy']:.4f}",
+    trainer_defaults=TRAINER_DEFAULTS, required=("--train", "--valid"),
+    help="Fine-tune a truecaser: LM fine-tuning, discriminative rates and gradual unfreezing (the core's recipe).",
+    examples=("nlp-apps truecase train --train train.txt --valid valid.txt --out runs/truecase --time-budget 10m",),
+    # `demo` is built by the core too: fine-tune on the shipped sentences (20 need more epochs), score, recase two new ones
+    demo=TaskDemo(train_options={"epochs": 15, "patience": 15},
+                  examples=("i think the bbc and nasa will both report it.", "on sunday anna flew to lisbon."),
+                  show=lambda text, recased: recased),
+)
 
 
 @truecase.command()

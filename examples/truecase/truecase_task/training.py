@@ -1,5 +1,6 @@
-"""What the core's Trainer drives (nlp_apps.training.trainer.TrainingTask) for the tagger: the core's
-BatchedTask keeps the epoch's batches and their resume state; this file says what a batch is and how it trains."""
+"""Training the tagger. `TruecaseTraining` is what the core's Trainer drives (nlp_apps.training.trainer.TrainingTask):
+the core's BatchedTask keeps the epoch's batches and their resume state; this file says what a batch is and how it
+trains. `configure` and `fit` are the two halves of `nlp-apps truecase train` (the core builds the command)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nlp_apps.commands.options import recipe_config
+from nlp_apps.commands.task_train import Prepared
 from nlp_apps.data.batching import pad_sequences
+from nlp_apps.io.checkpoint import check_backbone, load_model_tokenizer, resolve_model_dir
 from nlp_apps.training.batched_task import BatchedTask
-from nlp_apps.training.finetune import discriminative_param_groups
-from nlp_apps.training.trainer import StepOutput
-from truecase_task.data import TAGS, WORD, case_of, truecase_metrics
-from truecase_task.model import TruecasePipeline, encode_words, save
+from nlp_apps.training.finetune import RecipeConfig, discriminative_param_groups, pretrained_backbone, run_recipe
+from nlp_apps.training.trainer import StepOutput, TrainerConfig, TrainResult, resolve_device
+from truecase_task import HeadConfig
+from truecase_task.cli import RECIPE_DEFAULTS
+from truecase_task.data import TAGS, WORD, case_of, read_dataset, truecase_metrics
+from truecase_task.model import TruecasePipeline, build_head, encode_words, save
 
 
 class TruecaseTraining(BatchedTask):
@@ -52,3 +58,34 @@ class TruecaseTraining(BatchedTask):
 
     def save(self, directory: Path, exact: bool = False) -> None:
         save(self.model, self.tokenizer, directory)
+
+
+# ---- the `truecase train` command's two halves (the core calls them: nlp_apps.commands.task_train) ----
+
+
+def configure(values: dict, log) -> Prepared:
+    """The run configuration (stored as run_config.json, all a resumed run has), after reading the data and
+    checking the backbone: a new run fails here, before an earlier run in --out is replaced."""
+    recipe = recipe_config(values, RECIPE_DEFAULTS)
+    train, valid = read_dataset(values["train_file"]), read_dataset(values["valid_file"])
+    check_backbone(values["backbone"])
+    run = {"data": {"train": str(values["train_file"]), "valid": str(values["valid_file"])}, "backbone": values["backbone"],
+           "recipe": recipe.to_dict(), "head": HeadConfig().to_dict()}
+    return Prepared(run, (train, valid))
+
+
+def fit(run: dict, out_dir: Path, *, data, resume: bool, log) -> TrainResult:
+    """Train the run into `out_dir` with the core's recipe (`data`: configure's, or None on --resume). Under torchrun
+    every process runs this; the Trainer shares the batches (`local_share` above) and process 0 writes the files."""
+    files, source = run["data"], f"{out_dir}/run_config.json"
+    train, valid = data or (read_dataset(files["train"]), read_dataset(files["valid"]))
+    recipe, head = RecipeConfig.from_dict(run["recipe"], source), HeadConfig.from_dict(run["head"], source)
+    trainer, device = TrainerConfig.from_dict(run["trainer"]), resolve_device(run["device"])
+
+    def build_task(backbone_dir):  # run_recipe calls this with the backbone to fine-tune (the LM-tuned one after stage 1)
+        model = build_head(pretrained_backbone(backbone_dir, recipe), head)
+        return TruecaseTraining(model, load_model_tokenizer(backbone_dir), train, valid, recipe, seed=trainer.seed, device=device,
+                                data_files=[files["train"], files["valid"]])
+
+    return run_recipe(out_dir, backbone_dir=resolve_model_dir(run["backbone"]), texts=[e.text.lower() for e in train],
+                      build_task=build_task, recipe=recipe, trainer=trainer, device=device, resume=resume, log=log)
