@@ -237,3 +237,35 @@ def test_a_core_built_demo_trains_scores_and_predicts(spec, tiny_language_model,
     assert re.match(rf"{spec.metric_name} [-\d.e]+", scores), scores  # the headline score first
     predictions = result.output.split("== predicting\n")[1].strip().splitlines()
     assert len(predictions) >= len(spec.training.demo.examples)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights_as_one_never_interrupted(spec, tiny_language_model, tmp_path, plugins_on, monkeypatch):
+    if spec.training is None or spec.demo_data is None:
+        pytest.skip(f"{spec.name} brings its own train command")
+    from safetensors.torch import load_file
+
+    from nlp_apps.cli import cli
+    from nlp_apps.training.trainer import Trainer
+    from tests.test_trainer import InterruptAt
+
+    files, backbone = spec.demo_data(), (spec.training.demo.backbone if spec.training.demo else "backbone").replace("_", "-")
+    common = ["--train", files["train"], "--valid", files["valid"], f"--{backbone}", str(tiny_language_model), "--max-steps", "6",
+              "--eval-every", "3", "--no-progress", "--seed", "1"]
+    whole = CliRunner().invoke(cli, [spec.name, "train", *common, "--out", str(tmp_path / "whole")])
+    assert whole.exit_code == 0, whole.output
+
+    fit = Trainer.fit
+
+    def stopped_by_sigterm_after_step_4(self, *args, **kwargs):  # as Ctrl-C or SIGTERM would (in whichever stage runs step 4)
+        self.callbacks.append(InterruptAt(4, use_signal=True))
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "fit", stopped_by_sigterm_after_step_4)
+    out = tmp_path / "run"
+    first = CliRunner().invoke(cli, [spec.name, "train", *common, "--out", str(out)])
+    assert first.exit_code == 130 and "interrupted after 4 steps" in first.output, first.output
+    monkeypatch.setattr(Trainer, "fit", fit)
+    resumed = CliRunner().invoke(cli, [spec.name, "train", "--resume", str(out)])
+    assert resumed.exit_code == 0 and "max_steps after 6 steps" in resumed.output, resumed.output
+    ours, theirs = load_file(out / "last" / "model.safetensors"), load_file(tmp_path / "whole" / "last" / "model.safetensors")
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[name], theirs[name]) for name in theirs)

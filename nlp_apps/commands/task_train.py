@@ -76,7 +76,6 @@ def train_command(task: str, training: TaskTraining) -> click.Command:
             run = read_run_config(resume_dir)
             run["trainer"].update(resume_overrides(options))
             write_run_config(resume_dir, run)
-            log(f"resuming {resume_dir}")
             return report_training(task, training, training.fit(run, Path(resume_dir), data=None, resume=True, log=log), resume_dir)
         context = click.get_current_context()
         for flag in ("--out", *training.required):
