@@ -1,8 +1,14 @@
 """Data-parallel training through torchrun (gloo on CPU): the same command line with the same global
-batch gives the same model as one process, and a run resumes under another process count."""
+batch gives the same model as one process (DistributedDataParallel under the Trainer), on one machine
+or on two rehearsed on one, and a run resumes under another process count."""
 
 import json
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -47,15 +53,61 @@ def two_process_run(tmp_path_factory):
     return corpus, folder / "split", proc
 
 
-def test_two_processes_train_the_same_model_as_one(tmp_path, two_process_run):
-    (train, valid), two, proc = two_process_run
-    one_process("pretrain", "--train", train, "--valid", valid, "--out", tmp_path / "one", "--max-steps", 6, *TINY)
-    assert_same_weights(final_weights(tmp_path / "one"), final_weights(two))
-    one_metrics, two_metrics = (json.loads((run / "metrics.json").read_text()) for run in (tmp_path / "one", two))
+@pytest.fixture(scope="module")
+def one_process_run(tmp_path_factory, two_process_run):
+    """The same 6 steps in one process."""
+    (train, valid), _, _ = two_process_run
+    out = tmp_path_factory.mktemp("one_process") / "one"
+    one_process("pretrain", "--train", train, "--valid", valid, "--out", out, "--max-steps", 6, *TINY)
+    return out
+
+
+def test_two_processes_train_the_same_model_as_one(one_process_run, two_process_run):
+    _, two, proc = two_process_run
+    one = one_process_run
+    assert_same_weights(final_weights(one), final_weights(two))
+    one_metrics, two_metrics = (json.loads((run / "metrics.json").read_text()) for run in (one, two))
     assert two_metrics["steps"] == one_metrics["steps"] == 6
     assert two_metrics["tok_trained"] == one_metrics["tok_trained"]  # each process trained on its share of the rows, not on all of them
     assert (two / "model.safetensors").is_file()
     assert proc.stderr.count("training a sentencepiece tokenizer") == 1  # only process 0 prepares and logs
+    assert "find_unused_parameters" not in proc.stderr  # DDP's warning that it found none (see distributed._Step)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_machines_rehearsed_on_one_train_the_same_model_as_one_process(tmp_path, two_process_run, one_process_run):
+    """README's multi-machine recipe: two torchrun agents (nodes 0 and 1) meet at a c10d rendezvous (here 127.0.0.1,
+    on a free port), one process each, and write into one --out (a shared filesystem between real machines)."""
+    (train, valid), _, _ = two_process_run
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(root))
+    port, nodes = free_port(), []
+    for node in (0, 1):
+        # No --node-rank: the c10d rendezvous numbers the machines as they arrive (torchrun ignores it there).
+        command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+                   "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "rehearsal",
+                   "-m", "nlp_apps.cli", "pretrain", "--train", train, "--valid", valid, "--out", tmp_path / "run", "--max-steps", 6, *TINY]
+        log = open(tmp_path / f"node{node}.log", "w")  # noqa: SIM115 (closed below)
+        nodes.append((subprocess.Popen([str(a) for a in command], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root,
+                                       start_new_session=True), log))
+    try:
+        codes = [process.wait(timeout=300) for process, _ in nodes]
+    finally:
+        for process, log in nodes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)  # the agent and its worker
+            log.close()
+    logs = [(tmp_path / f"node{node}.log").read_text() for node in (0, 1)]
+    assert codes == [0, 0], "\n".join(line for text in logs for line in text.splitlines() if "Error" in line or "rank" in line)[-4000:]
+    assert_same_weights(final_weights(one_process_run), final_weights(tmp_path / "run"))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["steps"] == 6 and metrics["tok_trained"] == json.loads((one_process_run / "metrics.json").read_text())["tok_trained"]
 
 
 def test_a_two_process_run_resumes_in_one_process(tmp_path, two_process_run):
@@ -75,27 +127,81 @@ def test_more_processes_than_batch_rows_is_refused_before_anything_is_written(tm
     assert not (tmp_path / "run").exists()
 
 
-def _sum_gradients_worker(rank: int, init_file: str) -> None:
-    from nlp_apps.training import distributed
+class Toy(torch.nn.Module):
+    """Rows 0 and 1 reach `flagged`, no row reaches `nowhere`."""
 
-    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 2)
+        self.flagged = torch.nn.Parameter(torch.randn(3))
+        self.nowhere = torch.nn.Parameter(torch.randn(3))
+
+    def loss(self, x: torch.Tensor, rows: list[int]) -> torch.Tensor:
+        loss = self.linear(x).pow(2).sum()
+        flagged = [i for i, row in enumerate(rows) if row < 2]
+        if flagged:  # control flow: the parameter is reached only by the shares that hold such a row
+            loss = loss + (x[flagged] * self.flagged).sum(-1).pow(2).sum()
+        return loss / len(rows)  # a mean over rows, like a task's loss over its units
+
+
+def _data_parallel_step_worker(rank: int, init_file: str) -> None:
+    import copy
+    import datetime
+    import weakref
+
+    from nlp_apps.training import distributed
+    from nlp_apps.training.trainer import StepOutput
+
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2,
+                                         timeout=datetime.timedelta(seconds=30))
     try:
-        shared, only_rank0, nowhere = (torch.nn.Parameter(torch.zeros(3)) for _ in range(3))
-        shared.grad = torch.full((3,), float(rank + 1))
+        torch.manual_seed(0)
+        inputs, model = torch.randn(5, 3), Toy()
+        single = copy.deepcopy(model)  # one process's reference: the whole global batch
+
+        def training_step(batch: list[int]) -> StepOutput:
+            rows = batch[distributed.shard(len(batch))]
+            if not rows:  # what BatchedTask.empty_step gives
+                return StepOutput(loss=torch.zeros(()), units=0)
+            return StepOutput(loss=model.loss(inputs[rows], rows), units=len(rows))
+
+        step = distributed.DataParallelStep(model, training_step)
+        names = [name for name, _ in model.named_parameters()]
+        built, build = [], distributed._build_ddp  # which steps build DDP (holding a DDP would keep its hooks alive)
+        distributed._build_ddp = lambda module: built.append(index) or build(module)
+        # [0, 1, 2]: only process 0's share reaches `flagged`; [0]: process 1's share is empty; [3]: empty again,
+        # and no share reaches `flagged`; then the bias is frozen and let in again (DDP is rebuilt each time).
+        steps = [([0, 1, 2], False), ([0], False), ([2, 3], False), ([3], False), ([2, 3, 4], True), ([0, 1, 4], False)]
+        for index, (batch, frozen) in enumerate(steps):
+            for m in (model, single):
+                m.linear.bias.requires_grad_(not frozen)
+                m.zero_grad(set_to_none=True)
+            loss, units = step.forward(batch)
+            mean, total = step.backward(loss, units)
+            expected = single.loss(inputs[batch], batch)
+            expected.backward()
+            assert total == len(batch) and abs(mean - expected.item()) < 1e-5, (batch, mean, expected.item())
+            for name, mine, theirs in zip(names, model.parameters(), single.parameters()):
+                assert (mine.grad is None) == (theirs.grad is None), (batch, name, mine.grad, theirs.grad)
+                if theirs.grad is not None:
+                    torch.testing.assert_close(mine.grad, theirs.grad, rtol=1e-5, atol=1e-6, msg=f"{batch} {name}")
+        assert model.nowhere.grad is None and model.flagged.grad is not None
+        assert built == [0, 4, 5]
+        ddp = weakref.ref(step.ddp)
+        step.close()
+        assert ddp() is None  # its reducer went with it: a backward on the bare model is local again
         if rank == 0:
-            only_rank0.grad = torch.ones(3)
-        total = distributed.sum_gradients([shared, only_rank0, nowhere], torch.tensor(0.5))
-        assert torch.equal(shared.grad, torch.full((3,), 3.0))
-        assert torch.equal(only_rank0.grad, torch.ones(3))  # zeros from process 1, not a mismatched message
-        assert nowhere.grad is None  # no gradient anywhere stays None, as in one process
-        assert total.item() == 1.0
+            model.loss(inputs[:2], [0, 1]).backward()
+        torch.distributed.barrier()
     finally:
         torch.distributed.destroy_process_group()
 
 
-def test_sum_gradients_fills_in_a_gradient_that_only_one_process_has(tmp_path):
+def test_data_parallel_step_gives_one_process_gradients(tmp_path):
+    import torch._dynamo  # DDP imports it, which takes seconds: once here rather than in both workers
+
     # Forked from this process, which has torch imported already: spawning 2 fresh interpreters costs seconds.
-    context = torch.multiprocessing.start_processes(_sum_gradients_worker, args=(str(tmp_path / "init"),), nprocs=2,
+    context = torch.multiprocessing.start_processes(_data_parallel_step_worker, args=(str(tmp_path / "init"),), nprocs=2,
                                                     join=False, start_method="fork")
     deadline = time.monotonic() + 120
     while not context.join(timeout=1):  # raises if a worker failed
@@ -103,3 +209,28 @@ def test_sum_gradients_fills_in_a_gradient_that_only_one_process_has(tmp_path):
             for process in context.processes:
                 process.kill()
             pytest.fail("the two workers did not finish within 120 s")
+
+
+PAIRS = [("Ein Hund läuft.", "A dog runs."), ("Eine Katze schläft.", "A cat sleeps."), ("Der Mann lacht.", "The man laughs."),
+         ("Die Frau singt.", "The woman sings."), ("Ein Kind spielt.", "A child plays."), ("Der Hund schläft.", "The dog sleeps.")]
+
+
+def test_two_processes_train_the_same_translator_as_one(tmp_path, tiny_language_model, plugins_on):
+    # 25 pairs in batches of 8: each epoch's last batch holds one pair, so process 1's share of it is empty.
+    # Gradual unfreezing lets the lower layers in after the first step (DDP is rebuilt then); no dropout
+    # (each process would draw its own masks). The random encoder's source tokenizer is trained by process 0 while the
+    # other waits at a barrier (it once returned before the barrier when the file was already there, and hung).
+    def write(name: str, lines: list[str]) -> Path:
+        (tmp_path / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return tmp_path / name
+
+    pairs = (PAIRS * 5)[:25]
+    args = ["translation", "train", "--src", write("train.de", [s for s, _ in pairs]), "--tgt", write("train.en", [t for _, t in pairs]),
+            "--valid-src", write("valid.de", [s for s, _ in PAIRS[:3]]), "--valid-tgt", write("valid.en", [t for _, t in PAIRS[:3]]),
+            "--tgt-backbone", tiny_language_model, "--batch-size", 8, "--dropout", 0,  # the source side from scratch (its tokenizer too)
+            "--epochs", 2, "--gradual-unfreezing", "--max-decode-len", 8, "--no-progress", "--seed", 3]
+    one_process(*args, "--out", tmp_path / "one")
+    torchrun(*args, "--out", tmp_path / "two")
+    one, two = (json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("one", "two"))
+    assert two["steps"] == one["steps"] == 8 and two["tok_trained"] == one["tok_trained"]
+    assert_same_weights(final_weights(tmp_path / "one"), final_weights(tmp_path / "two"))

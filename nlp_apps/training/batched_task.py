@@ -45,7 +45,8 @@ class BatchedTask:
         return batch[distributed.shard(len(batch))]
 
     def empty_step(self) -> StepOutput:
-        """The step of a process whose share of the batch is empty: it still joins the gradient all-reduce."""
+        """The step of a process whose share of the batch is empty: no loss of its own (units=0); the Trainer
+        still takes it through the gradient reduction, with a zero loss over the trained parameters."""
         return StepOutput(loss=torch.zeros((), device=self.device), units=0)
 
     def state_dict(self) -> dict:

@@ -1,14 +1,17 @@
 """Data-parallel training over several processes with torch.distributed, launched by torchrun.
 
-    torchrun --nproc-per-node 4 --no-python nlp-apps pretrain ...      (one machine)
-    torchrun --nnodes 2 --node-rank R --master-addr HOST ... nlp-apps ...   (several; a shared filesystem)
+    torchrun --standalone --nproc-per-node 4 -m nlp_apps.cli pretrain ...      (one machine)
+    torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint HOST:29500 --rdzv-id ID \
+        -m nlp_apps.cli pretrain ...       (the same on each of two machines; HOST is one of them; a shared filesystem)
 
-Every process holds the whole model and a contiguous share of each global batch. The Trainer
-weighs each process's gradient by its share of the batch's units (tokens or examples) and sums
-them, so the update equals the one a single process makes on the whole batch: the same command
-line with the same global batch gives the same result, up to floating-point summation order and
-the dropout masks, which each process draws for its own rows. Process 0 writes every file;
-the others wait for it where they read what it wrote.
+Every process holds the whole model and a contiguous share of each global batch. The Trainer runs
+each step through PyTorch's DistributedDataParallel (`DataParallelStep`), which averages the
+gradients across processes in buckets while the backward pass is still running; each process's loss
+is weighed by its share of the batch's units (tokens or examples), so the average is the gradient of
+the global batch's mean loss and the update equals the one a single process makes on the whole
+batch: the same command line with the same global batch gives the same result, up to floating-point
+summation order and the dropout masks, which each process draws for its own rows. Process 0 writes
+every file; the others wait for it where they read what it wrote.
 
 Without torchrun (no WORLD_SIZE in the environment) everything here is a no-op for one process.
 """
@@ -16,11 +19,14 @@ Without torchrun (no WORLD_SIZE in the environment) everything here is a no-op f
 from __future__ import annotations
 
 import datetime
+import gc
 import os
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 # Process 0 evaluates and writes checkpoints while the others wait; give it time.
 TIMEOUT = datetime.timedelta(hours=2)
@@ -85,29 +91,6 @@ def max_tensor(values: torch.Tensor) -> torch.Tensor:
     return values
 
 
-def sum_gradients(parameters: list[torch.nn.Parameter], extra: torch.Tensor) -> torch.Tensor:
-    """Sum every parameter's .grad across processes in one flat message, with `extra` riding along.
-
-    A parameter that has a gradient in some process but not in this one (a share of the batch that
-    never reached it) gets zeros here; one that has none anywhere keeps None, as in one process.
-    """
-    if not active():
-        return extra
-    has_grad = torch.tensor([p.grad is not None for p in parameters], dtype=torch.float32, device=extra.device)
-    dist.all_reduce(has_grad, op=dist.ReduceOp.MAX)
-    for p, anywhere in zip(parameters, has_grad.tolist()):
-        if anywhere and p.grad is None:
-            p.grad = torch.zeros_like(p)
-    grads = [p.grad for p in parameters if p.grad is not None]
-    flat = torch.cat([g.reshape(-1) for g in grads] + [extra.reshape(-1).to(grads[0].dtype if grads else extra.dtype)])
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
-    return flat[offset:].view_as(extra).to(extra.dtype)
-
-
 def broadcast_parameters(module: torch.nn.Module) -> None:
     """Make every process start from process 0's weights."""
     if active():
@@ -131,3 +114,86 @@ def gather_objects(value: Any) -> list[Any]:
     values: list[Any] = [None] * world_size()
     dist.all_gather_object(values, value)
     return values
+
+
+class _Step(nn.Module):
+    """A task's training step as a module: DistributedDataParallel sees a forward pass through the task's
+    model even though tasks compute their loss with methods of their own (model.loss, a head, ...)."""
+
+    def __init__(self, model: nn.Module, training_step: Callable[[Any], Any], extra: Iterable[nn.Parameter]):
+        super().__init__()
+        self.model = model
+        self.extra = nn.ParameterList(extra)  # trained parameters the model does not hold (rare)
+        # A parameter no step reaches: DDP's search for unused parameters always finds one, instead of
+        # warning in every process that it found none (from C++, past Python's warning filters).
+        self.spare = nn.Parameter(torch.zeros(1, device=next(model.parameters()).device))
+        self.training_step = training_step
+        self.units = 0
+        self.used: list[nn.Parameter] = []  # the parameters the last step trained (after DDP: in any process)
+
+    def forward(self, batch: Any) -> torch.Tensor:
+        out = self.training_step(batch)
+        self.units = out.units
+        if out.units:
+            return out.loss
+        # This process's share of a short last batch is empty; it still takes part in the gradient
+        # reduction, with a zero loss over the parameters the other processes train (those of the last
+        # step), so that a parameter nobody trains keeps no gradient, as in one process.
+        trained = [p for p in self.used if p.requires_grad] or [p for p in self.parameters() if p.requires_grad and p is not self.spare]
+        return torch.stack([p.sum().float() for p in trained]).sum() * 0.0
+
+
+class DataParallelStep:
+    """A task's training step under DistributedDataParallel (gloo on CPU, NCCL on CUDA).
+
+    `forward` runs the step (inside the caller's autocast) and `backward` back-propagates it, so that
+    every process ends up with the gradient of the global batch's mean loss per unit. DDP is built
+    over the parameters that train now and rebuilt when that set changes (gradual unfreezing), since
+    it reduces only the parameters that required a gradient when it was built. It looks for unused
+    parameters on every step, so a parameter that a step does not reach (a head not used, a process
+    with an empty share) gets the gradient of the processes that reached it, and one that none
+    reached keeps none, as in one process; with an LSTM's short autograd graph the search is cheap.
+    """
+
+    def __init__(self, model: nn.Module, training_step: Callable[[Any], Any], extra: Iterable[nn.Parameter] = ()):
+        held = {id(p) for p in model.parameters()}
+        self.module = _Step(model, training_step, [p for p in dict.fromkeys(extra) if id(p) not in held])
+        self.ddp: nn.Module | None = None
+        self.trainable: tuple[bool, ...] = ()
+
+    def forward(self, batch: Any) -> tuple[torch.Tensor, int]:
+        """This process's loss (mean over its units) and its units."""
+        trainable = tuple(p.requires_grad for p in self.module.parameters())
+        if self.ddp is None or trainable != self.trainable:
+            self.close()
+            self.ddp = _build_ddp(self.module)
+            self.trainable = trainable
+        return self.ddp(batch), self.module.units
+
+    def backward(self, loss: torch.Tensor, units: int) -> tuple[float, int]:
+        """Back-propagate `loss` weighed so that DDP's average over processes is the gradient of the global
+        batch's mean loss; -> (that mean loss, the global batch's units)."""
+        local = torch.stack([torch.tensor(float(units), dtype=torch.float64, device=loss.device), loss.detach().double() * units])
+        total = sum_tensor(local)
+        (loss.float() * (world_size() * units / total[0]).float()).backward()  # (the weight in float32 even for a bf16 loss)
+        self.module.used = [p for p in self.module.parameters() if p.grad is not None]
+        total_units, weighted = total.tolist()
+        return weighted / max(total_units, 1.0), int(total_units)
+
+    def close(self) -> None:
+        """Drop the DDP wrapper; its reducer's hooks leave the parameters with it."""
+        if self.ddp is not None:
+            self.ddp = None
+            gc.collect()
+
+
+def _build_ddp(module: nn.Module) -> nn.Module:
+    import inspect
+
+    from torch.nn.parallel import DistributedDataParallel
+
+    # Buffers are not trained: no broadcast before every forward (torch 2.13 renamed the flag). The
+    # parameters are equal in every process already (broadcast_parameters, then the same updates);
+    # DDP checks their shapes and broadcasts them once more when it is built, which is cheap.
+    flag = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters else "broadcast_buffers"
+    return DistributedDataParallel(module, find_unused_parameters=True, **{flag: False})

@@ -157,6 +157,7 @@ class Trainer:
         self.shared_elapsed = 0.0  # with several processes: the elapsed time they agreed on at the last step
         self.optimizer = self._build_optimizer()
         self._signal = None
+        self._parallel: distributed.DataParallelStep | None = None  # under torchrun, while fit runs
         self.precision: Choice | None = None  # resolved when fit starts; a resumed run keeps its own
 
     # ---- setup -------------------------------------------------------------------------
@@ -219,6 +220,9 @@ class Trainer:
             if distributed.rank() > 0:  # its own dropout masks; data order comes from the task's seeded generators
                 torch.manual_seed(self.config.seed + 7919 * distributed.rank())  # (CUDA generators too)
         distributed.broadcast_parameters(self.task.model)
+        if distributed.active():
+            trained = [p for group in self.optimizer.param_groups for p in group["params"]]
+            self._parallel = distributed.DataParallelStep(self.task.model, self.task.training_step, extra=trained)
         self.shared_elapsed = self.elapsed_before
         self._started = time.monotonic()
         self._first_step = self.step
@@ -280,6 +284,9 @@ class Trainer:
                 self._evaluate()
         finally:
             sharing.stop()
+            if self._parallel is not None:  # its hooks leave the parameters (a later stage may train them)
+                self._parallel.close()
+                self._parallel = None
             if bar is not None:
                 bar.close()
             self._restore_signal_handlers()
@@ -294,21 +301,19 @@ class Trainer:
     def _train_step(self, batch: Any) -> tuple[float, int]:
         model = self.task.model
         model.train()
-        with autocast(self.precision.precision, self.task.device):
-            out = self.task.training_step(batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        units, loss = out.units, out.loss
-        if distributed.active():
-            # Weigh this process's mean loss by its share of the global batch, so that summing the
-            # gradients gives the gradient of the global batch's mean loss.
-            units = int(distributed.sum_tensor(torch.tensor([float(out.units)], device=loss.device)).item())
-            loss = loss * (out.units / units)
-            if out.units:  # a process whose share of a small last batch is empty adds zeros (sum_gradients)
-                loss.backward()
-            loss_value = float(distributed.sum_gradients(list(model.parameters()), loss.detach().float()))
+        if self._parallel is not None:
+            # Several processes: DistributedDataParallel averages the gradients while the backward pass runs,
+            # each process's loss weighed by its share of the global batch's units (distributed.DataParallelStep).
+            with autocast(self.precision.precision, self.task.device):
+                loss, units = self._parallel.forward(batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss_value, units = self._parallel.backward(loss, units)
         else:
-            loss.backward()
-            loss_value = float(loss.detach())
+            with autocast(self.precision.precision, self.task.device):
+                out = self.task.training_step(batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            loss_value, units = float(out.loss.detach()), out.units
         if not math.isfinite(loss_value):
             raise TrainingError(
                 f"loss became {loss_value} at step {self.step + 1}; lower --lr or raise --clip "

@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -25,14 +26,16 @@ from nlp_apps.io.checkpoint import check_backbone, load_language_model, load_mod
 from nlp_apps.models.backbone import RNNBackbone
 from nlp_apps.seq2seq.training import Seq2SeqTask
 from nlp_apps.training import distributed
-from nlp_apps.training.finetune import RecipeConfig, discriminative_param_groups, pretrained_backbone, run_recipe
-from nlp_apps.training.runs import check_batch_shares
-from nlp_apps.training.trainer import TrainerConfig, TrainResult, resolve_device
+from nlp_apps.training.finetune import RecipeConfig, RecipeOptions, discriminative_param_groups, pretrained_backbone, start_recipe
+from nlp_apps.training.trainer import TrainerConfig, TrainResult
 from tasks.translation.adapter import Pair, read_pairs
 from tasks.translation.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 from tasks.translation.head import Translator, TranslatorConfig, forward_only
 from tasks.translation.metric import translation_metrics
 from tasks.translation.pipeline import detokenize, save_translator
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11+
 
 SOURCE_TOKENIZER_DIR = "source_tokenizer"
 
@@ -60,9 +63,9 @@ def source_side(out_dir: Path, src_backbone: str, train: Sequence[Pair], limits:
         backbone_dir = resolve_model_dir(src_backbone)
         return RNNBackbone.from_pretrained(backbone_dir), load_model_tokenizer(backbone_dir)
     folder = out_dir / SOURCE_TOKENIZER_DIR
-    if (folder / "tokenizer.json").is_file():
-        return None, load_tokenizer(folder, json.loads((folder / "tokenizer.json").read_text(encoding="utf-8")))
-    if distributed.is_main():
+    # Process 0 trains the tokenizer when no earlier start of this run did; every process then meets at the
+    # barrier (each must, whatever it finds on disk) and reads the same file.
+    if distributed.is_main() and not (folder / "tokenizer.json").is_file():
         folder.mkdir(parents=True, exist_ok=True)
         corpus = folder / "source.txt"
         atomic_write_text(corpus, "\n".join(p.source for p in train) + "\n")
@@ -71,33 +74,18 @@ def source_side(out_dir: Path, src_backbone: str, train: Sequence[Pair], limits:
         atomic_write_text(folder / "tokenizer.json", json.dumps(tokenizer.save(folder)))
         log(f"trained a {tokenizer.vocab_size}-piece source tokenizer on the source side of the training data")
     distributed.barrier()
-    return source_side(out_dir, src_backbone, train, limits, seed, log)
+    return None, load_tokenizer(folder, json.loads((folder / "tokenizer.json").read_text(encoding="utf-8")))
 
 
-def train_translator(
-    train: Sequence[Pair],
-    valid: Sequence[Pair],
-    out_dir: str | os.PathLike,
-    *,
-    src_backbone: str = "none",
-    tgt_backbone: str = "default",
-    head: TranslatorConfig | None = None,
-    recipe: RecipeConfig | None = None,
-    trainer: TrainerConfig | None = None,
-    limits: DataLimits | None = None,
-    device: str = "auto",
-    data_files: Sequence[str] = (),
-    resume: bool = False,
-    log=print,
-) -> TrainResult:
-    """Train into `out_dir` (early stopping on validation BLEU, greedy decoding); with `resume`, continue."""
-    distributed.init_from_env()
+def train_translator(train: Sequence[Pair], valid: Sequence[Pair], out_dir: str | os.PathLike, *,
+                     src_backbone: str = "none", tgt_backbone: str = "default", head: TranslatorConfig | None = None,
+                     limits: DataLimits | None = None, **options: Unpack[RecipeOptions]) -> TrainResult:
+    """Train into `out_dir` (early stopping on validation BLEU, greedy decoding); with `resume`, continue.
+    `options`: recipe, trainer, device, data_files, resume, log (nlp_apps.training.finetune.RecipeOptions)."""
     head, limits = head or TranslatorConfig(), limits or DataLimits()
-    recipe = recipe or RecipeConfig(**RECIPE_DEFAULTS)
-    trainer = trainer or TrainerConfig(**TRAINER_DEFAULTS)
-    check_batch_shares(recipe.batch_size)
-    out_dir, torch_device = Path(out_dir), resolve_device(device)
-    encoder, source_tokenizer = source_side(out_dir, src_backbone, train, limits, trainer.seed, log)
+    run = start_recipe(options, RECIPE_DEFAULTS, TRAINER_DEFAULTS)
+    out_dir, recipe, log = Path(out_dir), run.recipe, run.log
+    encoder, source_tokenizer = source_side(out_dir, src_backbone, train, limits, run.trainer.seed, log)
     references = [[p.target for p in valid]]
 
     def build_task(backbone_dir: Path) -> Seq2SeqTask:
@@ -117,12 +105,11 @@ def train_translator(
         return Seq2SeqTask(model, pairs, valid_sources, evaluate=evaluate, metric="bleu",
                            save=lambda directory: save_translator(model, source_tokenizer, target_tokenizer, directory),
                            param_groups=discriminative_param_groups(model.layer_groups(), recipe),
-                           batch_size=recipe.batch_size, max_decode_length=limits.max_decode_len, seed=trainer.seed,
-                           device=torch_device, data_files=data_files)
+                           batch_size=recipe.batch_size, max_decode_length=limits.max_decode_len, seed=run.trainer.seed,
+                           device=run.device, data_files=run.data_files)
 
-    target_dir = target_backbone_dir(tgt_backbone, out_dir, train, trainer.seed, log)
-    return run_recipe(out_dir, backbone_dir=target_dir, texts=[p.target for p in train], build_task=build_task, recipe=recipe,
-                      trainer=trainer, device=torch_device, resume=resume, log=log)
+    target_dir = target_backbone_dir(tgt_backbone, out_dir, train, run.trainer.seed, log)
+    return run.fit(out_dir, backbone_dir=target_dir, texts=[p.target for p in train], build_task=build_task)
 
 
 def encoder_for(encoder: RNNBackbone | None, decoder: RNNBackbone, source_tokenizer, recipe: RecipeConfig) -> RNNBackbone:
