@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from typing import Self  # Python 3.11+
 
 T = TypeVar("T")
 
@@ -22,3 +25,15 @@ def config_from_dict(cls: type[T], values: dict[str, Any], *, source: str = "con
             f"(known: {', '.join(sorted(known))})"
         )
     return cls(**values)
+
+
+class DictConfig:
+    """A config dataclass's to_dict() and from_dict(values, source) (strict keys), for a base class:
+    `@dataclass class HeadConfig(DictConfig): ...`."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> Self:
+        return config_from_dict(cls, values, source=source)

@@ -101,6 +101,72 @@ def package_files(package: str, **files: str) -> Callable[[], dict]:
     return paths
 
 
+def package_spec(
+    package: str,
+    description: str,
+    *,
+    cli: Any,
+    head_config: type,
+    metric_name: str,
+    metric_best: float,
+    training: Any = None,
+    demo_data: tuple[str, str] | None = None,
+    metric: str = "task_metric",
+    save: str = "save",
+    pipeline: str = "pipeline",
+) -> TaskSpec:
+    """The TaskSpec of a task package laid out the way the project's own tasks are, without importing its
+    model code: each function is a `lazy` name in the package's conventional module.
+
+    name            the package's last component ("tasks.qa" -> "qa")
+    build_head      <package>.head:build_head
+    read_dataset    <package>.adapter:read_dataset
+    split_examples  <package>.adapter:split_examples
+    metric          <package>.metric:<metric>                       (metric: "task_metric" unless named)
+    save, pipeline  <package>.pipeline:<save>, <package>.pipeline:<pipeline>   ("save", "pipeline" unless named)
+    load            <package>.pipeline:load
+    demo_data       the (train, valid) files shipped in the package, package-relative (package_files), or None
+    description, cli, head_config, metric_name, metric_best and training are TaskSpec's own.
+    """
+
+    def named(module: str, attribute: str) -> Callable[..., Any]:
+        return lazy(f"{package}.{module}:{attribute}")
+
+    return TaskSpec(
+        name=package.rpartition(".")[2],
+        description=description,
+        cli=cli,
+        head_config=head_config,
+        build_head=named("head", "build_head"),
+        read_dataset=named("adapter", "read_dataset"),
+        split_examples=named("adapter", "split_examples"),
+        metric=named("metric", metric),
+        metric_name=metric_name,
+        metric_best=metric_best,
+        save=named("pipeline", save),
+        pipeline=named("pipeline", pipeline),
+        load=named("pipeline", "load"),
+        demo_data=package_files(package, train=demo_data[0], valid=demo_data[1]) if demo_data else None,
+        training=training,
+    )
+
+
+def lazy_attributes(module: str, **targets: str) -> Callable[[str], Any]:
+    """A module's `__getattr__` (PEP 562) that imports each named attribute from its "module:attribute" target on
+    first use, e.g. `__getattr__ = lazy_attributes(__name__, Model="my_task.model:Model")`: a plug-in package can
+    export its torch classes and still import without torch."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in targets:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        import importlib
+
+        target_module, _, attribute = targets[name].partition(":")
+        return getattr(importlib.import_module(target_module), attribute)
+
+    return __getattr__
+
+
 class PluginError(Exception):
     """A plug-in does not meet the TaskSpec contract."""
 

@@ -285,7 +285,7 @@ def test_cli_train_resume_evaluate_predict_and_load(tmp_path, tiny_language_mode
 def test_the_demo_trains_evaluates_and_answers(tmp_path, tiny_language_model, plugins_on):
     result = invoke("qa", "demo", "--out", tmp_path / "demo", "--backbone", tiny_language_model, "--time-budget", "2s")
     assert result.exit_code == 0, result.output
-    assert re.search(r"\nexact_match [\d.]+, f1 [\d.]+", result.output) and result.output.count("\nA: ") == 2
+    assert re.search(r"\nf1 [\d.]+, exact_match [\d.]+", result.output) and result.output.count("\nA: ") == 2
 
 
 # ---- bad input ----------------------------------------------------------------------------------

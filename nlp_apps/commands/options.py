@@ -1,4 +1,5 @@
-"""Trainer options shared by every training command (pretrain and the task plug-ins' train)."""
+"""Options shared by the commands: the trainer's (pretrain and the task plug-ins' train), and what the tasks'
+evaluate and predict commands have in common (--model, --json lines, reading and answering input lines)."""
 
 from __future__ import annotations
 
@@ -119,6 +120,14 @@ def trainer_values(options: dict) -> dict:
     return {field: options[opt] for opt, field in TRAINER_FIELDS.items() if options.get(opt) is not None}
 
 
+def model_option(task: str):
+    """`--model DIR`, required: the model directory a task's evaluate or predict command uses."""
+    return click.option("--model", "model_dir", required=True, type=click.Path(), help=f"A model directory from `{task} train`.")
+
+
+json_lines_option = click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+
+
 def read_inputs(texts: tuple[str, ...], input_file: str | None) -> list[str]:
     """The texts a predict command works on: its arguments; a lone '-' argument, --file -, or no
     input at all read standard input; --file FILE reads a UTF-8 file. One text per line, blank lines
@@ -135,6 +144,14 @@ def read_inputs(texts: tuple[str, ...], input_file: str | None) -> list[str]:
     if input_file:
         return list(read_lines(input_file))
     return list(texts)
+
+
+def predict_lines(texts: Sequence[str], predict) -> list:
+    """predict(the non-blank texts), called once, spread back over `texts`: None stands for each blank line (a predict
+    command answers it with an empty line, so output lines match input lines)."""
+    present = [text for text in texts if text.strip()]
+    results = iter(predict(present) if present else [])
+    return [next(results) if text.strip() else None for text in texts]
 
 
 def report_run(result, out_dir, command: str, best: str | None) -> None:

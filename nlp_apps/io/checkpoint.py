@@ -284,6 +284,27 @@ def read_config(path: str | os.PathLike) -> dict:
     return view
 
 
+def read_task_head(path: Path, config: dict, task: str, what: str, head_config: type):
+    """The head's config of a task model directory (`head_config.from_dict` of config.json's "head"), after checking
+    that `config` (its config.json, as read) is a `task` model: otherwise "holds a ... model, not {what}"."""
+    if config.get("task") != task:
+        raise CheckpointError(path, f"holds a {config.get('task') or config.get('model_type')!r} model, not {what}")
+    try:
+        return head_config.from_dict(config.get("head") or {}, source=str(path / CONFIG_FILE))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(path / CONFIG_FILE, str(exc)) from None
+
+
+def load_task_model(path: str | os.PathLike, task: str, what: str, head_config: type, build, device: str = "cpu") -> nn.Module:
+    """A single-backbone task model from its directory (as `save_model` writes it), on `device`: config.json
+    checked to hold a `task` model (else "not {what}"), build(backbone, head config), its weights loaded."""
+    path = Path(path)
+    config = read_config(path)
+    model = build(RNNBackbone(read_backbone_config(path, config)), read_task_head(path, config, task, what, head_config))
+    load_weights_into(model, read_weights(path), path)
+    return model.to(device)
+
+
 def read_backbone_config(path: Path, config: dict) -> BackboneConfig:
     """The BackboneConfig of a `read_config` view or of one part's entry in `read_model_config`."""
     values = config.get("backbone")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlp_apps.configs import config_from_dict, config_to_dict
+from nlp_apps.configs import DictConfig
 
 ATTENTION_KINDS = ("general", "bahdanau")
 
 
 @dataclass
-class Seq2SeqConfig:
+class Seq2SeqConfig(DictConfig):
     attention: str = "general"  # general (Luong) | bahdanau
     input_feeding: bool = True  # feed h~_{t-1} into the decoder's next input (Luong)
     label_smoothing: float = 0.1
@@ -26,10 +26,3 @@ class Seq2SeqConfig:
             raise ValueError("label_smoothing and dropout must be in [0, 1)")
         if self.coverage_weight < 0:
             raise ValueError(f"coverage_weight must not be negative, got {self.coverage_weight}")
-
-    def to_dict(self) -> dict:
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> Seq2SeqConfig:
-        return config_from_dict(cls, values, source=source)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
 import torch
+from torch import nn
 
 from nlp_apps.data.inputs import text_list
+from nlp_apps.io.checkpoint import Part, load_parts, load_weights, read_model_config, read_task_head, save_model_dir
+from nlp_apps.models.backbone import RNNBackbone
 from nlp_apps.precision import inference
 from nlp_apps.seq2seq.decoding import DecodeConfig, decode_all
 
@@ -54,3 +58,22 @@ class TextToTextPipeline:
         else:
             out = [[(self.detokenize(ids), score) for score, ids in hyps] for hyps in results]
         return out[0] if single else out
+
+
+def save_seq2seq(directory: str | os.PathLike, model, source_tokenizer, target_tokenizer, task: str, weights_dtype=None) -> None:
+    """A model directory `load_seq2seq` reads: the encoder and decoder parts (backbone configs and tokenizers), the
+    head's config, the weights."""
+    save_model_dir(directory, model, {"encoder": Part(model.encoder.config, source_tokenizer), "decoder": Part(model.decoder.config, target_tokenizer)},
+                   model_type="seq2seq", task=task, head=model.config.to_dict(), weights_dtype=weights_dtype)
+
+
+def load_seq2seq(path: str | os.PathLike, task: str, what: str, head_config: type, build, device: str = "cpu") -> tuple[nn.Module, dict[str, Part]]:
+    """(model, parts) of an encoder-decoder task model directory: config.json checked to hold a `task` model
+    (else "not {what}"), build(encoder backbone, decoder backbone, head config) with its weights on `device`."""
+    path = Path(path)
+    config = read_model_config(path)
+    parts = load_parts(path)
+    head = read_task_head(path, config, task, what, head_config)
+    model = build(RNNBackbone(parts["encoder"].backbone), RNNBackbone(parts["decoder"].backbone), head)
+    load_weights(path, model, device=device)
+    return model, parts

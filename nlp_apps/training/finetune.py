@@ -20,6 +20,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypedDict
 
 import torch
 from torch import nn
@@ -32,7 +33,8 @@ from nlp_apps.models.backbone import RNNBackbone
 from nlp_apps.training import distributed
 from nlp_apps.training.pretraining import LanguageModelingTask
 from nlp_apps.training.recipe_config import RecipeConfig
-from nlp_apps.training.trainer import Trainer, TrainerConfig, TrainResult, seed_everything
+from nlp_apps.training.runs import check_batch_shares
+from nlp_apps.training.trainer import Trainer, TrainerConfig, TrainResult, resolve_device, seed_everything
 from nlp_apps.training.unfreezing import GradualUnfreezing
 
 LM_DIR = "lm_finetuned"
@@ -160,3 +162,50 @@ def run_recipe(
         shutil.rmtree(lm_dir / "last", ignore_errors=True)
     return result
 
+
+
+# ---- a task's train function -------------------------------------------------------------------------
+
+
+class RecipeOptions(TypedDict, total=False):
+    """The keyword arguments every task's train function takes besides its data, backbone(s), head and limits,
+    all optional: `train_classifier(train, valid, out_dir, recipe=..., trainer=..., device="cuda")`."""
+
+    recipe: RecipeConfig | None  # the fine-tuning recipe [the task's RECIPE_DEFAULTS]
+    trainer: TrainerConfig | None  # epochs, learning rate, time budget, ... [the task's TRAINER_DEFAULTS]
+    device: str  # "auto" (the default): CUDA when present, else CPU
+    data_files: Sequence[str]  # the files the data was read from, hashed into the run's manifest [none]
+    resume: bool  # continue the interrupted run in out_dir [False]
+    log: Callable[[str], None]  # where progress lines go [print]
+
+
+@dataclasses.dataclass(frozen=True)
+class RecipeRun:
+    """A task train function's RecipeOptions with the task's defaults filled in and the device resolved."""
+
+    recipe: RecipeConfig
+    trainer: TrainerConfig
+    device: torch.device
+    data_files: Sequence[str]
+    resume: bool
+    log: Callable[[str], None]
+
+    def fit(self, out_dir: str | os.PathLike, *, backbone_dir: Path, texts: Sequence[str], build_task: Callable[[Path], object]) -> TrainResult:
+        """`run_recipe` with this run's recipe, trainer, device, resume and log."""
+        return run_recipe(out_dir, backbone_dir=backbone_dir, texts=texts, build_task=build_task, recipe=self.recipe, trainer=self.trainer,
+                          device=self.device, resume=self.resume, log=self.log)
+
+
+def start_recipe(options: dict, recipe_defaults: dict, trainer_defaults: dict) -> RecipeRun:
+    """The start of every task's train function, from its RecipeOptions: join the torchrun group (under torchrun; every
+    process runs the function and process 0 writes the files), fill in the task's defaults, check that a batch splits
+    over the processes, resolve the device. An unknown option is a TypeError, as for any keyword argument."""
+    unknown = sorted(set(options) - RecipeOptions.__optional_keys__)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
+    distributed.init_from_env()
+    recipe = options.get("recipe") or RecipeConfig(**recipe_defaults)
+    trainer = options.get("trainer") or TrainerConfig(**trainer_defaults)
+    check_batch_shares(recipe.batch_size)
+    return RecipeRun(recipe, trainer, resolve_device(options.get("device", "auto")), options.get("data_files", ()),
+                     options.get("resume", False), options.get("log", print))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from nlp_apps.commands.options import recipe_options
+from nlp_apps.commands.options import json_lines_option, model_option, recipe_options
 from nlp_apps.commands.task_demo import TaskDemo
 from nlp_apps.commands.task_train import TaskTraining
 from nlp_apps.registry import lazy
@@ -91,7 +91,7 @@ TRAINING = TaskTraining(
 
 
 @qa.command()
-@click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `qa train`.")
+@model_option("qa")
 @click.option("--data", "data_file", required=True, type=click.Path(), help="Questions with gold answers: SQuAD JSON or JSONL.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="auto", show_default=True)
 @click.option("--predictions", "predictions_file", type=click.Path(), help="Where to write {id: answer} [MODEL/predictions.json].")
@@ -129,7 +129,7 @@ def evaluate(model_dir, data_file, fmt, predictions_file, batch_size, device, as
 
 
 @qa.command()
-@click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `qa train`.")
+@model_option("qa")
 @click.option("--context", "context_file", type=click.Path(), help="The passage: a UTF-8 text file.")
 @click.option("--context-text", help="The passage itself, as text (instead of --context).")
 @click.option("--question", "questions", multiple=True, help="A question about the passage (repeatable).")
@@ -137,7 +137,7 @@ def evaluate(model_dir, data_file, fmt, predictions_file, batch_size, device, as
               help='JSONL lines {"context": ..., "question": ...} (\'-\' = stdin; the default without a passage).')
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@json_lines_option
 def predict(model_dir, context_file, context_text, questions, input_file, batch_size, device, as_json) -> None:
     """Answer questions about a passage: answer, character span [start, end) in the context, and score.
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nlp_apps.configs import config_from_dict, config_to_dict
+from nlp_apps.configs import DictConfig
 
 ATTENTIONS = ("bidaf", "aligned")
 WINDOWING = ("sliding", "first")
 
 
 @dataclass
-class HeadConfig:
+class HeadConfig(DictConfig):
     attention: str = "bidaf"  # bidaf: attention flow (BiDAF) | aligned: DrQA's aligned question embedding
     hidden_size: int = 128  # per direction, in the modelling and end-pointer BiLSTMs
     dropout: float = 0.2
@@ -40,10 +40,3 @@ class HeadConfig:
                              f"with max_passage_len {self.max_passage_len}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-
-    def to_dict(self) -> dict:
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> HeadConfig:
-        return config_from_dict(cls, values, source=source)

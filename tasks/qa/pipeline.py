@@ -15,16 +15,7 @@ from pathlib import Path
 import torch
 
 from nlp_apps.data.inputs import check_text, text_list
-from nlp_apps.errors import CheckpointError
-from nlp_apps.io.checkpoint import (
-    load_model_tokenizer,
-    load_weights_into,
-    read_backbone_config,
-    read_config,
-    read_weights,
-    save_model,
-)
-from nlp_apps.models.backbone import RNNBackbone
+from nlp_apps.io.checkpoint import load_model_tokenizer, load_task_model, save_model
 from nlp_apps.precision import inference
 from tasks.qa.features import Featurizer, reading_batches
 from tasks.qa.head import SpanExtractor
@@ -107,14 +98,5 @@ def save_qa(model: SpanExtractor, tokenizer, directory: str | os.PathLike) -> No
 
 
 def load(path: str | os.PathLike, device: str = "cpu") -> QAPipeline:
-    path = Path(path)
-    config = read_config(path)
-    if config.get("task") != TASK_NAME:
-        raise CheckpointError(path, f"holds a {config.get('task') or config.get('model_type')!r} model, not a question-answering model")
-    try:
-        head = HeadConfig.from_dict(config.get("head") or {}, source=str(path / "config.json"))
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(path / "config.json", str(exc)) from None
-    model = SpanExtractor(RNNBackbone(read_backbone_config(path, config)), head)
-    load_weights_into(model, read_weights(path), path)
-    return QAPipeline(model.to(device), load_model_tokenizer(path), path)
+    model = load_task_model(path, TASK_NAME, "a question-answering model", HeadConfig, SpanExtractor, device)
+    return QAPipeline(model, load_model_tokenizer(path), Path(path))

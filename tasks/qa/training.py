@@ -14,6 +14,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,11 +24,9 @@ from nlp_apps.commands.options import recipe_config
 from nlp_apps.commands.task_train import Prepared
 from nlp_apps.errors import DataError
 from nlp_apps.io.checkpoint import check_backbone, load_model_tokenizer, resolve_model_dir
-from nlp_apps.training import distributed
 from nlp_apps.training.batched_task import BatchedTask
-from nlp_apps.training.finetune import RecipeConfig, discriminative_param_groups, pretrained_backbone, run_recipe
-from nlp_apps.training.runs import check_batch_shares
-from nlp_apps.training.trainer import StepOutput, TrainerConfig, TrainResult, resolve_device
+from nlp_apps.training.finetune import RecipeConfig, RecipeOptions, discriminative_param_groups, pretrained_backbone, start_recipe
+from nlp_apps.training.trainer import StepOutput, TrainerConfig, TrainResult
 from tasks.qa.adapter import QAExample
 from tasks.qa.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 from tasks.qa.features import Featurizer, training_batches
@@ -35,6 +34,9 @@ from tasks.qa.head import SpanExtractor, build_head
 from tasks.qa.head_config import HeadConfig
 from tasks.qa.metric import best_null_threshold, squad_metrics
 from tasks.qa.pipeline import read_questions, save_qa
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11+
 
 
 class QATask(BatchedTask):
@@ -101,41 +103,25 @@ def check_training_set(train: Sequence[QAExample], source: str) -> None:
         raise DataError(source, "no question in the training set has an answer; a span extractor needs some")
 
 
-def train_qa(
-    train: Sequence[QAExample],
-    valid: Sequence[QAExample],
-    out_dir: str | os.PathLike,
-    *,
-    backbone: str = "default",
-    recipe: RecipeConfig | None = None,
-    head: HeadConfig | None = None,
-    trainer: TrainerConfig | None = None,
-    device: str = "auto",
-    data_files: Sequence[str] = (),
-    resume: bool = False,
-    log=print,
-) -> TrainResult:
+def train_qa(train: Sequence[QAExample], valid: Sequence[QAExample], out_dir: str | os.PathLike, *,
+             backbone: str = "default", head: HeadConfig | None = None, **options: Unpack[RecipeOptions]) -> TrainResult:
     """Run the recipe into `out_dir` (early stopping on validation F1); with `resume`, continue there.
+    `options`: recipe, trainer, device, data_files, resume, log (nlp_apps.training.finetune.RecipeOptions).
 
     Under torchrun every process runs this; process 0 writes the files.
     """
-    distributed.init_from_env()
-    recipe, head = recipe or RecipeConfig(**RECIPE_DEFAULTS), head or HeadConfig()
-    trainer = trainer or TrainerConfig(**TRAINER_DEFAULTS)
-    check_batch_shares(recipe.batch_size)
+    run, head = start_recipe(options, RECIPE_DEFAULTS, TRAINER_DEFAULTS), head or HeadConfig()
     check_training_set(train, train[0].source.split(":")[0] if train else "training set")
-    torch_device = resolve_device(device)
     if any(not e.answers for e in valid) and not any(not e.answers for e in train):
-        log("the validation set has unanswerable questions but the training set has none: the model always answers")
+        run.log("the validation set has unanswerable questions but the training set has none: the model always answers")
 
     def build_task(backbone_dir: Path) -> QATask:
-        model = build_head(pretrained_backbone(backbone_dir, recipe), dataclasses.replace(head), train)
-        return QATask(model, load_model_tokenizer(backbone_dir), train, valid, recipe, seed=trainer.seed, device=torch_device,
-                      data_files=data_files, log=log)
+        model = build_head(pretrained_backbone(backbone_dir, run.recipe), dataclasses.replace(head), train)
+        return QATask(model, load_model_tokenizer(backbone_dir), train, valid, run.recipe, seed=run.trainer.seed, device=run.device,
+                      data_files=run.data_files, log=run.log)
 
     contexts = list(dict.fromkeys(e.context for e in [*train, *valid]))
-    return run_recipe(out_dir, backbone_dir=resolve_model_dir(backbone), texts=contexts, build_task=build_task, recipe=recipe,
-                      trainer=trainer, device=torch_device, resume=resume, log=log)
+    return run.fit(out_dir, backbone_dir=resolve_model_dir(backbone), texts=contexts, build_task=build_task)
 
 
 # ---- the `qa train` command's two halves (nlp_apps.commands.task_train) ----------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from nlp_apps.commands.options import recipe_options
+from nlp_apps.commands.options import json_lines_option, model_option, predict_lines, read_inputs, recipe_options
 from nlp_apps.commands.task_demo import TaskDemo
 from nlp_apps.commands.task_train import TaskTraining
 from nlp_apps.registry import lazy
@@ -75,7 +75,7 @@ TRAINING = TaskTraining(
 
 
 @sentiment.command()
-@click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `sentiment train`.")
+@model_option("sentiment")
 @click.option("--data", "data_file", required=True, type=click.Path(), help="Labelled data to score.")
 @click.option("--out", "out_dir", type=click.Path(), help="Where to write eval_metrics.json and confusion_matrix.png [the model directory].")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out folder (other than the model directory).")
@@ -120,26 +120,22 @@ def evaluate(model_dir, data_file, out_dir, overwrite, as_json, fmt, text_column
 
 
 @sentiment.command()
-@click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `sentiment train`.")
+@model_option("sentiment")
 @click.argument("texts", nargs=-1)
 @click.option("--file", "input_file", type=click.Path(), help="Read texts from a file, one per line ('-' = stdin).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@json_lines_option
 def predict(model_dir, texts, input_file, as_json) -> None:
     """Label texts given as arguments, in a file or on stdin ('-' or no argument), one per line.
 
     Each input line gets one output line; a blank line gets an empty one (JSON: label null).
     """
-    from nlp_apps.commands.options import read_inputs
     from tasks.sentiment.pipeline import load
 
     texts = read_inputs(texts, input_file)
     if not texts:
         raise click.UsageError("no text to classify")
     pipeline = load(model_dir)
-    present = [t for t in texts if t.strip()]
-    results = iter(pipeline.predict(present) if present else [])
-    for text in texts:
-        result = next(results) if text.strip() else None
+    for text, result in zip(texts, predict_lines(texts, pipeline.predict)):
         if as_json:
             click.echo(json.dumps({"text": text, **(result or {"label": None, "probabilities": None})}))
         else:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nlp_apps.configs import config_from_dict, config_to_dict
+from nlp_apps.configs import DictConfig
 
 
 @dataclass
-class HeadConfig:
+class HeadConfig(DictConfig):
     labels: list[str] = field(default_factory=list)  # index -> label name, stored in the model
     hidden_size: int = 50  # the MLP's hidden layer
     dropout: float = 0.2  # on the pooled features and the hidden layer
@@ -20,10 +20,3 @@ class HeadConfig:
             raise ValueError("chunk_size and grad_chunks must be at least 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-
-    def to_dict(self) -> dict:
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> HeadConfig:
-        return config_from_dict(cls, values, source=source)

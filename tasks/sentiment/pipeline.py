@@ -10,16 +10,7 @@ import torch
 
 from nlp_apps.data.batching import bucket_batches, pad_sequences
 from nlp_apps.data.inputs import text_list
-from nlp_apps.errors import CheckpointError
-from nlp_apps.io.checkpoint import (
-    load_model_tokenizer,
-    load_weights_into,
-    read_backbone_config,
-    read_config,
-    read_weights,
-    save_model,
-)
-from nlp_apps.models.backbone import RNNBackbone
+from nlp_apps.io.checkpoint import load_model_tokenizer, load_task_model, save_model
 from nlp_apps.precision import inference
 from tasks.sentiment.head import SentimentClassifier
 from tasks.sentiment.head_config import HeadConfig
@@ -63,14 +54,5 @@ def save_classifier(model: SentimentClassifier, tokenizer, directory: str | os.P
 
 
 def load(path: str | os.PathLike, device: str = "cpu") -> SentimentPipeline:
-    path = Path(path)
-    config = read_config(path)
-    if config.get("task") != "sentiment":
-        raise CheckpointError(path, f"holds a {config.get('task') or config.get('model_type')!r} model, not a sentiment classifier")
-    try:
-        head = HeadConfig.from_dict(config.get("head") or {}, source=str(path / "config.json"))
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(path / "config.json", str(exc)) from None
-    model = SentimentClassifier(RNNBackbone(read_backbone_config(path, config)), head)
-    load_weights_into(model, read_weights(path), path)
-    return SentimentPipeline(model.to(device), load_model_tokenizer(path), path)
+    model = load_task_model(path, "sentiment", "a sentiment classifier", HeadConfig, SentimentClassifier, device)
+    return SentimentPipeline(model, load_model_tokenizer(path), Path(path))

@@ -7,6 +7,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,22 +18,18 @@ from nlp_apps.commands.task_train import Prepared
 from nlp_apps.data.batching import bucket_batches, pad_sequences
 from nlp_apps.errors import DataError
 from nlp_apps.io.checkpoint import check_backbone, load_model_tokenizer, resolve_model_dir
-from nlp_apps.training import distributed
 from nlp_apps.training.batched_task import BatchedTask
-from nlp_apps.training.finetune import RecipeConfig, discriminative_param_groups, pretrained_backbone, run_recipe
-from nlp_apps.training.runs import check_batch_shares
-from nlp_apps.training.trainer import (
-    StepOutput,
-    TrainerConfig,
-    TrainResult,
-    resolve_device,
-)
+from nlp_apps.training.finetune import RecipeConfig, RecipeOptions, discriminative_param_groups, pretrained_backbone, start_recipe
+from nlp_apps.training.trainer import StepOutput, TrainerConfig, TrainResult
 from tasks.sentiment.adapter import Example
 from tasks.sentiment.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 from tasks.sentiment.head import SentimentClassifier, build_head
 from tasks.sentiment.head_config import HeadConfig
 from tasks.sentiment.metric import classification_metrics
 from tasks.sentiment.pipeline import save_classifier
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11+
 
 
 class ClassificationTask(BatchedTask):
@@ -116,39 +113,24 @@ def check_known_labels(examples: Sequence[Example], labels: Sequence[str]) -> No
                             line=int(line) if line.isdigit() else None)
 
 
-def train_classifier(
-    train: Sequence[Example],
-    valid: Sequence[Example],
-    out_dir: str | os.PathLike,
-    *,
-    backbone: str = "default",
-    recipe: RecipeConfig | None = None,
-    head: HeadConfig | None = None,
-    trainer: TrainerConfig | None = None,
-    device: str = "auto",
-    data_files: Sequence[str] = (),
-    resume: bool = False,
-    log=print,
-) -> TrainResult:
+def train_classifier(train: Sequence[Example], valid: Sequence[Example], out_dir: str | os.PathLike, *,
+                     backbone: str = "default", head: HeadConfig | None = None, **options: Unpack[RecipeOptions]) -> TrainResult:
     """Run the whole recipe into `out_dir`; with `resume`, continue an interrupted run there.
+    `options`: recipe, trainer, device, data_files, resume, log (nlp_apps.training.finetune.RecipeOptions).
 
     Under torchrun every process runs this; process 0 writes the files.
     """
-    distributed.init_from_env()
-    recipe, head = recipe or RecipeConfig(**RECIPE_DEFAULTS), head or HeadConfig()
-    check_batch_shares(recipe.batch_size)
-    trainer = trainer or TrainerConfig(**TRAINER_DEFAULTS)
+    run, head = start_recipe(options, RECIPE_DEFAULTS, TRAINER_DEFAULTS), head or HeadConfig()
     labels = label_set(train, train[0].source.rpartition(":")[0] if train else "training set")
     check_known_labels(valid, labels)
-    torch_device = resolve_device(device)
 
     def build_task(backbone_dir: Path) -> ClassificationTask:
-        model = build_head(pretrained_backbone(backbone_dir, recipe), dataclasses.replace(head, labels=labels))
-        return ClassificationTask(model, load_model_tokenizer(backbone_dir), train, valid, recipe, seed=trainer.seed,
-                                  device=torch_device, data_files=data_files)
+        model = build_head(pretrained_backbone(backbone_dir, run.recipe), dataclasses.replace(head, labels=labels))
+        return ClassificationTask(model, load_model_tokenizer(backbone_dir), train, valid, run.recipe, seed=run.trainer.seed,
+                                  device=run.device, data_files=run.data_files)
 
-    return run_recipe(out_dir, backbone_dir=resolve_model_dir(backbone), texts=[e.text for e in train] + [e.text for e in valid],
-                      build_task=build_task, recipe=recipe, trainer=trainer, device=torch_device, resume=resume, log=log)
+    return run.fit(out_dir, backbone_dir=resolve_model_dir(backbone), texts=[e.text for e in train] + [e.text for e in valid],
+                   build_task=build_task)
 
 
 # ---- the `sentiment train` command's two halves (nlp_apps.commands.task_train) ----------------------

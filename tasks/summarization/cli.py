@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nlp_apps.commands.options import read_inputs, recipe_options
+from nlp_apps.commands.options import json_lines_option, model_option, predict_lines, read_inputs, recipe_options
 from nlp_apps.commands.task_demo import TaskDemo
 from nlp_apps.commands.task_train import TaskTraining
 from nlp_apps.registry import lazy
@@ -102,7 +102,7 @@ TRAINING = TaskTraining(
 
 
 @summarization.command()
-@click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `summarization train`.")
+@model_option("summarization")
 @click.option("--data", "data_file", type=click.Path(), help="Documents with summaries: JSONL, CSV or TSV.")
 @click.option("--src", type=click.Path(), help="Documents, one per line (with --tgt).")
 @click.option("--tgt", type=click.Path(), help="Reference summaries, line-aligned.")
@@ -157,10 +157,10 @@ def evaluate(model_dir, data_file, src, tgt, text_field, summary_field, skip_emp
 
 
 @summarization.command()
-@click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `summarization train`.")
+@model_option("summarization")
 @click.argument("texts", nargs=-1)
 @click.option("--file", "input_file", type=click.Path(), help="Documents, one per line ('-' = stdin).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@json_lines_option
 @decode_options
 def predict(model_dir, texts, input_file, as_json, beam_size, alpha, min_length, max_length, block_ngram_repeat, max_source_len,
             batch_size, device) -> None:
@@ -175,11 +175,10 @@ def predict(model_dir, texts, input_file, as_json, beam_size, alpha, min_length,
         raise click.UsageError("no document to summarize")
     pipeline = load(model_dir, device=device)
     pipeline.max_source_len = max_source_len
-    present = [t for t in texts if t.strip()]
-    outputs = iter(pipeline.predict(present, beam_size=beam_size, alpha=alpha, min_length=min_length, max_length=max_length,
-                                    block_ngram_repeat=block_ngram_repeat, batch_size=batch_size) if present else [])
-    for text in texts:
-        summary = next(outputs) if text.strip() else None
+    summaries = predict_lines(texts, lambda present: pipeline.predict(present, beam_size=beam_size, alpha=alpha, min_length=min_length,
+                                                                       max_length=max_length, block_ngram_repeat=block_ngram_repeat,
+                                                                       batch_size=batch_size))
+    for text, summary in zip(texts, summaries):
         if as_json:
             click.echo(json.dumps({"document": text, "summary": summary}, ensure_ascii=False))
         else:

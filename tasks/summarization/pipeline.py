@@ -6,10 +6,7 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
-from nlp_apps.errors import CheckpointError
-from nlp_apps.io.checkpoint import Part, load_parts, load_weights, read_model_config, save_model_dir
-from nlp_apps.models.backbone import RNNBackbone
-from nlp_apps.seq2seq.pipeline import TextToTextPipeline, detokenize  # noqa: F401 (detokenize re-exported)
+from nlp_apps.seq2seq.pipeline import TextToTextPipeline, detokenize, load_seq2seq, save_seq2seq  # noqa: F401 (detokenize re-exported)
 from tasks.summarization.head import Summarizer
 from tasks.summarization.head_config import SummarizerConfig
 
@@ -25,20 +22,9 @@ class SummarizationPipeline(TextToTextPipeline):
 
 
 def save_summarizer(model: Summarizer, tokenizer, directory: str | os.PathLike, weights_dtype=None) -> None:
-    save_model_dir(directory, model, {"encoder": Part(model.encoder.config, tokenizer), "decoder": Part(model.decoder.config, tokenizer)},
-                   model_type="seq2seq", task=TASK_NAME, head=model.config.to_dict(), weights_dtype=weights_dtype)
+    save_seq2seq(directory, model, tokenizer, tokenizer, TASK_NAME, weights_dtype)
 
 
 def load(path: str | os.PathLike, device: str = "cpu") -> SummarizationPipeline:
-    path = Path(path)
-    config = read_model_config(path)
-    if config.get("task") != TASK_NAME:
-        raise CheckpointError(path, f"holds a {config.get('task') or config.get('model_type')!r} model, not a summarizer")
-    parts = load_parts(path)
-    try:
-        head = SummarizerConfig.from_dict(config.get("head") or {}, source=str(path / "config.json"))
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(path / "config.json", str(exc)) from None
-    model = Summarizer(RNNBackbone(parts["encoder"].backbone), RNNBackbone(parts["decoder"].backbone), head)
-    load_weights(path, model, device=device)
-    return SummarizationPipeline(model, parts["decoder"].tokenizer, path)
+    model, parts = load_seq2seq(path, TASK_NAME, "a summarizer", SummarizerConfig, Summarizer, device)
+    return SummarizationPipeline(model, parts["decoder"].tokenizer, Path(path))

@@ -12,22 +12,24 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nlp_apps.commands.options import recipe_config
 from nlp_apps.commands.task_train import Prepared
 from nlp_apps.io.checkpoint import check_backbone, load_language_model, resolve_model_dir
 from nlp_apps.seq2seq.model import forward_only
 from nlp_apps.seq2seq.training import Seq2SeqTask
-from nlp_apps.training import distributed
-from nlp_apps.training.finetune import RecipeConfig, discriminative_param_groups, pretrained_backbone, run_recipe
-from nlp_apps.training.runs import check_batch_shares
-from nlp_apps.training.trainer import TrainerConfig, TrainResult, resolve_device
+from nlp_apps.training.finetune import RecipeConfig, RecipeOptions, discriminative_param_groups, pretrained_backbone, start_recipe
+from nlp_apps.training.trainer import TrainerConfig, TrainResult
 from tasks.summarization.adapter import Document
 from tasks.summarization.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 from tasks.summarization.head import Summarizer
 from tasks.summarization.head_config import SummarizerConfig
 from tasks.summarization.metric import rouge_scores
 from tasks.summarization.pipeline import DEFAULT_MAX_SOURCE_LEN, detokenize, save_summarizer
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11+
 
 
 @dataclass
@@ -45,27 +47,14 @@ def encode_documents(documents: Sequence[Document], tokenizer, limits: SummaryLi
     return [(s[: limits.max_source_len] or [0], t[: limits.max_target_len]) for s, t in zip(sources, targets)], cut
 
 
-def train_summarizer(
-    train: Sequence[Document],
-    valid: Sequence[Document],
-    out_dir: str | os.PathLike,
-    *,
-    backbone: str = "default",
-    head: SummarizerConfig | None = None,
-    recipe: RecipeConfig | None = None,
-    trainer: TrainerConfig | None = None,
-    limits: SummaryLimits | None = None,
-    device: str = "auto",
-    data_files: Sequence[str] = (),
-    resume: bool = False,
-    log=print,
-) -> TrainResult:
-    distributed.init_from_env()
+def train_summarizer(train: Sequence[Document], valid: Sequence[Document], out_dir: str | os.PathLike, *,
+                     backbone: str = "default", head: SummarizerConfig | None = None, limits: SummaryLimits | None = None,
+                     **options: Unpack[RecipeOptions]) -> TrainResult:
+    """Train into `out_dir` (early stopping on validation ROUGE, greedy decoding); with `resume`, continue.
+    `options`: recipe, trainer, device, data_files, resume, log (nlp_apps.training.finetune.RecipeOptions)."""
     head, limits = head or SummarizerConfig(), limits or SummaryLimits()
-    recipe = recipe or RecipeConfig(**RECIPE_DEFAULTS)
-    trainer = trainer or TrainerConfig(**TRAINER_DEFAULTS)
-    check_batch_shares(recipe.batch_size)
-    torch_device = resolve_device(device)
+    run = start_recipe(options, RECIPE_DEFAULTS, TRAINER_DEFAULTS)
+    recipe, log = run.recipe, run.log
     references = [d.references for d in valid]
 
     def build_task(backbone_dir: Path) -> Seq2SeqTask:
@@ -85,11 +74,10 @@ def train_summarizer(
         return Seq2SeqTask(model, pairs, valid_sources, evaluate=evaluate, metric="rouge",
                            save=lambda directory: save_summarizer(model, tokenizer, directory),
                            param_groups=discriminative_param_groups(model.layer_groups(), recipe),
-                           batch_size=recipe.batch_size, max_decode_length=limits.max_decode_len, seed=trainer.seed,
-                           device=torch_device, data_files=data_files)
+                           batch_size=recipe.batch_size, max_decode_length=limits.max_decode_len, seed=run.trainer.seed,
+                           device=run.device, data_files=run.data_files)
 
-    return run_recipe(out_dir, backbone_dir=resolve_model_dir(backbone), texts=[d.text for d in train], build_task=build_task,
-                      recipe=recipe, trainer=trainer, device=torch_device, resume=resume, log=log)
+    return run.fit(out_dir, backbone_dir=resolve_model_dir(backbone), texts=[d.text for d in train], build_task=build_task)
 
 
 # ---- the `summarization train` command's two halves (nlp_apps.commands.task_train) ---------------

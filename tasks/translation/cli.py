@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nlp_apps.commands.options import read_inputs, recipe_options
+from nlp_apps.commands.options import json_lines_option, model_option, predict_lines, read_inputs, recipe_options
 from nlp_apps.commands.task_demo import TaskDemo
 from nlp_apps.commands.task_train import TaskTraining
 from nlp_apps.registry import lazy
@@ -79,7 +79,7 @@ TRAINING = TaskTraining(
 
 
 @translation.command()
-@click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `translation train`.")
+@model_option("translation")
 @click.option("--src", required=True, type=click.Path(), help="Sources, one sentence per line.")
 @click.option("--ref", "refs", required=True, multiple=True, type=click.Path(), help="Reference translations, line-aligned (repeatable).")
 @click.option("--hyps", "hyps_file", type=click.Path(), help="Where to write the translations [MODEL/hypotheses.txt].")
@@ -130,11 +130,11 @@ def evaluate(model_dir, src, refs, hyps_file, overwrite, as_json, beam_size, alp
 
 
 @translation.command()
-@click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `translation train`.")
+@model_option("translation")
 @click.argument("texts", nargs=-1)
 @click.option("--file", "input_file", type=click.Path(), help="Sentences to translate, one per line ('-' = stdin).")
 @click.option("--n-best", type=click.IntRange(min=1), default=1, show_default=True, help="Translations per sentence (<= --beam).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@json_lines_option
 @click.option("--plot-attention", type=click.Path(), help="Write the attention heat map of the first sentence to this PNG.")
 @decode_options
 def predict(model_dir, texts, input_file, n_best, as_json, plot_attention, beam_size, alpha, max_decode_len, block_ngram_repeat,
@@ -151,11 +151,10 @@ def predict(model_dir, texts, input_file, n_best, as_json, plot_attention, beam_
     if n_best > beam_size:
         raise click.UsageError(f"--n-best {n_best} needs --beam {n_best} or more")
     pipeline = load(model_dir, device=device)
-    present = [t for t in texts if t.strip()]
-    outputs = iter(pipeline.predict(present, beam_size=beam_size, n_best=n_best, alpha=alpha, max_length=max_decode_len,
-                                    block_ngram_repeat=block_ngram_repeat, batch_size=batch_size) if present else [])
-    for text in texts:
-        result = next(outputs) if text.strip() else None
+    results = predict_lines(texts, lambda present: pipeline.predict(present, beam_size=beam_size, n_best=n_best, alpha=alpha,
+                                                                     max_length=max_decode_len, block_ngram_repeat=block_ngram_repeat,
+                                                                     batch_size=batch_size))
+    for text, result in zip(texts, results):
         if as_json:
             value = result if n_best == 1 or result is None else [{"translation": t, "score": s} for t, s in result]
             click.echo(json.dumps({"source": text, "translation" if n_best == 1 else "n_best": value}, ensure_ascii=False))
@@ -165,8 +164,9 @@ def predict(model_dir, texts, input_file, n_best, as_json, plot_attention, beam_
             click.echo(result)
         else:
             click.echo(" ||| ".join(f"{t} ({s:.3f})" for t, s in result))
-    if plot_attention and present:
+    first = next((text for text in texts if text.strip()), None)
+    if plot_attention and first is not None:
         from tasks.translation.plots import plot_attention as plot
 
-        plot(pipeline, present[0], Path(plot_attention))
-        click.echo(f"wrote the attention heat map of {present[0]!r} to {plot_attention}", err=True)
+        plot(pipeline, first, Path(plot_attention))
+        click.echo(f"wrote the attention heat map of {first!r} to {plot_attention}", err=True)

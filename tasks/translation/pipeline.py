@@ -10,12 +10,10 @@ from typing import ClassVar
 import torch
 
 from nlp_apps.data.tokenizer import EOS_ID
-from nlp_apps.errors import CheckpointError
-from nlp_apps.io.checkpoint import Part, load_parts, load_weights, read_model_config, save_model_dir
-from nlp_apps.models.backbone import START_ID, RNNBackbone
+from nlp_apps.models.backbone import START_ID
 from nlp_apps.precision import inference
 from nlp_apps.seq2seq.decoding import NEVER_GENERATED
-from nlp_apps.seq2seq.pipeline import TextToTextPipeline, detokenize  # noqa: F401 (detokenize re-exported)
+from nlp_apps.seq2seq.pipeline import TextToTextPipeline, detokenize, load_seq2seq, save_seq2seq  # noqa: F401 (detokenize re-exported)
 from tasks.translation.head import Translator, TranslatorConfig
 
 TASK_NAME = "translation"
@@ -51,24 +49,12 @@ class TranslationPipeline(TextToTextPipeline):
 
 
 def save_translator(model: Translator, source_tokenizer, target_tokenizer, directory: str | os.PathLike, weights_dtype=None) -> None:
-    save_model_dir(directory, model, {"encoder": Part(model.encoder.config, source_tokenizer),
-                                      "decoder": Part(model.decoder.config, target_tokenizer)},
-                   model_type="seq2seq", task=TASK_NAME, head=model.config.to_dict(), weights_dtype=weights_dtype)
+    save_seq2seq(directory, model, source_tokenizer, target_tokenizer, TASK_NAME, weights_dtype)
 
 
 def load(path: str | os.PathLike, device: str = "cpu") -> TranslationPipeline:
-    path = Path(path)
-    config = read_model_config(path)
-    if config.get("task") != TASK_NAME:
-        raise CheckpointError(path, f"holds a {config.get('task') or config.get('model_type')!r} model, not a translator")
-    parts = load_parts(path)
-    try:
-        head = TranslatorConfig.from_dict(config.get("head") or {}, source=str(path / "config.json"))
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(path / "config.json", str(exc)) from None
-    model = Translator(RNNBackbone(parts["encoder"].backbone), RNNBackbone(parts["decoder"].backbone), head)
-    load_weights(path, model, device=device)
-    return TranslationPipeline(model, parts["encoder"].tokenizer, parts["decoder"].tokenizer, path)
+    model, parts = load_seq2seq(path, TASK_NAME, "a translator", TranslatorConfig, Translator, device)
+    return TranslationPipeline(model, parts["encoder"].tokenizer, parts["decoder"].tokenizer, Path(path))
 
 
 def save(model: Translator, tokenizer, directory: str | os.PathLike) -> None:
