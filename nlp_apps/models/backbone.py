@@ -313,6 +313,14 @@ class RNNBackbone(nn.Module):
         out = self(tokens.unsqueeze(1), state, direction)  # (B, 1, O)
         return out.last_hidden_state[:, 0], out.state
 
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """The parameters from the bottom, for discriminative rates and gradual unfreezing: the embedding, then
+        each depth (all directions)."""
+        groups = [[self.embedding.weight]]
+        for depth in range(self.config.num_layers):
+            groups.append([p for stack in self.stacks.values() for p in stack.layers[depth].parameters()])
+        return groups
+
     def encode(
         self,
         tokens: torch.Tensor,

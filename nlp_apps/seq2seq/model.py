@@ -79,6 +79,12 @@ class EncoderDecoder(nn.Module):
         bias = torch.zeros(decoder.config.vocab_size) if output_bias is None else output_bias.detach().clone().float()
         self.output_bias = nn.Parameter(bias)
 
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Bottom to top for discriminative rates and gradual unfreezing: the encoder, the decoder's embedding
+        and layers, then what sits on them (attention, copy, output)."""
+        head = [p for name, p in self.named_parameters() if not name.startswith(("encoder.", "decoder."))]
+        return [list(self.encoder.parameters())] + self.decoder.layer_groups() + [head]
+
     @property
     def stepwise(self) -> bool:
         """Whether teacher forcing must run one step at a time (each step needs the previous one's output)."""

@@ -44,14 +44,6 @@ LM_DONE_MARKER = ".complete"
 # ---- layers and learning rates ----------------------------------------------------------------
 
 
-def backbone_layer_groups(backbone: RNNBackbone) -> list[list[nn.Parameter]]:
-    """The backbone's parameters from the bottom: the embedding, then each depth (all directions)."""
-    groups = [[backbone.embedding.weight]]
-    for depth in range(backbone.config.num_layers):
-        groups.append([p for stack in backbone.stacks.values() for p in stack.layers[depth].parameters()])
-    return groups
-
-
 def discriminative_param_groups(layer_groups: Sequence[Sequence[nn.Parameter]], recipe: RecipeConfig) -> list[dict]:
     """Optimizer groups: the top group learns at the full rate, each one below `lr_decay` times slower."""
     top = len(layer_groups) - 1

@@ -25,7 +25,6 @@ import torch
 from torch import nn
 
 from nlp_apps.models.backbone import RNNBackbone, reverse_padded
-from nlp_apps.training.finetune import backbone_layer_groups
 from tasks.qa.attention import NEG, build_attention
 from tasks.qa.head_config import HeadConfig
 
@@ -76,7 +75,7 @@ class SpanExtractor(nn.Module):
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Parameter groups from the bottom (embedding) to the top (the whole head), for per-layer rates."""
-        return backbone_layer_groups(self.backbone) + [[p for n, p in self.named_parameters() if not n.startswith("backbone.")]]
+        return self.backbone.layer_groups() + [[p for n, p in self.named_parameters() if not n.startswith("backbone.")]]
 
 
 class BiLSTM(nn.Module):

@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from nlp_apps.models.backbone import RNNBackbone, detach_state, reverse_padded
-from nlp_apps.training.finetune import backbone_layer_groups
 from tasks.sentiment.head_config import HeadConfig
 
 
@@ -73,7 +72,7 @@ class SentimentClassifier(nn.Module):
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Parameter groups from the bottom (embedding) to the top (classifier), for per-layer LRs."""
-        return backbone_layer_groups(self.backbone) + [list(self.classifier.parameters())]
+        return self.backbone.layer_groups() + [list(self.classifier.parameters())]
 
 
 def build_head(backbone: RNNBackbone, config: HeadConfig, examples=()) -> SentimentClassifier:

@@ -7,7 +7,6 @@ tokenizer and copying needs no extended vocabulary. Long documents are cut at ma
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -17,13 +16,12 @@ from typing import TYPE_CHECKING
 from nlp_apps.commands.options import recipe_config
 from nlp_apps.commands.task_train import Prepared
 from nlp_apps.io.checkpoint import check_backbone, load_language_model, resolve_model_dir
-from nlp_apps.seq2seq.model import forward_only
 from nlp_apps.seq2seq.training import Seq2SeqTask
 from nlp_apps.training.finetune import RecipeConfig, RecipeOptions, discriminative_param_groups, pretrained_backbone, start_recipe
 from nlp_apps.training.trainer import TrainerConfig, TrainResult
 from tasks.summarization.adapter import Document
 from tasks.summarization.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
-from tasks.summarization.head import Summarizer
+from tasks.summarization.head import build_head
 from tasks.summarization.head_config import SummarizerConfig
 from tasks.summarization.metric import rouge_scores
 from tasks.summarization.pipeline import DEFAULT_MAX_SOURCE_LEN, detokenize, save_summarizer
@@ -60,8 +58,7 @@ def train_summarizer(train: Sequence[Document], valid: Sequence[Document], out_d
     def build_task(backbone_dir: Path) -> Seq2SeqTask:
         language_model, tokenizer, _ = load_language_model(backbone_dir)
         pretrained = pretrained_backbone(backbone_dir, recipe)
-        model = Summarizer(copy.deepcopy(pretrained), forward_only(pretrained), head,
-                           output_bias=language_model.decoder_bias if recipe.pretrained else None)
+        model = build_head(pretrained, head, output_bias=language_model.decoder_bias if recipe.pretrained else None)
         pairs, cut = encode_documents(train, tokenizer, limits)
         if cut:
             log(f"{cut:,} training document(s) cut to --max-source-len {limits.max_source_len} tokens")

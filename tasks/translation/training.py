@@ -30,7 +30,7 @@ from nlp_apps.training.finetune import RecipeConfig, RecipeOptions, discriminati
 from nlp_apps.training.trainer import TrainerConfig, TrainResult
 from tasks.translation.adapter import Pair, read_pairs
 from tasks.translation.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
-from tasks.translation.head import Translator, TranslatorConfig, forward_only
+from tasks.translation.head import TranslatorConfig, build_head
 from tasks.translation.metric import translation_metrics
 from tasks.translation.pipeline import detokenize, save_translator
 
@@ -90,9 +90,9 @@ def train_translator(train: Sequence[Pair], valid: Sequence[Pair], out_dir: str 
 
     def build_task(backbone_dir: Path) -> Seq2SeqTask:
         target_lm, target_tokenizer, _ = load_language_model(backbone_dir)
-        decoder = forward_only(pretrained_backbone(backbone_dir, recipe))
+        decoder = pretrained_backbone(backbone_dir, recipe)
         source = encoder_for(encoder, decoder, source_tokenizer, recipe)
-        model = Translator(source, decoder, head, output_bias=target_lm.decoder_bias if recipe.pretrained else None)
+        model = build_head(decoder, head, encoder=source, output_bias=target_lm.decoder_bias if recipe.pretrained else None)
         pairs, cut = encode_pairs(train, source_tokenizer, target_tokenizer, limits)
         if cut:
             log(f"{cut:,} training pair(s) cut to --max-source-len {limits.max_source_len} / --max-target-len {limits.max_target_len}")

@@ -17,7 +17,6 @@ from nlp_apps.data.inputs import text_list
 from nlp_apps.errors import CheckpointError
 from nlp_apps.io.checkpoint import load_parts, load_weights, read_model_config, save_model
 from nlp_apps.models.backbone import RNNBackbone
-from nlp_apps.training.finetune import backbone_layer_groups
 from truecase_task import HeadConfig
 from truecase_task.data import TAGS, WORD, recase
 
@@ -37,7 +36,7 @@ class TruecaseTagger(nn.Module):
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Bottom (embedding) to top (head): for discriminative rates and gradual unfreezing."""
-        return backbone_layer_groups(self.backbone) + [list(self.head.parameters())]
+        return self.backbone.layer_groups() + [list(self.head.parameters())]
 
 
 def build_head(backbone: RNNBackbone, config: HeadConfig, examples=()) -> TruecaseTagger:
