@@ -129,3 +129,14 @@ def test_a_tiny_temperature_samples_the_top_token_instead_of_failing():
     logits = torch.tensor([0.5, 3.0, -1.0, 2.9])
     assert sample_next(logits, 6.5e-79, None, None, torch.Generator().manual_seed(0)) == 1
     assert sample_next(logits, 1e-30, 2, 0.9, torch.Generator().manual_seed(0)) == 1
+
+
+@pytest.mark.parametrize("top_p", [2.225073858507203e-309, 1e-50, 1e-9])
+def test_a_top_p_below_float32s_range_keeps_the_top_token_instead_of_failing(top_p):
+    # Found by the serve benchmark's schema fuzz: top_p 2.2e-309 compared as 0 in float32 and dropped every token.
+    import torch
+
+    from nlp_apps.models.lm import sample_next
+
+    logits = torch.tensor([0.5, 3.0, -1.0, 2.9])
+    assert sample_next(logits, 1.0, None, top_p, torch.Generator().manual_seed(0)) == 1

@@ -764,7 +764,7 @@ def test_perplexity(language_model, text, direction):
 
 @SETTINGS
 @given(prompt=some_text, temperature=st.sampled_from([0.0, 0.7, 1.0]), top_k=st.sampled_from([None, 0, 1, 5, 10_000]),
-       top_p=st.sampled_from([None, 0.0, 0.5, 1.0]))
+       top_p=st.sampled_from([None, 0.0, 2.2e-309, 1e-9, 0.5, 1.0]))
 def test_generate(language_model, prompt, temperature, top_k, top_p):
     if not prompt.strip() or lone_surrogate(prompt):
         with pytest.raises(ValueError, match="prompt is empty|half a surrogate pair"):

@@ -123,6 +123,11 @@ def test_client_mistakes_are_4xx_with_a_one_line_detail(client):
     assert "larger than 4000 bytes" in one_line_error(post("/v1/models/sentiment/predict", json={"texts": ["a" * 150] * 30}), 413)
     chunked = post("/v1/models/sentiment/predict", content=iter([b'{"texts": ["', b"a" * 3000, b"a" * 3000, b'"]}']))
     assert chunked.request.headers.get("transfer-encoding") == "chunked" and "larger than" in one_line_error(chunked, 413)
+    # A body that is not JSON, or not UTF-8, is a 400 that every predict route documents (found by the schema fuzz).
+    for body, status in ((b"J\x91(\x1e\x97\x8fZ\xbez\x80\xa6", 400), (b"S\x10\x91\xcd", 400), (b'{"texts": [', 422)):
+        assert one_line_error(post("/v1/models/sentiment/predict", content=body, headers={"content-type": "application/json"}), status)
+    schema = client.get("/openapi.json").json()
+    assert all("400" in operation["post"]["responses"] for path, operation in schema["paths"].items() if path.startswith("/v1/models/") and "post" in operation)
 
 
 def test_metrics_count_requests_batches_and_queues(client):

@@ -160,6 +160,7 @@ def sample_next(
         cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
         # Drop a token once the tokens before it already cover top_p of the mass.
         drop = cumulative - torch.softmax(sorted_logits, dim=-1) >= top_p
+        drop[0] = False  # the most likely token always stays (a top_p below float32's range compares as 0 and dropped all)
         logits = logits.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
     probs = torch.softmax(logits, dim=-1)
     return int(torch.multinomial(probs.cpu(), 1, generator=generator))

@@ -34,7 +34,7 @@ from nlp_apps.serve.page import install_page
 log = logging.getLogger("nlp_apps.serve")
 RETRY_AFTER_S = 1
 ERRORS = {code: {"model": schemas.ErrorBody, "description": text} for code, text in {
-    401: "no API key given", 403: "wrong API key", 404: "no such model or endpoint", 413: "body too large",
+    400: "the body is not JSON (or not UTF-8)", 401: "no API key given", 403: "wrong API key", 404: "no such model or endpoint", 413: "body too large",
     422: "invalid request", 503: "queue full or shutting down (see Retry-After)", 504: "not answered in time"}.items()}
 
 
