@@ -248,6 +248,9 @@ def test_a_resumed_run_keeps_the_precision_it_started_with(monkeypatch, tmp_path
     assert second.precision.precision == "bf16" and "kept from the run's start" in second.precision.reason
     assert probe.calls == 0
     assert json.loads((out / "metrics.json").read_text())["precision"] == "bf16"
+    third = Trainer(make_lm_task(seed=5), TrainerConfig(epochs=5, max_steps=8, precision="auto", progress=False), out)
+    assert third.fit(resume=True).steps == 8
+    assert third.precision.reason.count("kept from the run's start") == 1  # said once, however many resumes
     assert torch.load(out / "last" / "trainer_state.pt", weights_only=True)["precision"][0] == "bf16"
 
 

@@ -92,7 +92,8 @@ def load_last(trainer) -> None:
         setattr(trainer, key, state[key])
     trainer.elapsed_before = state["elapsed"]
     if "precision" in state:  # a resumed run keeps the precision it started with, so it stays exact
-        trainer.precision = Choice(check_precision(state["precision"][0]), f"{state['precision'][1]}; kept from the run's start")
+        reason = state["precision"][1].split("; kept from the run's start")[0]  # said once, however many resumes
+        trainer.precision = Choice(check_precision(state["precision"][0]), f"{reason}; kept from the run's start")
     # States written before train_seconds existed count all wall time as training time.
     trainer.train_seconds = state.get("train_seconds", state["elapsed"])
     per_process = state.get("rng_per_process", [])
