@@ -249,8 +249,10 @@ def test_an_interrupted_run_resumes_to_the_same_weights_as_one_never_interrupted
     from tests.test_trainer import InterruptAt
 
     files, backbone = spec.demo_data(), (spec.training.demo.backbone if spec.training.demo else "backbone").replace("_", "-")
-    common = ["--train", files["train"], "--valid", files["valid"], f"--{backbone}", str(tiny_language_model), "--max-steps", "6",
-              "--eval-every", "3", "--no-progress", "--seed", "1"]
+    # The small demo validation set for both, batches of 4 (6 steps need few examples); no LM stage where the task has one (kept short).
+    no_lm = ["--no-lm-finetune"] if any(p.name == "lm_finetune" for p in spec.cli.commands["train"].params) else []
+    common = ["--train", files["valid"], "--valid", files["valid"], f"--{backbone}", str(tiny_language_model), "--max-steps", "6",
+              "--eval-every", "3", "--batch-size", "4", "--no-progress", "--seed", "1", *no_lm]
     whole = CliRunner().invoke(cli, [spec.name, "train", *common, "--out", str(tmp_path / "whole")])
     assert whole.exit_code == 0, whole.output
 
