@@ -122,7 +122,7 @@ def templates() -> tuple[list, list]:
     """(training templates, held-out templates): frozensets of PARTS. Training: at most two parts, a
     "weil" clause only without an object of its own; held out: three or more parts, or "weil_obj"."""
     train, held = [], []
-    for size in range(0, 5):
+    for size in range(5):
         for combo in itertools.combinations(PARTS, size):
             parts = frozenset(combo)
             if "iobj" in parts and "obj" not in parts:
@@ -288,62 +288,62 @@ TIMES_OF_DAY = ["9 am", "10 am", "11 am", "1 pm", "2 pm", "3 pm", "4 pm"]
 # {day} {day2} {time} {person} {team}.
 EMAILS = {
     "moved": ("Moved: {topic} meeting to {day2}", [
-        "Hi {to}, the {topic} meeting planned for {day} has been moved to {day2} at {time} in {room}. "
-        "Please bring the {item} if you can. Thanks, {sender}",
-        "Hello {to}, quick update: we are moving the {topic} meeting from {day} to {day2}, same time, {time}, in {room}. "
-        "Sorry for the change. Best, {sender}",
-        "Dear {to}, because of a clash in the calendar, the {topic} meeting will now take place on {day2} instead of {day}. "
-        "The room stays {room}. Kind regards, {sender}",
-    ], "Hi {to}, heads up: the {topic} meeting is no longer on {day}. We have shifted it to {day2}, starting at {time} "
-       "in {room}. See you there, {sender}"),
+        ("Hi {to}, the {topic} meeting planned for {day} has been moved to {day2} at {time} in {room}. "
+        "Please bring the {item} if you can. Thanks, {sender}"),
+        ("Hello {to}, quick update: we are moving the {topic} meeting from {day} to {day2}, same time, {time}, in {room}. "
+        "Sorry for the change. Best, {sender}"),
+        ("Dear {to}, because of a clash in the calendar, the {topic} meeting will now take place on {day2} instead of {day}. "
+        "The room stays {room}. Kind regards, {sender}"),
+    ], ("Hi {to}, heads up: the {topic} meeting is no longer on {day}. We have shifted it to {day2}, starting at {time} "
+       "in {room}. See you there, {sender}")),
     "cancelled": ("Cancelled: {topic} on {day}", [
-        "Dear team, unfortunately the {topic} on {day} is cancelled because several people are travelling. "
-        "We will find a new date next week. Regards, {sender}",
+        ("Dear team, unfortunately the {topic} on {day} is cancelled because several people are travelling. "
+        "We will find a new date next week. Regards, {sender}"),
         "Hi all, I am sorry to say that we have to cancel the {topic} on {day}. The room is free again. Thanks, {sender}",
         "Hello everyone, the {topic} planned for {day} will not take place; it is cancelled until further notice. Best, {sender}",
-    ], "Hi {to}, please take the {topic} on {day} out of your diary: it is off, as too few people can attend. "
-       "A new date will follow. Cheers, {sender}"),
+    ], ("Hi {to}, please take the {topic} on {day} out of your diary: it is off, as too few people can attend. "
+       "A new date will follow. Cheers, {sender}")),
     "reminder": ("Reminder: {topic} on {day}", [
-        "Hello all, this is a quick reminder that the {topic} takes place on {day} at {time} in {room}. "
-        "Let me know if you cannot attend. Best, {sender}",
+        ("Hello all, this is a quick reminder that the {topic} takes place on {day} at {time} in {room}. "
+        "Let me know if you cannot attend. Best, {sender}"),
         "Hi {to}, just a reminder: the {topic} is on {day} at {time}. Please be on time. Thanks, {sender}",
         "Dear team, do not forget the {topic} on {day}, {time}, in {room}. Coffee will be served. Regards, {sender}",
-    ], "Good morning everyone, a friendly nudge that we meet for the {topic} this {day}, {time} sharp, in {room}. "
-       "Thank you, {sender}"),
+    ], ("Good morning everyone, a friendly nudge that we meet for the {topic} this {day}, {time} sharp, in {room}. "
+       "Thank you, {sender}")),
     "attachment": ("Attached: the {item} for the {topic}", [
-        "Hi {to}, attached you will find the {item} for the {topic}. Please review it and send me your comments by {day}. "
-        "Cheers, {sender}",
+        ("Hi {to}, attached you will find the {item} for the {topic}. Please review it and send me your comments by {day}. "
+        "Cheers, {sender}"),
         "Dear {to}, please find attached the {item} for the {topic}. Let me know if anything is missing. Regards, {sender}",
         "Hello {to}, I attach the {item} for the {topic} as promised. Best, {sender}",
-    ], "Hi {to}, I am sending you the {item} for the {topic} in the file that comes with this mail. Any feedback "
-       "before {day} is welcome. Thanks, {sender}"),
+    ], ("Hi {to}, I am sending you the {item} for the {topic} in the file that comes with this mail. Any feedback "
+       "before {day} is welcome. Thanks, {sender}")),
     "request": ("Request: the {item} for the {topic}", [
-        "Hi {to}, could you send me the {item} for the {topic} before {day}? I need it to finish my part. "
-        "Many thanks, {sender}",
+        ("Hi {to}, could you send me the {item} for the {topic} before {day}? I need it to finish my part. "
+        "Many thanks, {sender}"),
         "Dear {to}, may I ask you for the {item} for the {topic}? I would need it by {day}. Kind regards, {sender}",
         "Hello {to}, I still do not have the {item} for the {topic}. Can you share it with me? Thanks, {sender}",
-    ], "Hi {to}, would it be possible to get hold of the {item} for the {topic} by {day}? My part depends on it. "
-       "Thank you, {sender}"),
+    ], ("Hi {to}, would it be possible to get hold of the {item} for the {topic} by {day}? My part depends on it. "
+       "Thank you, {sender}")),
     "deadline": ("Deadline: {item} for the {topic} due {day}", [
-        "Dear all, please note that the {item} for the {topic} is due on {day}. Late versions cannot be included. "
-        "Regards, {sender}",
+        ("Dear all, please note that the {item} for the {topic} is due on {day}. Late versions cannot be included. "
+        "Regards, {sender}"),
         "Hi {to}, a short note that the deadline for the {item} for the {topic} is {day} at {time}. Thanks, {sender}",
         "Hello team, the {item} for the {topic} must be handed in by {day}. Please plan for it. Best, {sender}",
-    ], "Hi {to}, the last day to hand over the {item} for the {topic} is {day}; after that we close the file. "
-       "Cheers, {sender}"),
+    ], ("Hi {to}, the last day to hand over the {item} for the {topic} is {day}; after that we close the file. "
+       "Cheers, {sender}")),
     "thanks": ("Thanks for your help with the {topic}", [
         "Hi {to}, many thanks for your help with the {topic} last week. It made a real difference. Best, {sender}",
-        "Dear {to}, I wanted to thank you for all your help with the {topic}. We could not have done it without you. "
-        "Regards, {sender}",
+        ("Dear {to}, I wanted to thank you for all your help with the {topic}. We could not have done it without you. "
+        "Regards, {sender}"),
         "Hello {to}, thank you so much for helping with the {topic}. Lunch is on me on {day}. Cheers, {sender}",
-    ], "Hi {to}, a big thank-you from all of us for the help you gave with the {topic}; it went smoothly because of "
-       "you. Warmly, {sender}"),
+    ], ("Hi {to}, a big thank-you from all of us for the help you gave with the {topic}; it went smoothly because of "
+       "you. Warmly, {sender}")),
     "welcome": ("Welcome {person} to the {team} team", [
         "Dear all, please welcome {person}, who joins the {team} team on {day}. Say hello if you see them. Best, {sender}",
         "Hi everyone, I am happy to announce that {person} is joining the {team} team this week. Regards, {sender}",
         "Hello team, {person} starts in the {team} team on {day}. Please make them feel at home. Thanks, {sender}",
-    ], "Good news, everyone: from {day} {person} will be part of the {team} team. Do drop by and introduce yourselves. "
-       "Cheers, {sender}"),
+    ], ("Good news, everyone: from {day} {person} will be part of the {team} team. Do drop by and introduce yourselves. "
+       "Cheers, {sender}")),
 }
 SUMMARIZATION_DEMO_INPUTS = (  # tasks/summarization/cli.py DEMO.examples: kept out of both sets
     "Hi Laura, the budget review meeting planned for Monday has been moved to Wednesday at 2 pm in room 4.",
@@ -391,9 +391,9 @@ def make_summarization(seed: int, n_train: int = 1200, n_valid: int = 80) -> dic
 # ==== qa ============================================================================================
 
 # Kinds of place: (noun, [parts that burned/turned/ran on something until they were replaced]).
-TRAIN_KINDS = {"lighthouse": ["lamp", "foghorn"], "mill": ["wheel", "millstone"], "bridge": ["lifting span", "toll lamps"],
-               "library": ["heating", "lamps"], "school": ["stove", "lamps"], "chapel": ["organ", "lamps"],
-               "tower": ["clock", "beacon"], "station": ["signal box", "platform lamps"], "theatre": ["stage lights", "curtain winch"],
+TRAIN_KINDS = {"lighthouse": ["lamp", "foghorn"], "mill": ["wheel", "millstone"], "bridge": ["lifting span", "lamp"],
+               "library": ["heating", "lamps"], "school": ["stove", "lamp"], "chapel": ["organ", "lamps"],
+               "tower": ["clock", "lamp"], "station": ["signal box", "platform lamps"], "theatre": ["stage lights", "curtain winch"],
                "market hall": ["gas lamps", "clock"], "harbour": ["crane", "beacon"], "hospital": ["boiler", "laundry"]}
 VALID_KINDS = {"windmill": ["grindstone", "pump"], "observatory": ["telescope", "dome"], "granary": ["hoist", "conveyor"],
                "ferry house": ["winch", "ferry"]}
@@ -428,16 +428,20 @@ VALID_TRADES = ["a poet", "a botanist"]
 # "The mill at Ashford"); later sentences say "the mill". {be}: "was" or "were" for the part.
 TRAIN_FACTS = [
     ("{The_S} was built in {y_built} by the {role} {p_builder}.",
-     [("Who built the {kind} at {town}?", "p_builder"), ("When was the {kind} at {town} built?", "y_built")]),
+     [("Who built the {kind} at {town}?|Who built the {kind}?|Who was the {kind} built by?", "p_builder"),
+      ("When was the {kind} at {town} built?|When was the {kind} built?|In which year was the {kind} built?", "y_built")]),
     ("In {y_built}, the {role} {p_builder} designed {the_S}.",
-     [("Who designed the {kind}?", "p_builder"), ("When did {p_builder} design the {kind}?", "y_built")]),
+     [("Who designed the {kind}?|Who designed the {kind} at {town}?", "p_builder"),
+      ("When did {p_builder} design the {kind}?|When was the {kind} designed?", "y_built")]),
     ("Its {part} {used} {fuel} until {y_replaced}, when {part_pronoun} replaced by {new}.",
-     [("When {be} the {part} replaced?", "y_replaced"), ("What replaced the {part}?", "new"), ("{fuel_question}", "fuel")]),
+     [("When {be} the {part} replaced?|In which year {be} the {part} replaced?", "y_replaced"),
+      ("What replaced the {part}?|What {be} the {part} replaced by?", "new"), ("{fuel_question}", "fuel")]),
     ("The {kind} is made of {material}.", [("What is the {kind} made of?", "material")]),
     ("It stands on the edge of {town_stands}, about {n_metres} metres from the river.",
      [("Where does the {kind} stand?", "town_stands"), ("How far from the river does the {kind} stand?", "about_n_metres")]),
     ("{p_restorer} restored the {kind} in {y_restored} after {cause} had damaged it.",
-     [("Who restored the {kind}?", "p_restorer"), ("When was the {kind} restored?", "y_restored"), ("What had damaged the {kind}?", "cause")]),
+     [("Who restored the {kind}?|Who was the {kind} restored by?", "p_restorer"),
+      ("When was the {kind} restored?|In which year did {p_restorer} restore the {kind}?", "y_restored"), ("What had damaged the {kind}?", "cause")]),
     ("The {kind} is named after {p_named}, {trade} who was born in {town_born}.",
      [("Who is the {kind} named after?", "p_named"), ("Where was {p_named} born?", "town_born")]),
     ("Since {y_owned} it has belonged to {org}.",
@@ -499,7 +503,8 @@ def qa_slots(rng, held_out: bool) -> dict:
                 role=pick(TRAIN_ROLES, VALID_ROLES), fuel=fuel, fuel_question=fuel_question, new=pick(TRAIN_NEW, VALID_NEW),
                 part=part, be="were" if plural else "was", part_pronoun="they were" if plural else "it was",
                 material=pick(TRAIN_MATERIALS, VALID_MATERIALS), org=pick(TRAIN_ORGS, VALID_ORGS), cause=cause,
-                cause2_cap=cause2[0].upper() + cause2[1:], used=used, trade=pick(TRAIN_TRADES, VALID_TRADES), The_S=f"The {kind} at {town}", the_S=f"the {kind} at {town}",
+                cause2_cap=cause2[0].upper() + cause2[1:], used=used, trade=pick(TRAIN_TRADES, VALID_TRADES),
+                The_S=f"The {kind} at {town}", the_S=f"the {kind} at {town}",
                 opening=pick(TRAIN_OPENINGS, VALID_OPENINGS))
 
 
@@ -512,8 +517,8 @@ def passage(rng, facts: list, slots: dict, prefix: str) -> dict:
             sentences.append(slots["opening"].format(**slots))
         template = template.replace("{The_S}", "The {kind}").replace("{the_S}", "the {kind}") if index else template
         sentences.append(template.format(**slots))
-        for question, slot in questions:
-            qas.append((question.format(**slots), str(slots[slot]), len(sentences) - 1))
+        for question, slot in questions:  # "A|B": one of the wordings, at random
+            qas.append((rng.choice(question.split("|")).format(**slots), str(slots[slot]), len(sentences) - 1))
     context = " ".join(sentences)
     starts = [0]
     for sentence in sentences[:-1]:
@@ -539,8 +544,10 @@ def make_qa_set(rng, n_questions: int, held_out: bool, name: str) -> dict:
         if held_out:
             held = rng.sample(VALID_FACTS, rng.randint(2, 3))
             facts = held + rng.sample(TRAIN_FACTS, rng.randint(2, 3))
-        else:
-            facts = rng.sample(TRAIN_FACTS, rng.randint(4, 6))
+        else:  # short passages (training time is spent per token), two or more of them with years
+            facts = rng.sample(TRAIN_FACTS, rng.randint(3, 4))
+            if sum("{y_" in fact[0] for fact in facts) < 2:
+                continue
         if sum("{p_builder}" in f[0] or "{p_payer}" in f[0] for f in facts) > 1:
             continue  # one sentence names who built or designed it
         rng.shuffle(facts)

@@ -58,7 +58,8 @@ def run_ours(args, data: Path) -> dict:
     out = Path(args.out) / (f"{args.row}-{args.minutes:g}m" + ("" if args.precision == "auto" else f"-{args.precision}"))
     shutil.rmtree(out, ignore_errors=True)
     load_start = load_average()
-    command = [sys.executable, "-m", "nlp_apps.cli", "--precision", args.precision, "translation", "train", "--src", data / "train.de", "--tgt", data / "train.en",
+    command = [sys.executable, "-m", "nlp_apps.cli", "--precision", args.precision, "translation", "train",
+               "--src", data / "train.de", "--tgt", data / "train.en",
                "--valid-src", data / "val.de", "--valid-tgt", data / "val.en", "--out", out, "--time-budget", f"{args.minutes}m",
                "--no-progress", *(["--tgt-backbone", "none"] if args.row == "no_lm_init" else []), *args.extra]
     started = time.time()
@@ -81,7 +82,8 @@ def run_ours(args, data: Path) -> dict:
 
 
 def evaluate(model: Path, data: Path, beam: int, precision: str = "auto") -> dict:
-    command = [sys.executable, "-m", "nlp_apps.cli", "--precision", precision, "translation", "evaluate", "--model", model, "--src", data / "test_2016_flickr.de",
+    command = [sys.executable, "-m", "nlp_apps.cli", "--precision", precision, "translation", "evaluate", "--model", model,
+               "--src", data / "test_2016_flickr.de",
                "--ref", data / "test_2016_flickr.en", "--beam", beam, "--json", "--hyps", model / f"test2016.beam{beam}.en"]
     return json.loads(subprocess.run([str(c) for c in command], check=True, capture_output=True, text=True).stdout)
 

@@ -39,9 +39,10 @@ from nlp_apps.training.trainer import TrainerConfig
 
 ROWS = ["pretrain_fp32", "pretrain_auto", "pretrain_bf16", "pretrain_bf16_same_steps", "score_fp32", "score_auto", "score_bf16"]
 NOTES = ("fp32 against --precision auto and forced bf16, one after another in one run. pretrain_*: PTB train, word level, "
-         "the shipped backbone's shape (LSTM 256/512, tied), AdamW 3e-3 cosine, batch 32x70, the same budget each; "
+         "the shipped backbone's shape (LSTM 256/512, tied), AdamW 3e-3 cosine, batch 32x70, the same budget each (validation every "
+         "200 steps since 2026-12-06, so the rows show their curves in OUT/ROW/log.csv); "
          "pretrain_bf16_same_steps: bf16 for exactly fp32's steps (quality at equal steps). score_*: the shipped default LM "
-         "scoring PTB valid (validation every 200 steps, so the rows show their curves in OUT/ROW/log.csv). chosen: what auto picked here, and why. Targets: with AMX >= 3x tokens/s and equal or better "
+         "scoring PTB valid. chosen: what auto picked here, and why. Targets: with AMX >= 3x tokens/s and equal or better "
          "perplexity at equal time; without AMX auto picks fp32 and costs < 2%.")
 
 

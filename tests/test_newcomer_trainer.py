@@ -12,10 +12,10 @@ from matplotlib.figure import Figure
 import nlp_apps
 from nlp_apps.cli import cli
 from nlp_apps.commands.options import report_run
+from nlp_apps.commands.task_train import report_training
 from nlp_apps.errors import CheckpointError
 from nlp_apps.training.records import plot_curves
 from nlp_apps.training.trainer import Trainer, TrainerConfig
-from nlp_apps.commands.task_train import report_training
 from tasks.sentiment.cli import TRAINING
 from tests.test_trainer import ConstantLossTask, InterruptAt
 
