@@ -47,7 +47,7 @@ def demo_command(task: str, spec) -> click.Command:
         files = spec.demo_data()
         click.echo(f"== fine-tuning on {files['train']} (validation: {files['valid']})")
         click.get_current_context().invoke(spec.cli.commands["train"], train_file=files["train"], valid_file=files["valid"], out_dir=out_dir,
-                                           overwrite=True, seed=seed, **{demo.backbone: backbone, **demo.train_options,
+                                           overwrite=True, seed=seed, **{demo.backbone: backbone, "keep_last": False, **demo.train_options,
                                                                              **({"time_budget": time_budget} if time_budget else {})})
         click.echo(f"== evaluating on {files['valid']}")
         scores = evaluate(out_dir, files["valid"])

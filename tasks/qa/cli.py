@@ -75,7 +75,7 @@ def show(example: dict, result: dict) -> str:
 
 
 DEMO = TaskDemo(
-    train_options={"time_budget": 120.0, "epochs": 1000, "patience": 1000, "progress": False},
+    train_options={"time_budget": 60.0, "epochs": 1000, "patience": 1000, "progress": False},
     examples=tuple({"context": PASSAGE, "question": q} for q in ("Who built the lighthouse at Port Elwin?", "When was the lamp replaced?")),
     show=show,
 )
