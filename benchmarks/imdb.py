@@ -2,10 +2,12 @@
 
 Validation (early stopping) is a seeded slice of train.jsonl, never the test set that is reported.
 Rows: the recipe from the default backbone with LM fine-tuning (`full`) and without (`no_lm`), and
-scikit-learn's TF-IDF + logistic regression on the same split in the same run. Also: prediction
-examples/s on the test set and the peak memory of predicting the longest test review alone.
+two linear baselines on the same split in the same run: scikit-learn's TF-IDF + logistic regression
+(`tfidf`) and NBSVM (`nbsvm`, Wang & Manning 2012, its C chosen on the validation slice); a run with
+one of them scores both. Also: prediction examples/s on the test set and the peak memory of
+predicting the longest test review alone.
 
-    python -m benchmarks.imdb [--minutes 60] [--only full,no_lm,tfidf] [--valid 2500] [--seed 0]
+    python -m benchmarks.imdb [--minutes 60] [--only full,no_lm,tfidf,nbsvm] [--valid 2500] [--seed 0]
 Data: $NLP_APPS_DATA/imdb (default ../shared/data/imdb).
 """
 
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.lib.nbsvm import nbsvm_baseline
 from benchmarks.lib.results import ROOT, shared_data, store_row
 from benchmarks.lib.tfidf import tfidf_logistic_regression
 
@@ -34,6 +37,8 @@ VARIANTS = {
     "full": ("recipe with LM fine-tuning", {"lm_finetune": True}),
     "no_lm": ("recipe without LM fine-tuning", {"lm_finetune": False}),
 }
+BASELINES = {"tfidf": "scikit-learn TF-IDF (1-2 grams) + logistic regression",
+             "nbsvm": "NBSVM (binary 1-2 grams scaled by naive-Bayes log-count ratios) + logistic regression, C chosen on the validation slice"}
 
 
 def read(path: Path):
@@ -45,25 +50,33 @@ def read(path: Path):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=60.0)
-    parser.add_argument("--only", default="no_lm,tfidf", help="comma-separated: full, no_lm (the default recipe), tfidf")
+    parser.add_argument("--only", default="no_lm,tfidf", help="comma-separated: full, no_lm (the default recipe), tfidf (with nbsvm), nbsvm")
     parser.add_argument("--valid", type=int, default=2500, help="training reviews held out for early stopping")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/bench-imdb")
     args = parser.parse_args()
-    unknown = set(args.only.split(",")) - {*VARIANTS, "tfidf"}
+    variants = args.only.split(",")
+    unknown = set(variants) - {*VARIANTS, *BASELINES}
     if unknown:
-        parser.error(f"unknown variant(s) {', '.join(sorted(unknown))}: choose from {', '.join(VARIANTS)}, tfidf")
+        parser.error(f"unknown variant(s) {', '.join(sorted(unknown))}: choose from {', '.join([*VARIANTS, *BASELINES])}")
+    if "tfidf" in variants and "nbsvm" not in variants:  # the baselines come as a pair, on the same split
+        variants.insert(variants.index("tfidf") + 1, "nbsvm")
     imdb = shared_data("imdb")
     reviews = read(imdb / "train.jsonl")
     random.Random(args.seed).shuffle(reviews)
     train, valid = reviews[args.valid :], reviews[: args.valid]
     test = read(imdb / "test.jsonl")
     rows = {}
-    for variant in args.only.split(","):
+    for variant in variants:
         if variant == "tfidf":
             scores = tfidf_logistic_regression([e.text for e in train], [e.label for e in train], [e.text for e in test], [e.label for e in test])
-            rows[variant] = {"variant": "scikit-learn TF-IDF (1-2 grams) + logistic regression", "test_accuracy": scores["accuracy"],
+            rows[variant] = {"variant": BASELINES[variant], "test_accuracy": scores["accuracy"],
                              "train_seconds": scores["train_seconds"], "seed": args.seed}
+        elif variant == "nbsvm":
+            scores = nbsvm_baseline([e.text for e in train], [e.label for e in train], [e.text for e in test], [e.label for e in test],
+                                    [e.text for e in valid], [e.label for e in valid])
+            rows[variant] = {"variant": BASELINES[variant], "test_accuracy": scores["accuracy"], "valid_accuracy": scores["heldout_accuracy"],
+                             "C": scores["C"], "train_seconds": scores["train_seconds"], "seed": args.seed}
         elif variant in VARIANTS:
             rows[variant] = run_recipe(train, valid, test, args, variant)
     store_row("imdb", list(rows.values()), notes=NOTES, key=lambda r: r["variant"])  # a stored variant's row is replaced in place

@@ -18,18 +18,29 @@ translation (German -> English, 2,000 / 150 pairs)
 summarization (e-mail -> subject line, 1,200 / 80)
     templates   each of the 8 kinds of e-mail (moved, cancelled, reminder, attachment, request, deadline,
                 thanks, welcome) has 3 training wordings and 1 held-out wording for validation.
-    vocabulary  meeting topics, documents and rooms of validation never occur in training.
+    vocabulary  meeting topics, documents, rooms and teams of validation never occur in training.
     entities    validation's people (senders, recipients, new colleagues) are names training never uses.
     Subject lines copy the topic as written ("Cancelled: client visit on Friday"), so the pointer can.
-qa (SQuAD v1.1 JSON, about 1,300 / 100 questions)
-    Passages are 4-6 facts about one place, in random order (answers at every position), with two or more
-    people, years and places in most passages, so a question's type alone does not find its answer: its
-    words must be matched with the passage. Question types: who, when, where, what, how many.
+qa (SQuAD v1.1 JSON, 1,303 / 100 questions)
+    Passages are facts about one place in random order (answers at every position; training passages 3-4
+    facts, two or more of them with a year, validation 4-6), each fact and question in one of a few
+    wordings, so a question's type alone does not find its answer: its words must be matched with the
+    passage. Every answer occurs once in its passage. Question types: who, when, where, what, how many.
     templates   validation passages take half their facts from held-out fact templates (with their
                 held-out questions), the rest from training's.
-    vocabulary  validation's kinds of place (windmill, observatory, ...), parts and materials are held out.
+    vocabulary  validation's kinds of place (windmill, observatory, ...), their parts, materials, roles, owners
+                and causes are held out.
     entities    validation's people and towns never occur in training.
     The QA demo's own passage (tasks/qa/cli.py: the lighthouse at Port Elwin, Marta Hollis) is in neither set.
+
+Expected validation figures of the demos (2 CPU cores, the demos' own budgets: translation 85 s at batch 16
+and lr 5e-3, summarization 55 s, QA 70 s at lr 5e-3 without gradual unfreezing or discriminative rates;
+measured 2026-12-06, none near 100 because validation is held out):
+    translation     BLEU about 40-75 (65.5 in a full `nlp-apps demo`; greedy at 350 steps 74.6 overall,
+                    62 on the sentences with held-out compounds, 83-85 on the others)
+    summarization   ROUGE (mean of ROUGE-1/2/L) about 60-72 (71.6; the wrong guesses are the kind of
+                    e-mail from a held-out wording, and held-out topics copied in part)
+    qa              F1 about 50-65 (53.7), with both of the demo's questions answered right
 """
 
 from __future__ import annotations
@@ -427,13 +438,14 @@ VALID_TRADES = ["a poet", "a botanist"]
 # number is shared by two facts of a passage). The first sentence of a passage names the place ({The_S}:
 # "The mill at Ashford"); later sentences say "the mill". {be}: "was" or "were" for the part.
 TRAIN_FACTS = [
-    ("{The_S} was built in {y_built} by the {role} {p_builder}.",
+    ("{The_S} was built in {y_built} by the {role} {p_builder}.|{The_S} was built by the {role} {p_builder} in {y_built}.",
      [("Who built the {kind} at {town}?|Who built the {kind}?|Who was the {kind} built by?", "p_builder"),
       ("When was the {kind} at {town} built?|When was the {kind} built?|In which year was the {kind} built?", "y_built")]),
     ("In {y_built}, the {role} {p_builder} designed {the_S}.",
      [("Who designed the {kind}?|Who designed the {kind} at {town}?", "p_builder"),
       ("When did {p_builder} design the {kind}?|When was the {kind} designed?", "y_built")]),
-    ("Its {part} {used} {fuel} until {y_replaced}, when {part_pronoun} replaced by {new}.",
+    (("Its {part} {used} {fuel} until {y_replaced}, when {part_pronoun} replaced by {new}."
+     "|Its {part} {be} replaced by {new} in {y_replaced}; before that {part_pronoun_short} {used} {fuel}."),
      [("When {be} the {part} replaced?|In which year {be} the {part} replaced?", "y_replaced"),
       ("What replaced the {part}?|What {be} the {part} replaced by?", "new"), ("{fuel_question}", "fuel")]),
     ("The {kind} is made of {material}.", [("What is the {kind} made of?", "material")]),
@@ -444,10 +456,10 @@ TRAIN_FACTS = [
       ("When was the {kind} restored?|In which year did {p_restorer} restore the {kind}?", "y_restored"), ("What had damaged the {kind}?", "cause")]),
     ("The {kind} is named after {p_named}, {trade} who was born in {town_born}.",
      [("Who is the {kind} named after?", "p_named"), ("Where was {p_named} born?", "town_born")]),
-    ("Since {y_owned} it has belonged to {org}.",
+    ("Since {y_owned} it has belonged to {org}.|From {y_owned} onwards it has belonged to {org}.",
      [("Who has owned the {kind} since {y_owned}?", "org"), ("Since when has {org} owned the {kind}?", "y_owned")]),
     ("About {n_visitors} people visit the {kind} each year.", [("How many people visit the {kind} each year?", "n_visitors")]),
-    ("It closed in {y_closed} and opened again in {y_reopened}.",
+    ("It closed in {y_closed} and opened again in {y_reopened}.|It closed in {y_closed} and did not open again until {y_reopened}.",
      [("When did the {kind} close?", "y_closed"), ("When did the {kind} open again?", "y_reopened")]),
 ]
 VALID_FACTS = [
@@ -502,6 +514,7 @@ def qa_slots(rng, held_out: bool) -> dict:
                 k=rng.choice(range(6, 49)), n_metres=n_metres, n_visitors=n_visitors, about_n_metres=f"about {n_metres} metres",
                 role=pick(TRAIN_ROLES, VALID_ROLES), fuel=fuel, fuel_question=fuel_question, new=pick(TRAIN_NEW, VALID_NEW),
                 part=part, be="were" if plural else "was", part_pronoun="they were" if plural else "it was",
+                part_pronoun_short="they" if plural else "it",
                 material=pick(TRAIN_MATERIALS, VALID_MATERIALS), org=pick(TRAIN_ORGS, VALID_ORGS), cause=cause,
                 cause2_cap=cause2[0].upper() + cause2[1:], used=used, trade=pick(TRAIN_TRADES, VALID_TRADES),
                 The_S=f"The {kind} at {town}", the_S=f"the {kind} at {town}",
@@ -512,7 +525,8 @@ def passage(rng, facts: list, slots: dict, prefix: str) -> dict:
     """One paragraph: an opening naming the place unless the first fact does, then the facts in the given
     order; 3-5 questions about them, in random order."""
     sentences, qas = [], []
-    for index, (template, questions) in enumerate(facts):
+    for index, (templates, questions) in enumerate(facts):
+        template = rng.choice(templates.split("|"))  # "A|B": one of the wordings, at random
         if index == 0 and "{The_S}" not in template:
             sentences.append(slots["opening"].format(**slots))
         template = template.replace("{The_S}", "The {kind}").replace("{the_S}", "the {kind}") if index else template

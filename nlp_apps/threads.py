@@ -144,11 +144,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
+_registrations: dict[Path, int] = {}  # board entry -> ThreadSharing blocks open on it in this process
+
+
 class ThreadSharing:
-    """Used by the Trainer: registers the job and, every REBALANCE_EVERY_S seconds, sets torch's
-    threads to this job's share of its cores. Does nothing where threads were chosen explicitly."""
+    """Used by the Trainer, and around evaluation and prediction: registers the job and, every
+    REBALANCE_EVERY_S seconds (at each `check`), sets torch's threads to this job's share of its cores.
+    Does nothing where threads were chosen explicitly. Blocks nest (a demo's training inside its
+    sharing): the job leaves the board when the outermost ends, and each an inner one gives back the enclosing one's threads."""
 
     def __init__(self, log=None, board: JobBoard | None = None, clock=time.monotonic):
+        import torch
+
+        self.found = torch.get_num_threads()
         self.full, _, self.enabled = apply_threads()
         self.board = board or JobBoard()
         self.current = self.full
@@ -157,7 +165,10 @@ class ThreadSharing:
 
     def start(self) -> None:
         if self.enabled:
-            self.board.register()
+            open_blocks = _registrations.get(self.board.entry, 0)
+            if not open_blocks:
+                self.board.register()
+            _registrations[self.board.entry] = open_blocks + 1
             self.check()
 
     def __enter__(self):
@@ -169,8 +180,13 @@ class ThreadSharing:
 
     def stop(self) -> None:
         if self.enabled:
-            self.board.unregister()
-            self._set(self.full, None)
+            open_blocks = _registrations.pop(self.board.entry, 1) - 1
+            if open_blocks:
+                _registrations[self.board.entry] = open_blocks
+                self._set(self.found, None)  # the enclosing block's share
+            else:
+                self.board.unregister()
+                self._set(self.full, None)
 
     def check(self) -> None:
         if not self.enabled or self.clock() < self.next_check:

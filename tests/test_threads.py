@@ -146,6 +146,7 @@ class BoardStub:
     def __init__(self, cores=4):
         self.cores = set(range(cores))
         self.jobs, self.registered, self.counted = 1, False, 0
+        self.entry = object()  # what a real board names by this process's id
 
     def register(self):
         self.registered = True
@@ -272,3 +273,19 @@ def test_the_board_and_the_load_together_take_the_smaller_share(four_cores):
     board.jobs, board.load = 2, 4 + 3.0  # two jobs on the board, and 3 cores busy with other work
     with ThreadSharing(board=board, clock=clock):
         assert torch.get_num_threads() == 1  # the load's share (1) is below the board's (2)
+
+
+def test_sharing_blocks_nest_the_job_leaves_the_board_with_the_outermost(four_cores):
+    """A demo shares the cores around its evaluation, and its training (inside) shares them too."""
+    clock, board = FakeClock(), BoardStub()
+    board.jobs = 2
+    with ThreadSharing(board=board, clock=clock):
+        assert board.registered and torch.get_num_threads() == 2
+        with ThreadSharing(board=board, clock=clock) as inner:
+            assert inner.full == 4 and torch.get_num_threads() == 2
+            board.jobs = 4
+            clock.now += threads.REBALANCE_EVERY_S
+            inner.check()
+            assert torch.get_num_threads() == 1
+        assert board.registered and torch.get_num_threads() == 2  # the outer block's share again
+    assert not board.registered and torch.get_num_threads() == 4

@@ -41,6 +41,14 @@ def demo_command(task: str, spec) -> click.Command:
                   + (f"{demo.train_options['time_budget']:g}s" if "time_budget" in demo.train_options else "until early stopping") + "].")
     @click.option("--seed", type=int, default=0, show_default=True)
     def command(out_dir, backbone, time_budget, seed) -> None:
+        from nlp_apps.threads import ThreadSharing
+
+        # The whole demo is one job on the board: its evaluation and predictions, not only its training,
+        # take their share of the cores beside other jobs (two jobs' full thread counts spin against each other).
+        with ThreadSharing() as sharing:
+            run_demo(out_dir, backbone, time_budget, seed, sharing)
+
+    def run_demo(out_dir, backbone, time_budget, seed, sharing) -> None:
         from nlp_apps.io.evaluation import evaluate
         from nlp_apps.io.loading import load
 
@@ -49,6 +57,7 @@ def demo_command(task: str, spec) -> click.Command:
         click.get_current_context().invoke(spec.cli.commands["train"], train_file=files["train"], valid_file=files["valid"], out_dir=out_dir,
                                            overwrite=True, seed=seed, **{demo.backbone: backbone, "keep_last": False, **demo.train_options,
                                                                              **({"time_budget": time_budget} if time_budget else {})})
+        sharing.check()
         click.echo(f"== evaluating on {files['valid']}")
         scores = evaluate(out_dir, files["valid"])
         headline = {spec.metric_name: scores.pop(spec.metric_name)}  # first, then the task's other scores

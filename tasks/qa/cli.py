@@ -75,7 +75,8 @@ def show(example: dict, result: dict) -> str:
 
 
 DEMO = TaskDemo(
-    train_options={"time_budget": 60.0, "epochs": 1000, "patience": 1000, "progress": False},
+    train_options={"time_budget": 70.0, "lr": 5e-3, "gradual_unfreezing": False, "discriminative_lr": False,
+                   "epochs": 1000, "patience": 1000, "progress": False},
     examples=tuple({"context": PASSAGE, "question": q} for q in ("Who built the lighthouse at Port Elwin?", "When was the lamp replaced?")),
     show=show,
 )

@@ -85,7 +85,7 @@ def summary(best: dict) -> str:
 
 
 DEMO = TaskDemo(
-    train_options={"time_budget": 60.0, "eval_every": 100, "progress": False, "patience": 100},
+    train_options={"time_budget": 55.0, "eval_every": 100, "progress": False, "patience": 100},
     examples=(("Hi Laura, the budget review meeting planned for Monday has been moved to Wednesday at 2 pm in room 4. "
                "Please bring the slides if you can. Thanks, Marco"),
               ("Dear team, unfortunately the client visit on Friday is cancelled because several people are travelling. "

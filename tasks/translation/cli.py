@@ -62,7 +62,7 @@ def summary(best: dict) -> str:
 
 
 DEMO = TaskDemo(
-    train_options={"time_budget": 90.0, "src_backbone": "none", "eval_every": 100, "progress": False, "patience": 100},
+    train_options={"time_budget": 85.0, "batch_size": 16, "lr": 5e-3, "src_backbone": "none", "eval_every": 100, "progress": False, "patience": 100},
     examples=("Ein Hund läuft.", "Die alte Frau findet einen roten Ball im Park.", "Das Mädchen malt die Katze."),
     show=lambda source, translation: f"{source} -> {translation}",
     backbone="tgt_backbone",
