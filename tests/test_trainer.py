@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 import os
@@ -191,8 +192,24 @@ def test_schedules():
     assert slanted_triangular(0.1) == pytest.approx(1.0)
     assert slanted_triangular(1.0) == pytest.approx(1 / 32)
     assert slanted_triangular(0.55) == pytest.approx((1 + 0.5 * 31) / 32)
+    assert lr_multiplier("slanted_triangular", 0.02, warmup=0.02) == pytest.approx(1.0)  # a shorter rise
+    assert lr_multiplier("slanted_triangular", 0.51, warmup=0.02) == pytest.approx((1 + 0.5 * 31) / 32)
     with pytest.raises(ValueError, match="unknown schedule"):
         lr_multiplier("step", 0.5)
+
+
+def test_warmup_steps_cap_the_rise_of_a_long_run(tmp_path):
+    """1,000 planned steps: the slanted triangle would rise for 100 of them; warmup_steps=20 peaks at step 20."""
+    config = TrainerConfig(epochs=1000, max_steps=1000, lr=1.0, schedule="slanted_triangular", warmup_steps=20, patience=None, progress=False)
+    trainer = Trainer(ConstantLossTask(1.0), config, tmp_path)
+    rates = {}
+    for step in (1, 10, 20, 60, 1000):
+        trainer.step = step
+        rates[step] = lr_multiplier(config.schedule, trainer.progress(), trainer.warmup())
+    assert rates[1] < rates[10] < rates[20] == pytest.approx(1.0) and rates[60] < 1.0 and rates[1000] == pytest.approx(1 / 32)
+    uncapped = Trainer(ConstantLossTask(1.0), dataclasses.replace(config, warmup_steps=None), tmp_path / "u")
+    uncapped.step = 20
+    assert uncapped.warmup() == pytest.approx(0.1) and lr_multiplier(config.schedule, uncapped.progress(), uncapped.warmup()) < 0.3
 
 
 def test_parse_duration():

@@ -8,7 +8,7 @@ from nlp_apps.training.unfreezing import GradualUnfreezing
 
 class FakeTrainer:
     def __init__(self, groups=()):
-        self.at = 0.0
+        self.at, self.step = 0.0, 0
         self.optimizer = torch.optim.AdamW([{"params": g} for g in groups] or [nn.Parameter(torch.zeros(1))])
 
     def progress(self):
@@ -37,6 +37,25 @@ def test_the_top_group_trains_first_and_the_rest_join_by_the_span():
     assert seen == sorted(seen)  # never re-frozen
     assert seen[9] == 1 and seen[10] == 2 and seen[20] == 3 and seen[30] == 4
     assert trainable(layers) == [True] * 4
+
+
+def test_max_steps_ends_the_span_sooner_in_a_long_run():
+    layers, groups = layered_groups()
+    callback, trainer = GradualUnfreezing(groups, span=0.3, max_steps=30), FakeTrainer(groups)
+    callback.on_train_start(trainer, Control())
+    seen = []
+    for step in range(31):  # a long run: 1,000 steps planned, so progress is step / 1000
+        trainer.step, trainer.at = step, step / 1000
+        callback.on_step_end(trainer, Control())
+        seen.append(sum(trainable(layers)))
+    assert seen[9] == 1 and seen[10] == 2 and seen[20] == 3 and seen[30] == 4  # by steps, not by 30% of 1,000
+    assert callback.lr_factors(trainer) == [0.0, 1.0, 1.0, 1.0]  # the bottom group has just joined: its rate rises over one share
+    trainer.step = 40
+    assert callback.lr_factors(trainer) == pytest.approx([1.0] * 4)
+    trainer.step, trainer.at = 15, 0.15 / 0.3 * 0.3 * 2  # a short run where the span comes first: progress decides
+    assert GradualUnfreezing(groups, span=0.3, max_steps=10**6).progress(trainer) == trainer.at
+    with pytest.raises(ValueError, match="steps must be at least 1"):
+        GradualUnfreezing(groups, max_steps=0)
 
 
 def test_a_resumed_run_recomputes_the_frozen_groups_from_progress():

@@ -146,7 +146,7 @@ def run_recipe(
         trainer = dataclasses.replace(trainer, time_budget=max(1.0, trainer.time_budget - lm_seconds))
     seed_everything(trainer.seed)
     task = build_task(backbone_dir)
-    callbacks = [GradualUnfreezing(task.model.layer_groups(), recipe.unfreeze_span)] if recipe.gradual_unfreezing else []
+    callbacks = [GradualUnfreezing(task.model.layer_groups(), recipe.unfreeze_span, recipe.unfreeze_steps)] if recipe.gradual_unfreezing else []
     extra = {"recipe": recipe.to_dict(), **(manifest_extra or {})}
     resume_task = resume and (out_dir / "last" / "trainer_state.pt").is_file()
     result = Trainer(task, trainer, out_dir, callbacks=callbacks, manifest_extra=extra).fit(resume=resume_task)

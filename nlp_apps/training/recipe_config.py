@@ -21,6 +21,7 @@ class RecipeConfig:
     lr_decay: float = 2.6  # each layer down gets lr / 2.6 (ULMFiT)
     gradual_unfreezing: bool = True  # the head trains first; the layers below join one by one
     unfreeze_span: float = 0.1  # fraction of training after which every layer trains
+    unfreeze_steps: int | None = None  # ... or after this many steps, if that comes sooner
     batch_size: int = 32
     backbone_dropout: float = 0.2  # locked dropout inside the backbone while fine-tuning
     pretrained: bool = True  # False: same architecture, random weights (an ablation)
@@ -32,6 +33,8 @@ class RecipeConfig:
             raise ValueError(f"the unfreezing span must be in (0, 1], got {self.unfreeze_span}")
         if not 0.0 < self.lm_budget_share < 1.0:
             raise ValueError(f"the LM stage's share of the budget must be in (0, 1), got {self.lm_budget_share}")
+        if self.unfreeze_steps is not None and self.unfreeze_steps < 1:
+            raise ValueError(f"the unfreezing steps must be at least 1, got {self.unfreeze_steps}")
         if self.batch_size < 1 or self.lm_epochs < 1:
             raise ValueError("batch size and LM epochs must be at least 1")
         if self.lr_decay < 1.0:

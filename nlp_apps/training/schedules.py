@@ -11,10 +11,15 @@ import math
 SCHEDULES = ("constant", "linear", "cosine", "slanted_triangular")
 
 
-def lr_multiplier(schedule: str, progress: float, warmup: float = 0.0) -> float:
+SLANTED_CUT = 0.1  # the slanted triangle's rise: ULMFiT's cut_frac
+
+
+def lr_multiplier(schedule: str, progress: float, warmup: float | None = None) -> float:
+    """`warmup`: the fraction of training spent rising [0; for slanted_triangular, its own 0.1]."""
     p = min(max(progress, 0.0), 1.0)
     if schedule == "slanted_triangular":
-        return slanted_triangular(p)
+        return slanted_triangular(p, SLANTED_CUT if warmup is None else warmup)
+    warmup = warmup or 0.0
     if warmup > 0 and p < warmup:
         return p / warmup
     rest = (p - warmup) / (1 - warmup) if warmup < 1 else 1.0
@@ -27,9 +32,11 @@ def lr_multiplier(schedule: str, progress: float, warmup: float = 0.0) -> float:
     raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
 
 
-def slanted_triangular(p: float, cut_frac: float = 0.1, ratio: float = 32.0) -> float:
+def slanted_triangular(p: float, cut_frac: float = SLANTED_CUT, ratio: float = 32.0) -> float:
     """ULMFiT (Howard & Ruder 2018, eq. 3): a short linear rise, then a long linear decay to 1/ratio."""
-    if p < cut_frac:
+    if cut_frac <= 0:
+        rise = 1 - p
+    elif p < cut_frac:
         rise = p / cut_frac
     else:
         rise = 1 - (p - cut_frac) / (1 - cut_frac)

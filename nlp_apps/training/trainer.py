@@ -41,7 +41,7 @@ from nlp_apps.training.records import (
     write_metrics,
 )
 from nlp_apps.training.runs import prepare_run_dir  # noqa: F401 (re-exported)
-from nlp_apps.training.schedules import lr_multiplier
+from nlp_apps.training.schedules import SLANTED_CUT, lr_multiplier
 from nlp_apps.training.trainer_config import TrainerConfig, parse_duration  # noqa: F401 (re-exported)
 
 
@@ -188,8 +188,16 @@ class Trainer:
             p = max(p, elapsed / self.config.time_budget)
         return min(1.0, p)
 
+    def warmup(self) -> float:
+        """The fraction of training spent warming up: the schedule's own, capped at config.warmup_steps steps
+        (progress per step so far tells what fraction that many steps are, in a time budget too)."""
+        warmup = SLANTED_CUT if self.config.schedule == "slanted_triangular" else self.config.warmup
+        if self.config.warmup_steps is not None and self.step > 0:
+            warmup = min(warmup, self.config.warmup_steps * self.progress() / self.step)
+        return warmup
+
     def _set_lr(self) -> float:
-        factor = lr_multiplier(self.config.schedule, self.progress(), self.config.warmup)
+        factor = lr_multiplier(self.config.schedule, self.progress(), self.warmup())
         gates = [1.0] * len(self.optimizer.param_groups)
         for cb in self.callbacks:
             factors = cb.lr_factors(self)

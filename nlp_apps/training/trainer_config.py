@@ -21,7 +21,8 @@ class TrainerConfig:
     betas: tuple[float, float] = (0.9, 0.999)  # adamw
     momentum: float = 0.0  # sgd
     schedule: str = "cosine"  # constant | linear | cosine | slanted_triangular
-    warmup: float = 0.0  # fraction of training spent warming up (not for slanted_triangular)
+    warmup: float = 0.0  # fraction of training spent warming up (not for slanted_triangular, which rises for 0.1)
+    warmup_steps: int | None = None  # at most this many steps of warm-up (the slanted triangle's rise included)
     clip: float = 0.25  # max gradient norm; 0 turns clipping off
     patience: int | None = 3  # evaluations without improvement before stopping; None: never stop early
     eval_every: int | None = None  # steps between evaluations; None: at the end of each epoch
@@ -46,6 +47,8 @@ class TrainerConfig:
             raise ValueError(f"patience must be at least 1, got {self.patience}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be at least 0, got {self.warmup_steps}")
         if self.time_budget is not None and self.time_budget <= 0:
             raise ValueError(f"time_budget must be positive, got {self.time_budget}")
 

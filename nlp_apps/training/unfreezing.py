@@ -3,7 +3,9 @@
 The top parameter group trains from the start; the groups below join one at a time, each after
 an equal share of the first `span` of training, so the whole model trains from then on. Keyed to
 the Trainer's progress (steps or time budget, whichever is further along) rather than to epochs,
-so a budget shorter than an epoch still unfreezes everything; a resumed run recomputes it.
+so a budget shorter than an epoch still unfreezes everything; a resumed run recomputes it. With
+`max_steps`, everything trains after at most that many steps, however long the run: a 30-minute run
+need not spend 3 minutes with its lower layers frozen.
 
 A group that joins mid-run warms up: its learning rate rises linearly from 0 over one share.
 Without that, Adam's first steps on fresh moment estimates move every weight of the group by about
@@ -20,10 +22,13 @@ from nlp_apps.training.trainer import Callback, Control, Trainer
 
 
 class GradualUnfreezing(Callback):
-    def __init__(self, groups: Sequence[Sequence[nn.Parameter]], span: float = 0.1):
+    def __init__(self, groups: Sequence[Sequence[nn.Parameter]], span: float = 0.1, max_steps: int | None = None):
         """groups: from the bottom (embedding) to the top (the task head)."""
         if not 0.0 < span <= 1.0:
             raise ValueError(f"the unfreezing span must be in (0, 1], got {span}")
+        if max_steps is not None and max_steps < 1:
+            raise ValueError(f"the unfreezing steps must be at least 1, got {max_steps}")
+        self.max_steps = max_steps
         if not groups:
             raise ValueError("gradual unfreezing needs at least one parameter group")
         self.groups, self.span = [list(g) for g in groups], span
@@ -61,17 +66,24 @@ class GradualUnfreezing(Callback):
                     param.requires_grad_(i >= first)
             self.trainable = count
 
+    def progress(self, trainer: Trainer) -> float:
+        """The Trainer's progress, or further where max_steps ends the span sooner."""
+        progress = trainer.progress()
+        if self.max_steps is not None:
+            progress = max(progress, min(1.0, trainer.step / self.max_steps * self.span))  # past the span: the last warm-up
+        return progress
+
     def lr_factors(self, trainer: Trainer) -> list[float]:
         """Each optimizer group's gate at the furthest progress seen (the Trainer multiplies its rate by it)."""
-        progress = max(trainer.progress(), self.furthest)
+        progress = max(self.progress(trainer), self.furthest)
         return [self.lr_gate(self.optimizer_index[i], progress) for i in range(len(trainer.optimizer.param_groups))]
 
     def on_train_start(self, trainer: Trainer, control: Control) -> None:
         self._match_groups(trainer.optimizer)
-        self.apply(trainer.progress())
+        self.apply(self.progress(trainer))
 
     def on_step_end(self, trainer: Trainer, control: Control) -> None:
-        self.apply(trainer.progress())
+        self.apply(self.progress(trainer))
 
     def state_dict(self) -> dict:
         return {"furthest": self.furthest}

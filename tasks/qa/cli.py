@@ -53,7 +53,7 @@ TRAIN_OPTIONS = [
     click.option("--max-question-len", type=click.IntRange(min=1), default=HeadConfig.max_question_len, show_default=True),
     click.option("--max-answer-len", type=click.IntRange(min=1), default=HeadConfig.max_answer_len, show_default=True,
                  help="Longest answer, in tokens."),
-    *recipe_options(["lm_finetune", "lm_epochs", "discriminative_lr", "lr_decay", "gradual_unfreezing", "unfreeze_span", "pretrained",
+    *recipe_options(["lm_finetune", "lm_epochs", "discriminative_lr", "lr_decay", "gradual_unfreezing", "unfreeze_span", "unfreeze_steps", "pretrained",
                      "batch_size", "backbone_dropout"], RECIPE_DEFAULTS,
                     helps={"lm_finetune": "Fine-tune the LM on the passages first (costs time).",
                            "gradual_unfreezing": "Train the head first; the backbone layers join one by one.",

@@ -43,7 +43,7 @@ TRAIN_OPTIONS = [
     click.option("--train", "train_file", type=click.Path(), help="Labelled training data."),
     click.option("--valid", "valid_file", type=click.Path(), help="Labelled validation data (early stopping)."),
     click.option("--backbone", default="default", show_default=True, help="'default' or a model directory from `nlp-apps pretrain`."),
-    *recipe_options(["lm_finetune", "lm_epochs", "lm_budget_share", "discriminative_lr", "lr_decay", "gradual_unfreezing", "unfreeze_span",
+    *recipe_options(["lm_finetune", "lm_epochs", "lm_budget_share", "discriminative_lr", "lr_decay", "gradual_unfreezing", "unfreeze_span", "unfreeze_steps",
                      "pretrained", "batch_size", "backbone_dropout"], RECIPE_DEFAULTS),
     data_options,
 ]
