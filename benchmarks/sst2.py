@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--baselines-only", action="store_true", help="only the TF-IDF and NBSVM rows (same as --only tfidf,nbsvm)")
     parser.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
                         help="a recipe setting for this run's rows, e.g. batch_size=64 (a probe; marked in the row's name)")
+    parser.add_argument("--warmup-steps", type=int, help="cap the slanted triangle's rise at this many steps (marked in the row's name)")
     parser.add_argument("--backbone", default="default",
                         help="the backbone rows start from: a shipped name (gutenberg-v1, the earlier default) or a path")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
@@ -127,6 +128,8 @@ def main() -> None:
             name, key = f"{name} (lr={lr:g})", f"{key}_lr{lr:g}"
         if args.heldout == "random":
             name, key = f"{name} (random held-out)", f"{key}_random_heldout"
+        if args.warmup_steps is not None and changes is not None:
+            name, key = f"{name} (warmup_steps={args.warmup_steps})", f"{key}_warmup{args.warmup_steps}"
         base = {**RECIPE_DEFAULTS, **(changes or {})}
         for setting, value in overrides.items() if changes is not None else ():
             if value != base.get(setting, getattr(RecipeConfig, setting, None)):
@@ -141,7 +144,7 @@ def main() -> None:
         recipe = RecipeConfig(**{**RECIPE_DEFAULTS, **changes, **overrides})
         trainer = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "lr": lr, "patience": None,
                                    "time_budget": args.minutes * 60, "eval_every": 500, "progress": False, "seed": args.seed,
-                                   "precision": args.precision})
+                                   "precision": args.precision, "warmup_steps": args.warmup_steps})
         shutil.rmtree(out, ignore_errors=True)
         result = train_classifier(train, heldout, out, backbone=args.backbone, recipe=recipe, trainer=trainer,
                                   data_files=[str(sst2 / "train.tsv")])
@@ -184,7 +187,7 @@ def recipe_overrides(settings: list[str]) -> dict[str, float]:
         key, _, value = setting.partition("=")
         if key not in known or not value:
             raise SystemExit(f"--recipe {setting}: expected KEY=VALUE with KEY one of {', '.join(known)}")
-        overrides[key] = int(value) if key in ("batch_size", "lm_epochs") else bool(int(value)) if known[key] == "bool" else float(value)
+        overrides[key] = int(value) if key in ("batch_size", "lm_epochs", "unfreeze_steps") else bool(int(value)) if known[key] == "bool" else float(value)
     return overrides
 
 
