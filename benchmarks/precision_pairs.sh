@@ -16,33 +16,21 @@ export NLP_APPS_THREADS=1
 groups=("$@")
 [ ${#groups[@]} -eq 0 ] && groups=(pretrain sst2 multi30k same_steps)
 
-pair() {  # pair NAME FP32_COMMAND... -- AUTO_COMMAND...
-  local name=$1; shift
-  local fp32=() auto=()
-  while [ "$1" != "--" ]; do fp32+=("$1"); shift; done; shift
-  auto=("$@")
-  echo "== $name: $(date -u +%H:%M) fp32 on core 0, auto on core 1"
-  taskset -c 0 "${fp32[@]}" > "runs/pairs/$name.fp32.log" 2>&1 &
-  local first=$!
-  taskset -c 1 "${auto[@]}" > "runs/pairs/$name.auto.log" 2>&1 &
-  local second=$!
-  wait $first; wait $second
-  tail -n 2 "runs/pairs/$name.fp32.log" "runs/pairs/$name.auto.log"
-}
+source benchmarks/lib/pairs.sh
 
 mkdir -p runs/pairs
 for group in "${groups[@]}"; do
   case $group in
     pretrain)
-      pair pretrain "$PYTHON" -m benchmarks.precision --minutes 20 --only pretrain_fp32 --beside "pretrain_auto on the other core" \
+      pair pretrain fp32 auto "$PYTHON" -m benchmarks.precision --minutes 20 --only pretrain_fp32 --beside "pretrain_auto on the other core" \
         -- "$PYTHON" -m benchmarks.precision --minutes 20 --only pretrain_auto --beside "pretrain_fp32 on the other core" ;;
     sst2)
       for seed in 0 1; do
-        pair "sst2-seed$seed" "$PYTHON" -m benchmarks.sst2 --only no_lm --minutes 5 --seed $seed --precision fp32 --out runs/bench-sst2-fp32 \
+        pair "sst2-seed$seed" fp32 auto "$PYTHON" -m benchmarks.sst2 --only no_lm --minutes 5 --seed $seed --precision fp32 --out runs/bench-sst2-fp32 \
           -- "$PYTHON" -m benchmarks.sst2 --only no_lm --minutes 5 --seed $seed --precision auto --out runs/bench-sst2-auto
       done ;;
     multi30k)
-      pair multi30k "$PYTHON" -m benchmarks.multi30k --row ours --minutes 20 --precision fp32 \
+      pair multi30k fp32 auto "$PYTHON" -m benchmarks.multi30k --row ours --minutes 20 --precision fp32 \
         -- "$PYTHON" -m benchmarks.multi30k --row ours --minutes 20 --precision auto ;;
     same_steps)
       taskset -c 0 "$PYTHON" -m benchmarks.precision --minutes 20 --only pretrain_bf16_same_steps > runs/pairs/same_steps.log 2>&1
