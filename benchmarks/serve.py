@@ -17,13 +17,16 @@ this process (httpx, asyncio; one request = one text, or one QA question, or one
            request limits (so the largest valid request stays quick): no 5xx, every status documented,
            every response valid against its schema. Needs `pip install schemathesis` (the `bench` extra).
 
+--endpoints measures only the named endpoints in the points and mixed phases (an endpoint's action, e.g.
+`generate`, or model/action, e.g. `lm/perplexity`); the other stored rows are kept.
+
 Models: the language model --lm (default: the shipped `default`; `--lm none` leaves it out: its
 perplexity and generate endpoints are measured), and the task model directories given with --sentiment,
 --translation, --summarization and --qa (any not given is left out).
 
     python -m benchmarks.serve [--sentiment DIR] [--translation DIR] [--summarization DIR] [--qa DIR] [--lm default]
         [--requests 200] [--concurrency 1,8,32] [--point-seconds 120] [--mixed 10000] [--mixed-concurrency 32]
-        [--fuzz-examples 50] [--only points,mixed,fuzz] [--threads N]
+        [--fuzz-examples 50] [--only points,mixed,fuzz] [--endpoints generate,...] [--threads N] [--precision auto|fp32|bf16]
     NLP_APPS_BENCH_DRY=1 python -m benchmarks.serve --requests 20 --mixed 200 --fuzz-examples 5 ...   # a smoke run, nothing stored
 """
 
@@ -56,7 +59,8 @@ PHASES = ("points", "mixed", "fuzz")
 MAX_WAIT_MS, MAX_BATCH = 5.0, 32
 FUZZ_LIMITS = ["--max-texts", "4", "--max-chars", "400", "--max-new-tokens", "32"]
 NOTES = ("One `nlp-apps serve` process on 127.0.0.1, driven over HTTP by this script on the same machine (its client "
-         "shares the CPU). One request = one text (QA: one question; generate: one prompt). Points: a closed loop of "
+         "shares the CPU). One request = one text (QA: one question; generate: one prompt, max_tokens = --generate-tokens, 20, and "
+         "seed = the request's number, so no two share options). Points: a closed loop of "
          "`concurrency` clients, `requests` requests or `point_seconds`, whichever ends first; batching on = --max-batch 32 "
          "--max-wait-ms 5, off = --max-batch 1 (another server process); latency of answered requests; mean_batch = items per "
          "model call (server /metrics); speedup = rps with batching / rps without, same model and concurrency. mixed: random "
@@ -155,7 +159,7 @@ def workloads(models: dict[str, str], generate_tokens: int) -> list[Workload]:
             found.append(Workload(name, task, "predict", lambda i: {"inputs": [dict(zip(("context", "question"), QUESTIONS[i % len(QUESTIONS)]))]}))
         elif task == "language_model":
             found.append(Workload(name, task, "perplexity", lambda i: {"texts": [REVIEWS[i % len(REVIEWS)]]}))
-            found.append(Workload(name, task, "generate", lambda i: {"prompt": PROMPTS[i % len(PROMPTS)], "max_tokens": generate_tokens, "seed": 0}))
+            found.append(Workload(name, task, "generate", lambda i: {"prompt": PROMPTS[i % len(PROMPTS)], "max_tokens": generate_tokens, "seed": i}))
     rank = {task: i for i, task in enumerate((*TASKS, "language_model"))}
     return sorted(found, key=lambda w: rank.get(w.task, len(rank)))
 
@@ -166,11 +170,13 @@ def workloads(models: dict[str, str], generate_tokens: int) -> list[Workload]:
 class Server:
     """`nlp-apps serve` in a subprocess on a free port of 127.0.0.1; stopped by SIGTERM (then killed) on exit."""
 
-    def __init__(self, specs: list[str], options: list[str], threads: int | None, log_dir: Path, label: str, start_timeout: float):
+    def __init__(self, specs: list[str], options: list[str], threads: int | None, log_dir: Path, label: str, start_timeout: float,
+                 precision: str | None = None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"server-{label}.log"
-        root = [sys.executable, "-m", "nlp_apps.cli", *(["--threads", str(threads)] if threads else [])]
+        root = [sys.executable, "-m", "nlp_apps.cli", *(["--threads", str(threads)] if threads else []),
+                *(["--precision", precision] if precision else [])]
         self.command = [*root, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
                         *[arg for spec in specs for arg in ("--model", spec)], *options]
         self.start_timeout = start_timeout
@@ -297,7 +303,8 @@ def measure_points(server: Server, loads: list[Workload], batching: str, args) -
                    "max_wait_ms": MAX_WAIT_MS if batching == "on" else 0.0, "concurrency": concurrency, "requests": args.requests,
                    **load.figures(), "mean_batch": round((after[0] - before[0]) / calls, 2) if calls else None,
                    "capped": load.sent < args.requests, "point_seconds": args.point_seconds,
-                   "server_threads": args.threads or "auto", "load_start": load_start, "load_end": load_average()}
+                   "server_threads": args.threads or "auto", "server_precision": args.precision or "auto",
+                   "load_start": load_start, "load_end": load_average()}
             print(f"# {row['row']}: {row['rps']} req/s, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms, batch {row['mean_batch']}, "
                   f"{row['errors']} errors", file=sys.stderr, flush=True)
             rows.append(row)
@@ -315,7 +322,8 @@ def measure_mixed(server: Server, loads: list[Workload], args) -> dict:
            "batching": "on", "max_batch": MAX_BATCH, "max_wait_ms": MAX_WAIT_MS, **load.figures(), "5xx": five_xx,
            "capped": load.sent < args.mixed, "rss_mb_warm": warm.get("VmRSS"), "rss_mb_end": end.get("VmRSS"),
            "rss_growth_mb": round(end.get("VmRSS", 0) - warm.get("VmRSS", 0), 1), "rss_peak_mb": end.get("VmHWM"),
-           "server_threads": args.threads or "auto", "load_start": load_start, "load_end": load_average()}
+           "server_threads": args.threads or "auto", "server_precision": args.precision or "auto",
+           "load_start": load_start, "load_end": load_average()}
     print(f"# mixed: {row['ok']}/{row['sent']} answered, {five_xx} 5xx, {row['rps']} req/s, RSS {row['rss_mb_warm']} -> "
           f"{row['rss_mb_end']} MB", file=sys.stderr, flush=True)
     return row
@@ -416,7 +424,11 @@ def main() -> None:
     parser.add_argument("--fuzz-seconds", type=float, default=900.0, help="time cap of the fuzz")
     parser.add_argument("--generate-tokens", type=int, default=20, help="max_tokens of each generate request")
     parser.add_argument("--only", default=",".join(PHASES), type=lambda s: s.split(","))
+    parser.add_argument("--endpoints", type=lambda s: s.split(","), help="only these endpoints (action or model/action) in points and mixed [all]")
     parser.add_argument("--threads", type=int, help="torch threads of the server (nlp-apps --threads) [its own choice]")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"),
+                        help="the servers' precision (nlp-apps --precision) [auto: each server probes; on a busy machine each "
+                             "probe can choose differently, so pin it to compare batching on and off]")
     parser.add_argument("--timeout", type=float, default=120.0, help="client timeout per request, seconds")
     parser.add_argument("--start-timeout", type=float, default=300.0, help="seconds a server may take to load its models")
     parser.add_argument("--seed", type=int, default=0)
@@ -434,8 +446,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as logs:
         logs = Path(logs)
         if "points" in args.only or "mixed" in args.only:
-            with Server(specs, batching_on, args.threads, logs, "batching-on", args.start_timeout) as server:
-                loads = workloads(server.models(), args.generate_tokens)
+            with Server(specs, batching_on, args.threads, logs, "batching-on", args.start_timeout, args.precision) as server:
+                loads = [w for w in workloads(server.models(), args.generate_tokens)
+                         if not args.endpoints or w.endpoint in args.endpoints or w.name in args.endpoints]
+                if not loads:
+                    sys.exit(f"error: --endpoints {','.join(args.endpoints)} names none of the served endpoints")
                 warm_up(server, loads)
                 if "points" in args.only:
                     rows += measure_points(server, loads, "on", args)
@@ -444,13 +459,14 @@ def main() -> None:
                     rows.append(measure_mixed(server, loads, args))
                     store_row("serve", rows, order, NOTES)
         if "points" in args.only:
-            with Server(specs, ["--max-batch", "1", "--max-wait-ms", "0"], args.threads, logs, "batching-off", args.start_timeout) as server:
+            with Server(specs, ["--max-batch", "1", "--max-wait-ms", "0"], args.threads, logs, "batching-off", args.start_timeout,
+                        args.precision) as server:
                 warm_up(server, loads)
                 rows += measure_points(server, loads, "off", args)
             speedups(rows)
             store_row("serve", rows, order, NOTES)
         if "fuzz" in args.only:
-            with Server(specs, FUZZ_LIMITS, args.threads, logs, "fuzz", args.start_timeout) as server:
+            with Server(specs, FUZZ_LIMITS, args.threads, logs, "fuzz", args.start_timeout, args.precision) as server:
                 rows.append(fuzz(server, args))
             store_row("serve", rows, order, NOTES)
 

@@ -29,7 +29,8 @@ from benchmarks.lib.tfidf import tfidf_logistic_regression
 from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR, resolve_model_dir
 from nlp_apps.training.trainer import TrainerConfig
 from tasks.sentiment.adapter import read_dataset
-from tasks.sentiment.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
+from tasks.sentiment.defaults import HEAD_DEFAULTS, RECIPE_DEFAULTS, TRAINER_DEFAULTS
+from tasks.sentiment.head_config import HeadConfig
 from tasks.sentiment.metric import classification_metrics
 from tasks.sentiment.pipeline import load
 from tasks.sentiment.training import RecipeConfig, train_classifier
@@ -41,7 +42,9 @@ VARIANTS = {
     "full": ("ULMFiT recipe (LM fine-tuning, discriminative LR, STLR, gradual unfreezing)", {"lm_finetune": True, **ULMFIT_RATES}, 5e-3),
     "full_lm_third": ("ULMFiT recipe, LM fine-tuning on a third of the budget (the earlier default)",
                       {"lm_finetune": True, "lm_budget_share": 1 / 3, **ULMFIT_RATES}, 5e-3),
-    "no_lm": ("without LM fine-tuning", {"lm_finetune": False}),  # the default recipe
+    # The default recipe; its rows are the RNN head alone (as measured before the n-gram path), the next row adds the n-gram path.
+    "no_lm": ("without LM fine-tuning", {"lm_finetune": False, "ngram_features": False}),
+    "no_lm_ngrams": ("without LM fine-tuning, with n-gram features (--ngram-features)", {"lm_finetune": False, "ngram_features": True}),
     "no_gu": ("without gradual unfreezing", {"lm_finetune": True, "gradual_unfreezing": False, **ULMFIT_RATES}, 5e-3),
     "random": ("without pretraining (random backbone)", {"pretrained": False, "lm_finetune": False, **ULMFIT_RATES}, 5e-3),
     # ULMFiT's rates collapse a random backbone to one class; this row shows it at a rate it survives.
@@ -141,12 +144,13 @@ def main() -> None:
         out = Path(args.out) / key
         # The budget covers both stages: train_classifier gives LM fine-tuning (when on) its share and
         # the classifier what is left. The best checkpoint is kept, so no early stopping is needed.
-        recipe = RecipeConfig(**{**RECIPE_DEFAULTS, **changes, **overrides})
+        head = HeadConfig(**{**HEAD_DEFAULTS, **{k: v for k, v in changes.items() if k in HEAD_DEFAULTS}})  # the head's n-gram path
+        recipe = RecipeConfig(**{**RECIPE_DEFAULTS, **{k: v for k, v in changes.items() if k not in HEAD_DEFAULTS}, **overrides})
         trainer = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "lr": lr, "patience": None,
                                    "time_budget": args.minutes * 60, "eval_every": 500, "progress": False, "seed": args.seed,
                                    "precision": args.precision, "warmup_steps": args.warmup_steps})
         shutil.rmtree(out, ignore_errors=True)
-        result = train_classifier(train, heldout, out, backbone=args.backbone, recipe=recipe, trainer=trainer,
+        result = train_classifier(train, heldout, out, backbone=args.backbone, recipe=recipe, trainer=trainer, head=head,
                                   data_files=[str(sst2 / "train.tsv")])
         pipeline = load(out)
         pipeline.precision = args.precision

@@ -39,7 +39,8 @@ class TaskSpec:
 
     name            the CLI group name and the `task` field of its model directories
     description     one line for `nlp-apps tasks`
-    cli             a click.Group with at least train, evaluate and predict (and demo, for the project's own tasks)
+    cli             a click.Group with the task's commands: train, evaluate and predict, each unless the core builds it
+                    (training, evaluation, prediction below), and demo, for the project's own tasks
     head_config     a dataclass type with the head's options (to_dict / from_dict)
     build_head      build_head(backbone, config, examples) -> nn.Module that owns the backbone; `examples` are
                     training examples, for what a head takes from the data (a label set)
@@ -53,6 +54,8 @@ class TaskSpec:
     demo_data       demo_data() -> {"train": path, "valid": path}: the small demo set the task ships (or None)
     training        a nlp_apps.commands.task_train.TaskTraining: the core builds the task's `train` command from it
                     (None: the task's cli brings its own train command)
+    evaluation      a nlp_apps.commands.task_evaluate.TaskEvaluation: the core builds `evaluate` from it (None: cli's own)
+    prediction      a nlp_apps.commands.task_predict.TaskPrediction: the core builds `predict` from it (None: cli's own)
     """
 
     name: str
@@ -70,6 +73,8 @@ class TaskSpec:
     load: Callable[..., Any]
     demo_data: Callable[[], dict] | None = None
     training: Any = None
+    evaluation: Any = None
+    prediction: Any = None
 
 
 def lazy(target: str) -> Callable[..., Any]:
@@ -110,6 +115,8 @@ def package_spec(
     metric_name: str,
     metric_best: float,
     training: Any = None,
+    evaluation: Any = None,
+    prediction: Any = None,
     demo_data: tuple[str, str] | None = None,
     metric: str = "task_metric",
     save: str = "save",
@@ -126,7 +133,7 @@ def package_spec(
     save, pipeline  <package>.pipeline:<save>, <package>.pipeline:<pipeline>   ("save", "pipeline" unless named)
     load            <package>.pipeline:load
     demo_data       the (train, valid) files shipped in the package, package-relative (package_files), or None
-    description, cli, head_config, metric_name, metric_best and training are TaskSpec's own.
+    description, cli, head_config, metric_name, metric_best, training, evaluation and prediction are TaskSpec's own.
     """
 
     def named(module: str, attribute: str) -> Callable[..., Any]:
@@ -148,6 +155,8 @@ def package_spec(
         load=named("pipeline", "load"),
         demo_data=package_files(package, train=demo_data[0], valid=demo_data[1]) if demo_data else None,
         training=training,
+        evaluation=evaluation,
+        prediction=prediction,
     )
 
 
@@ -191,7 +200,8 @@ def validate_spec(spec: Any, entry_name: str | None = None) -> TaskSpec:
         raise PluginError(f"entry point {entry_name!r} exposes a task named {spec.name!r}; the names must agree")
     if not isinstance(spec.cli, click.Group):
         raise PluginError(f"task {spec.name!r}: cli must be a click.Group")
-    missing = [c for c in REQUIRED_COMMANDS if c not in spec.cli.commands and not (c == "train" and spec.training is not None)]
+    built = {command: field for command, field, _, _ in _generated(spec) if getattr(spec, field) is not None}
+    missing = [c for c in REQUIRED_COMMANDS if c not in spec.cli.commands and c not in built]
     if missing:
         raise PluginError(f"task {spec.name!r}: cli lacks command(s) {', '.join(missing)}")
     if not dataclasses.is_dataclass(spec.head_config):
@@ -199,18 +209,29 @@ def validate_spec(spec: Any, entry_name: str | None = None) -> TaskSpec:
     for attribute in ("build_head", "read_dataset", "split_examples", "metric", "save", "pipeline", "load"):
         if not callable(getattr(spec, attribute)):
             raise PluginError(f"task {spec.name!r}: {attribute} must be callable")
-    if spec.training is not None:
-        from nlp_apps.commands.task_train import TaskTraining
-
-        if not isinstance(spec.training, TaskTraining):
-            raise PluginError(f"task {spec.name!r}: training must be a nlp_apps.commands.task_train.TaskTraining")
-        if "train" in spec.cli.commands and not getattr(spec.cli.commands["train"], "generated", False):
-            raise PluginError(f"task {spec.name!r}: give training or a train command in cli, not both")
+    for command, field, kind, _ in _generated(spec):
+        if command not in built:
+            continue
+        if not isinstance(getattr(spec, field), kind):
+            raise PluginError(f"task {spec.name!r}: {field} must be a {kind.__module__}.{kind.__name__}")
+        if command in spec.cli.commands and not getattr(spec.cli.commands[command], "generated", False):
+            raise PluginError(f"task {spec.name!r}: give {field} or a {command} command in cli, not both")
     if spec.demo_data is not None and not callable(spec.demo_data):
         raise PluginError(f"task {spec.name!r}: demo_data must be callable or None")
     if not isinstance(spec.metric_name, str) or not isinstance(spec.metric_best, (int, float)):
         raise PluginError(f"task {spec.name!r}: metric_name must be a string and metric_best a number")
     return spec
+
+
+def _generated(spec: TaskSpec) -> list[tuple[str, str, type, Callable]]:
+    """The commands the core builds: (command, the TaskSpec field it is built from, that field's type, build())."""
+    from nlp_apps.commands.task_evaluate import TaskEvaluation, evaluate_command
+    from nlp_apps.commands.task_predict import TaskPrediction, predict_command
+    from nlp_apps.commands.task_train import TaskTraining, train_command
+
+    return [("train", "training", TaskTraining, lambda: train_command(spec.name, spec.training)),
+            ("evaluate", "evaluation", TaskEvaluation, lambda: evaluate_command(spec)),
+            ("predict", "prediction", TaskPrediction, lambda: predict_command(spec))]
 
 
 @dataclass
@@ -228,10 +249,9 @@ class Registry:
 
     def register(self, spec: TaskSpec, distribution: str | None = None, entry_name: str | None = None) -> None:
         validate_spec(spec, entry_name)
-        if spec.training is not None and "train" not in spec.cli.commands:
-            from nlp_apps.commands.task_train import train_command
-
-            spec.cli.add_command(train_command(spec.name, spec.training))
+        for command, field, _, build in _generated(spec):
+            if getattr(spec, field) is not None and command not in spec.cli.commands:
+                spec.cli.add_command(build())
         if spec.training is not None and spec.training.demo is not None and spec.demo_data is not None and "demo" not in spec.cli.commands:
             from nlp_apps.commands.task_demo import demo_command
 

@@ -133,6 +133,21 @@ def test_evaluate_refuses_an_existing_hyps_file_unless_overwrite(task, tmp_path,
     assert invoke(*args, "--hyps", model / "hypotheses.txt").exit_code == 0
 
 
+def test_qa_evaluate_refuses_an_existing_predictions_file_unless_overwrite(tmp_path, echo_qa):
+    model = tmp_path / "model"
+    model.mkdir()
+    data = write(tmp_path / "dev.json", json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": [
+        {"context": "The tower was built in 1889.", "qas": [{"id": "q1", "question": "When?", "answers": [{"text": "1889", "answer_start": 23}]}]}]}]}))
+    earlier = write(tmp_path / "predictions.json", "{}")
+    refused = invoke("qa", "evaluate", "--model", model, "--data", data, "--predictions", earlier)
+    assert one_line_error(refused, earlier, "--predictions already exists", "--overwrite"), refused.output
+    assert earlier.read_text(encoding="utf-8") == "{}"
+    replaced = invoke("qa", "evaluate", "--model", model, "--data", data, "--predictions", earlier, "--overwrite")
+    assert replaced.exit_code == 0 and json.loads(earlier.read_text(encoding="utf-8")) == {"q1": "The tower was built in 1889."}
+    for _ in range(2):  # the model's own predictions.json is the default and is replaced
+        assert invoke("qa", "evaluate", "--model", model, "--data", data).exit_code == 0 and (model / "predictions.json").is_file()
+
+
 @pytest.fixture
 def stand_in_classifier(monkeypatch, plugins_on):
     pipeline = SimpleNamespace(labels=["negative", "positive"],

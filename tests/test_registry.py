@@ -3,6 +3,7 @@
 import dataclasses
 import sys
 import textwrap
+from pathlib import Path
 
 import click
 import pytest
@@ -162,3 +163,60 @@ def test_importing_the_core_imports_no_task_or_metric_library():
             "bad = [m for m in ('tasks', 'sklearn', 'sacrebleu', 'rouge_score', 'torch') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_evaluate_and_predict_are_built_from_the_spec(tmp_path, monkeypatch):
+    """A spec that gives evaluation and prediction gets both commands from the core: TaskEvaluation() reads --data
+    with the adapter, scores with the metric and prints JSON; TaskPrediction() answers texts line by line."""
+    import json
+
+    from nlp_apps.commands.task_evaluate import TaskEvaluation
+    from nlp_apps.commands.task_predict import TaskPrediction
+
+    monkeypatch.setenv("NLP_APPS_THREADS", "1")
+    model = SimpleModel()
+    spec = make_spec(evaluation=TaskEvaluation(), prediction=TaskPrediction(nothing="no text to shout"), load=lambda model_dir: model,
+                     read_dataset=lambda path: Path(path).read_text(encoding="utf-8").splitlines(),
+                     split_examples=lambda lines: ([line.lower() for line in lines], lines),
+                     metric=lambda predictions, references: {"score": sum(p == r for p, r in zip(predictions, references)) / len(references)})
+    for name in ("evaluate", "predict"):
+        del spec.cli.commands[name]
+    Registry().register(spec)
+    assert all(getattr(spec.cli.commands[name], "generated", False) for name in ("evaluate", "predict"))
+    data = tmp_path / "data.txt"
+    data.write_text("ONE\nTWO\nthree\n", encoding="utf-8")
+    scored = CliRunner().invoke(spec.cli, ["evaluate", "--model", str(tmp_path), "--data", str(data)])
+    assert scored.exit_code == 0 and json.loads(scored.output) == {"score": 2 / 3}, scored.output
+    assert CliRunner().invoke(spec.cli, ["evaluate", "--model", str(tmp_path), "--data", str(data), "--json"]).output == scored.output
+    shouted = CliRunner().invoke(spec.cli, ["predict", "--model", str(tmp_path), "-"], input="a\n\nb c\n")
+    assert shouted.output == "A\n\nB C\n" and model.calls[-2:] == [["one", "two", "three"], ["a", "b c"]]  # one call, blank lines answered with empty ones
+    rows = CliRunner().invoke(spec.cli, ["predict", "--model", str(tmp_path), "--json", "a", " "]).output.splitlines()
+    assert [json.loads(row) for row in rows] == [{"text": "a", "prediction": "A"}, {"text": " ", "prediction": None}]
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    empty = CliRunner().invoke(spec.cli, ["predict", "--model", str(tmp_path), "--file", str(tmp_path / "empty.txt")])
+    assert empty.exit_code == 2 and "no text to shout" in empty.output
+
+
+def test_generated_commands_are_checked():
+    from nlp_apps.commands.task_evaluate import TaskEvaluation
+    from nlp_apps.commands.task_predict import TaskPrediction
+
+    with pytest.raises(PluginError, match="evaluation must be a nlp_apps.commands.task_evaluate.TaskEvaluation"):
+        Registry().register(make_spec(evaluation=object()))
+    with pytest.raises(PluginError, match="give prediction or a predict command in cli, not both"):
+        Registry().register(make_spec(prediction=TaskPrediction()))
+    spec = make_spec(evaluation=TaskEvaluation())
+    del spec.cli.commands["evaluate"]
+    Registry().register(spec)  # not missing: the core builds it
+    assert getattr(spec.cli.commands["evaluate"], "generated", False)
+
+
+class SimpleModel:
+    """A stand-in task model: upper-cases its inputs, and records each call."""
+
+    def __init__(self):
+        self.calls = []
+
+    def predict(self, texts):
+        self.calls.append(list(texts))
+        return [text.upper() for text in texts]

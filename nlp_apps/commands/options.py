@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -149,12 +150,64 @@ def read_inputs(texts: tuple[str, ...], input_file: str | None) -> list[str]:
     return list(texts)
 
 
-def predict_lines(texts: Sequence[str], predict) -> list:
-    """predict(the non-blank texts), called once, spread back over `texts`: None stands for each blank line (a predict
-    command answers it with an empty line, so output lines match input lines)."""
-    present = [text for text in texts if text.strip()]
+def read_json_inputs(input_file: str | None, fields: Sequence[str], no_input: str) -> list[dict | None]:
+    """The inputs of a predict command whose input is more than a text: one JSON object a line with the string
+    `fields` (and an optional "id"), from --file FILE or standard input ('-' or no --file; `no_input` is the usage
+    error at a terminal). -> {field: ..., "line": its number[, "id": ...]} a line, None for a blank line."""
+    from nlp_apps.data.fileio import parse_json, stdin_lines
+    from nlp_apps.data.readers import numbered_lines
+    from nlp_apps.errors import DataError
+
+    if input_file and input_file != "-":
+        lines, name = numbered_lines(input_file), input_file
+    else:
+        if sys.stdin.isatty():
+            raise click.UsageError(no_input)
+        lines, name = enumerate(stdin_lines(), start=1), "<stdin>"
+    rows = []
+    for number, line in lines:
+        if not line.strip():
+            rows.append(None)
+            continue
+        try:
+            record = parse_json(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(name, f"malformed JSON ({exc.msg})", line=number) from None
+        if not isinstance(record, dict) or not all(isinstance(record.get(field), str) for field in fields):
+            raise DataError(name, "expected {" + ", ".join(f'"{field}": "..."' for field in fields) + "}", line=number)
+        rows.append({**{field: record[field] for field in fields}, "line": number, **({"id": record["id"]} if record.get("id") is not None else {})})
+    return rows
+
+
+def read_text_file(path: str) -> str:
+    """The whole text of a UTF-8 file given as an input (a passage); a missing or unreadable one is a one-line error naming it."""
+    from nlp_apps.data.fileio import check_readable_file
+    from nlp_apps.errors import DataError
+
+    check_readable_file(path)
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(path, "not valid UTF-8", line=data[: exc.start].count(b"\n") + 1) from None
+
+
+def predict_lines(rows: Sequence, predict) -> list:
+    """predict(the rows that are not blank), called once, spread back over `rows`: None stands for each blank line
+    (a text of white space, or None from a reader of other inputs), which a predict command answers with an empty
+    line, so output lines match input lines."""
+    present = [row for row in rows if not _blank(row)]
     results = iter(predict(present) if present else [])
-    return [next(results) if text.strip() else None for text in texts]
+    return [None if _blank(row) else next(results) for row in rows]
+
+
+def _blank(row) -> bool:
+    return row is None or (isinstance(row, str) and not row.strip())
+
+
+def option_group(*options):
+    """One decorator that adds click `options` (and arguments) to a command, in --help order."""
+    return lambda command: functools.reduce(lambda decorated, option: option(decorated), reversed(options), command)
 
 
 def report_run(result, out_dir, command: str, best: str | None) -> None:

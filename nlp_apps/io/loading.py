@@ -13,7 +13,7 @@ from nlp_apps.data.inputs import check_text
 from nlp_apps.data.token_files import encode_text
 from nlp_apps.data.tokenizer import EOS_ID
 from nlp_apps.io.checkpoint import load_language_model, read_model_config, resolve_model_dir
-from nlp_apps.models.lm import PerplexityResult, score_tokens
+from nlp_apps.models.lm import PerplexityResult, Sampling, score_tokens
 from nlp_apps.precision import check_precision, inference
 
 
@@ -50,25 +50,51 @@ class LanguageModelPipeline:
         letters or digits onto its last word ("The old man" may go on with " said", "'s" or
         ",", never "men"). <pad>, <unk> and <s> are never sampled.
         """
-        if not check_text(prompt, "prompt").strip():
-            raise ValueError("the prompt is empty: give some text to continue")
-        prompt_ids = self.tokenizer.encode(prompt)
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        new_ids = self.model.generate(
-            prompt_ids,
-            max_new_tokens=max_tokens,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            stop_ids=(EOS_ID,) if stop_at_newline else (),
-            generator=generator,
-            first_banned_ids=self.word_continuations if prompt[-1].isalnum() else (),
-        )
+        return self.generate_batch([prompt], max_tokens, temperature, top_k, top_p, seed, stop_at_newline)[0]
+
+    @inference
+    def generate_batch(
+        self,
+        prompts: list[str],
+        max_tokens: int | list[int] = 50,
+        temperature: float | list[float] = 1.0,
+        top_k: int | None | list[int | None] = None,
+        top_p: float | None | list[float | None] = None,
+        seed: int | None | list[int | None] = None,
+        stop_at_newline: bool | list[bool] = False,
+    ) -> list[str]:
+        """`generate` for many prompts, sampled side by side (`RNNLanguageModel.generate_batch`).
+
+        Each option is one value for every prompt or a list with one per prompt. Each prompt with a
+        seed samples with its own generator seeded with it, so its text is the one `generate` gives
+        it alone (the same seed on two prompts: two generators, each as if alone).
+        """
+        if isinstance(prompts, str):
+            raise TypeError("prompts must be a list of strings (for one prompt, use generate)")
+        options = dict(max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, stop_at_newline=stop_at_newline)
+        for name, value in options.items():
+            if isinstance(value, (list, tuple)) and len(value) != len(prompts):
+                raise ValueError(f"{name}: give one value, or one per prompt ({len(prompts)}), not {len(value)}")
+        rows = [{name: value[i] if isinstance(value, (list, tuple)) else value for name, value in options.items()} for i in range(len(prompts))]
+        for prompt in prompts:
+            if not check_text(prompt, "prompt").strip():
+                raise ValueError("the prompt is empty: give some text to continue")
+        prompt_ids = [self.tokenizer.encode(prompt) for prompt in prompts]
+        sampling = [
+            Sampling(max_new_tokens=row["max_tokens"], temperature=row["temperature"], top_k=row["top_k"], top_p=row["top_p"],
+                     stop_ids=(EOS_ID,) if row["stop_at_newline"] else (),
+                     first_banned_ids=self.word_continuations if prompt[-1].isalnum() else (),
+                     generator=torch.Generator().manual_seed(row["seed"]) if row["seed"] is not None else None)
+            for prompt, row in zip(prompts, rows)
+        ]
+        new_ids = self.model.generate_batch(prompt_ids, sampling)
         # Decode prompt and continuation together: a subword tokenizer puts the space before a
         # word into that word's first piece, which decoding on its own would drop.
-        prompt_text = decode_lines(self.tokenizer, prompt_ids)
-        full_text = decode_lines(self.tokenizer, prompt_ids + new_ids)
-        return full_text.removeprefix(prompt_text)
+        texts = []
+        for ids, new in zip(prompt_ids, new_ids):
+            prompt_text = decode_lines(self.tokenizer, ids)
+            texts.append(decode_lines(self.tokenizer, ids + new).removeprefix(prompt_text))
+        return texts
 
     @cached_property
     def word_continuations(self) -> tuple[int, ...]:

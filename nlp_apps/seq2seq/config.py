@@ -18,6 +18,9 @@ class Seq2SeqConfig(DictConfig):
     copy: bool = False  # pointer-generator: mix copying source tokens into the output distribution (See et al. 2017)
     coverage: bool = False  # the attention sees what it covered so far, and repeats are penalised
     coverage_weight: float = 1.0  # lambda of the coverage loss
+    # With coverage: the fraction of training (the Trainer's progress: steps or time budget) after which coverage
+    # joins, feature and loss (See et al. 2017 added it for a last phase); 0: from the first step.
+    coverage_from: float = 0.0
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_KINDS:
@@ -26,3 +29,7 @@ class Seq2SeqConfig(DictConfig):
             raise ValueError("label_smoothing and dropout must be in [0, 1)")
         if self.coverage_weight < 0:
             raise ValueError(f"coverage_weight must not be negative, got {self.coverage_weight}")
+        if not 0.0 <= self.coverage_from < 1.0:
+            raise ValueError(f"coverage_from must be in [0, 1), got {self.coverage_from}")
+        if self.coverage_from and not self.coverage:
+            raise ValueError("coverage_from (a late coverage phase) needs coverage on")

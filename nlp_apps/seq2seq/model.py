@@ -17,6 +17,10 @@ the backbone's start rule: it reads one </s> from a zero state first, so a pretr
 starts exactly where it learned that a text begins; training inputs are </s> y_1 ... y_n and
 targets y_1 ... y_n </s>. W_f starts at zero, so input feeding does not disturb a pretrained decoder
 at first.
+
+A late coverage phase (config.coverage_from > 0): the coverage feature's weight starts at zero and the
+model trains as one without coverage (no feature, no loss: `coverage_active` False, set by Seq2SeqTask)
+until the phase begins; decoding with the zero weight gives exactly what decoding without coverage gives.
 """
 
 from __future__ import annotations
@@ -75,6 +79,9 @@ class EncoderDecoder(nn.Module):
         self.feed = nn.Linear(width, width, bias=False) if config.input_feeding else None
         if self.feed is not None:
             nn.init.zeros_(self.feed.weight)
+        if config.coverage and config.coverage_from > 0:  # joins late: the attention is unchanged until it learns
+            nn.init.zeros_(self.attention.coverage_projection.weight)
+        self.coverage_active = True  # False: train as without coverage, before a late coverage phase (Seq2SeqTask)
         self.copy_switch = nn.Linear(memory_size + decoder.output_size + width, 1) if config.copy else None
         bias = torch.zeros(decoder.config.vocab_size) if output_bias is None else output_bias.detach().clone().float()
         self.output_bias = nn.Parameter(bias)
@@ -88,7 +95,12 @@ class EncoderDecoder(nn.Module):
     @property
     def stepwise(self) -> bool:
         """Whether teacher forcing must run one step at a time (each step needs the previous one's output)."""
-        return self.feed is not None or self.config.coverage
+        return self.feed is not None or self.covering
+
+    @property
+    def covering(self) -> bool:
+        """Whether coverage (the attention feature and the loss) is on now: configured, and not held back."""
+        return self.config.coverage and self.coverage_active
 
     # ---- encoding -----------------------------------------------------------------------
 
@@ -111,7 +123,7 @@ class EncoderDecoder(nn.Module):
 
     def initial_state(self, batch_size: int, source_length: int = 0) -> DecoderState:
         device = self.output_bias.device
-        coverage = torch.zeros(batch_size, source_length, device=device) if self.config.coverage else None
+        coverage = torch.zeros(batch_size, source_length, device=device) if self.covering else None
         return DecoderState(None, torch.zeros(batch_size, self.decoder.config.emb_size, device=device), coverage)
 
     def start(self, encoded: EncoderOutput) -> DecoderState:
@@ -157,6 +169,16 @@ class EncoderDecoder(nn.Module):
         """Label-smoothed negative log-likelihood per target token (padding never scored), plus the
         coverage loss; targets (B, T) are y_1 .. y_n </s> right-padded (extended ids with copy).
         -> (mean loss, number of scored tokens)."""
+        nll, coverage, scored = self.loss_terms(source, source_lengths, targets, source_ids, extra_words)
+        loss = nll
+        if coverage is not None:
+            loss = loss + self.config.coverage_weight * coverage
+        return loss / max(1, scored), scored
+
+    def loss_terms(self, source: torch.Tensor, source_lengths: torch.Tensor, targets: torch.Tensor,
+                   source_ids: torch.Tensor | None = None, extra_words: int = 0) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+        """`loss`'s parts, summed over the scored tokens: (label-smoothed NLL, coverage loss before its weight, or
+        None while coverage is off, number of scored tokens)."""
         inputs = torch.cat([torch.full_like(targets[:, :1], START_ID), targets[:, :-1]], dim=1)
         inputs = inputs.masked_fill(inputs.eq(PAD_ID), EOS_ID)  # past a row's end: any real id, never scored
         log_probs, coverage_loss = self(source, source_lengths, inputs, source_ids, extra_words)
@@ -167,10 +189,8 @@ class EncoderDecoder(nn.Module):
         if smoothing:
             uniform = -log_probs[..., : self.decoder.config.vocab_size].mean(-1)
             nll = (1 - smoothing) * nll + smoothing * uniform
-        loss = nll.masked_fill(~real, 0.0).sum()
-        if coverage_loss is not None:
-            loss = loss + self.config.coverage_weight * coverage_loss.masked_fill(~real, 0.0).sum()
-        return loss / max(1, scored), scored
+        coverage = coverage_loss.masked_fill(~real, 0.0).sum() if coverage_loss is not None else None
+        return nll.masked_fill(~real, 0.0).sum(), coverage, scored
 
     def _log_probs(self, attentional, context, hidden, embedded, weights, encoded: EncoderOutput) -> torch.Tensor:
         """log P over the decoder's vocabulary, extended by the copied source words when copy is on."""
@@ -194,4 +214,22 @@ def forward_only(backbone: RNNBackbone) -> RNNBackbone:
         return backbone
     decoder = RNNBackbone(dataclasses.replace(backbone.config, bidirectional=False))
     decoder.load_state_dict({k: v for k, v in backbone.state_dict().items() if not k.startswith("stacks.bwd.")})
+    return decoder
+
+
+RANDOM_DECODER_EMBEDDING_STD = 0.5
+
+
+def init_random_decoder(decoder: RNNBackbone, std: float = RANDOM_DECODER_EMBEDDING_STD) -> RNNBackbone:
+    """A decoder with no pretrained backbone behind it: its embedding, which is also the output layer (tied),
+    drawn from N(0, std^2) instead of the backbone's U(-0.1, 0.1) (padding row kept at zero); in place.
+
+    With the backbone's small init the logits h~ E^T start near zero and a random decoder stalls at the
+    target unigram distribution for hundreds of steps (a dozen sentence pairs, the default shape and the
+    translation defaults: nothing reproduced after 200 steps; with std 0.5, every pair after 60;
+    tests/test_seq2seq_v2.py). A pretrained decoder never comes here: its embedding is the language model's.
+    """
+    with torch.no_grad():
+        nn.init.normal_(decoder.embedding.weight, 0.0, std)
+        decoder.embedding.weight[decoder.config.pad_id].zero_()
     return decoder

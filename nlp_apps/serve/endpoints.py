@@ -1,5 +1,6 @@
 """Each task's endpoints: the request body, how a request becomes batch items plus options (requests
 with equal options may share a batch), how a batch runs on the pipeline, and the response body.
+`generate` keeps each request's options with its prompt instead, so any generate requests may share a batch.
 
 sentiment: predict; translation and summarization: predict (beam search options); qa: predict;
 a language model: perplexity and generate; any other installed task: predict on raw `inputs`.
@@ -89,9 +90,19 @@ def perplexity(requests) -> Endpoint:
 
 
 def generate(requests) -> Endpoint:
-    return Endpoint("generate", requests.generate, schemas.GenerateResponse,
-                    split=lambda body: (body.model_dump(exclude={"prompt"}), [body.prompt]),
-                    run=lambda pipeline, options, prompts: [pipeline.generate(prompt, **options) for prompt in prompts],
+    """Every generate request may share a batch: its options (seed included) travel with its prompt, and the
+    batch samples each prompt with its own (`generate_batch`), so a seeded request gives the same text in any batch."""
+
+    def split(body):
+        return {}, [body.model_dump()]
+
+    def run(pipeline, options, items):
+        names = [name for name in items[0] if name != "prompt"]  # every item has the request body's fields
+        if not hasattr(pipeline, "generate_batch"):  # a pipeline of another make: one prompt at a time
+            return [pipeline.generate(item["prompt"], **{name: item[name] for name in names}) for item in items]
+        return pipeline.generate_batch([item["prompt"] for item in items], **{name: [item[name] for item in items] for name in names})
+
+    return Endpoint("generate", requests.generate, schemas.GenerateResponse, split=split, run=run,
                     respond=lambda results: schemas.GenerateResponse(text=results[0]),
                     summary="A sampled continuation of the prompt (give a seed to repeat it).")
 

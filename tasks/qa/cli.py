@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
-import time
-from pathlib import Path
-
 import click
 
-from nlp_apps.commands.options import json_lines_option, model_option, recipe_options
+from nlp_apps.commands.options import read_json_inputs, recipe_options
+from nlp_apps.commands.options import read_text_file as read_context  # --context (tasks.qa.cli.read_context)
 from nlp_apps.commands.task_demo import TaskDemo
+from nlp_apps.commands.task_evaluate import Output, Scored, TaskEvaluation
+from nlp_apps.commands.task_predict import TaskPrediction
 from nlp_apps.commands.task_train import TaskTraining
 from nlp_apps.registry import lazy
 from tasks.qa.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
@@ -91,141 +89,98 @@ TRAINING = TaskTraining(
 )
 
 
-@qa.command()
-@model_option("qa")
-@click.option("--data", "data_file", required=True, type=click.Path(), help="Questions with gold answers: SQuAD JSON or JSONL.")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="auto", show_default=True)
-@click.option("--predictions", "predictions_file", type=click.Path(), help="Where to write {id: answer} [MODEL/predictions.json].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
-def evaluate(model_dir, data_file, fmt, predictions_file, batch_size, device, as_json) -> None:
-    """Answer every question of --data and score the answers: exact match and F1 as the official SQuAD
-    scripts define them (v2.0 data: also for the questions with and without an answer)."""
-    from nlp_apps.data.fileio import atomic_write_json
+def score(dataset, results: list, values: dict, seconds: float) -> Scored:
     from tasks.qa.metric import squad_metrics
-    from tasks.qa.pipeline import load
 
-    dataset = read(data_file, fmt, lambda message: click.echo(message, err=True))
-    pipeline = load(model_dir, device=device)
-    started = time.perf_counter()
-    results = pipeline.predict([{"context": e.context, "question": e.question} for e in dataset.examples], batch_size=batch_size)
-    seconds = time.perf_counter() - started
     answers = [r["answer"] for r in results]
     scores = squad_metrics(answers, [[a.text for a in e.answers] for e in dataset.examples], dataset.version)
-    scores.update(data=str(data_file), questions_per_s=round(len(answers) / max(seconds, 1e-9), 2))
-    target = Path(predictions_file) if predictions_file else Path(model_dir) / "predictions.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(target, {e.id: answer for e, answer in zip(dataset.examples, answers)})
-    if as_json:
-        click.echo(json.dumps(scores))
-        return
-    click.echo(f"questions:    {scores['total']:,} (SQuAD {scores['version']} scoring)")
-    click.echo(f"exact match:  {scores['exact_match']:.2f}")
-    click.echo(f"F1:           {scores['f1']:.2f}")
+    scores.update(data=str(values["data_file"]), questions_per_s=round(len(answers) / seconds, 2))
+    return Scored(scores, {e.id: answer for e, answer in zip(dataset.examples, answers)})
+
+
+def report(scores: dict, values: dict, path):
+    yield f"questions:    {scores['total']:,} (SQuAD {scores['version']} scoring)"
+    yield f"exact match:  {scores['exact_match']:.2f}"
+    yield f"F1:           {scores['f1']:.2f}"
     for prefix, name in (("has_ans_", "with an answer"), ("no_ans_", "without answer")):
         if f"{prefix}total" in scores:
-            click.echo(f"  {name:<15} {scores[prefix + 'total']:>6,}  EM {scores[prefix + 'exact_match']:.2f}  F1 {scores[prefix + 'f1']:.2f}")
-    click.echo(f"{scores['questions_per_s']:.1f} questions/s; predictions in {target}")
+            yield f"  {name:<15} {scores[prefix + 'total']:>6,}  EM {scores[prefix + 'exact_match']:.2f}  F1 {scores[prefix + 'f1']:.2f}"
+    yield f"{scores['questions_per_s']:.1f} questions/s; predictions in {path}"
 
 
-@qa.command()
-@model_option("qa")
-@click.option("--context", "context_file", type=click.Path(), help="The passage: a UTF-8 text file.")
-@click.option("--context-text", help="The passage itself, as text (instead of --context).")
-@click.option("--question", "questions", multiple=True, help="A question about the passage (repeatable).")
-@click.option("--file", "input_file", type=click.Path(),
-              help='JSONL lines {"context": ..., "question": ...} (\'-\' = stdin; the default without a passage).')
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@json_lines_option
-def predict(model_dir, context_file, context_text, questions, input_file, batch_size, device, as_json) -> None:
-    """Answer questions about a passage: answer, character span [start, end) in the context, and score.
+RUN_OPTIONS = [click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
+               click.option("--device", default="cpu", show_default=True)]
 
-    The passage is a file (--context FILE) or text (--context-text TEXT); without either, JSONL input.
+EVALUATION = TaskEvaluation(
+    data_options=[click.option("--data", "data_file", required=True, type=click.Path(), help="Questions with gold answers: SQuAD JSON or JSONL."),
+                  click.option("--format", "fmt", type=FORMAT_CHOICE, default="auto", show_default=True)],
+    options=RUN_OPTIONS, read=lambda values, log: read(values["data_file"], values["fmt"], log),
+    predict=lambda pipeline, dataset, values: pipeline.predict([vars(e) for e in dataset.examples], batch_size=values["batch_size"]),
+    score=score, report=report,
+    output=Output("--predictions", "predictions.json", "Where to write {id: answer} [MODEL/predictions.json].",
+                  overwrite="Replace an existing --predictions file."),
+    help="Answer every question of --data and score the answers: exact match and F1 as the official SQuAD scripts define them "
+         "(v2.0 data: also for the questions with and without an answer).\n\n"
+         "An existing --predictions file is replaced only with --overwrite (the model's own predictions.json always is).",
+)
 
-    \b
-    nlp-apps qa predict --model runs/qa --context article.txt --question "Who built it?" --question "When?"
-    nlp-apps qa predict --model runs/qa --context-text "The tower was built in 1889." --question "When?"
-    echo '{"context": "...", "question": "..."}' | nlp-apps qa predict --model runs/qa
-    Each JSONL input line gets one output line; a blank line gets an empty one.
-    """
-    from tasks.qa.pipeline import load
 
-    if context_file is not None and context_text is not None:
-        raise click.UsageError("give --context FILE or --context-text TEXT, not both")
-    if context_file is not None or context_text is not None:
-        flag = "--context" if context_file is not None else "--context-text"
-        if input_file:
-            raise click.UsageError(f"give {flag} with --question, or --file, not both")
-        if not questions:
-            raise click.UsageError(f"{flag} needs at least one --question")
-        context = read_context(context_file) if context_file is not None else context_text
-        rows = [{"context": context, "question": q} for q in questions]
+def check(values: dict) -> None:
+    """--context FILE or --context-text TEXT with --question, or else JSONL input (--file or standard input)."""
+    if values["context_file"] is not None and values["context_text"] is not None:
+        raise ValueError("give --context FILE or --context-text TEXT, not both")
+    if values["context_file"] is not None or values["context_text"] is not None:
+        flag = "--context" if values["context_file"] is not None else "--context-text"
+        if values["input_file"]:
+            raise ValueError(f"give {flag} with --question, or --file, not both")
+        if not values["questions"]:
+            raise ValueError(f"{flag} needs at least one --question")
+    elif values["questions"]:
+        raise ValueError("--question needs --context FILE or --context-text TEXT")
+
+
+def read_rows(values: dict) -> list[dict | None]:
+    if values["context_file"] is not None or values["context_text"] is not None:
+        context = read_context(values["context_file"]) if values["context_file"] is not None else values["context_text"]
+        rows = [{"context": context, "question": q} for q in values["questions"]]
     else:
-        if questions:
-            raise click.UsageError("--question needs --context FILE or --context-text TEXT")
-        rows = read_jsonl_inputs(input_file)
-    present = [row for row in rows if row is not None]
-    for row in present:
-        if not row["context"].strip() or not row["question"].strip():
-            raise click.UsageError(f"empty context or question{' on line ' + str(row['line']) if 'line' in row else ''}")
-    pipeline = load(model_dir, device=device)
-    results = iter(pipeline.predict([{"context": r["context"], "question": r["question"]} for r in present], batch_size=batch_size)
-                   if present else [])
+        rows = read_jsonl_inputs(values["input_file"])
     for row in rows:
-        if row is None:
-            click.echo("")
-            continue
-        result = next(results)
-        if as_json:
-            extra = {"id": row["id"]} if "id" in row else {}
-            click.echo(json.dumps({**extra, "question": row["question"], **result}, ensure_ascii=False))
-        elif result["answer"]:
-            click.echo(f"{result['answer']}\t[{result['start']}, {result['end']})\t{result['score']:.4f}")
-        else:
-            click.echo(f"(no answer)\t-\t{result['score']:.4f}")
+        if row is not None and (not row["context"].strip() or not row["question"].strip()):
+            raise click.UsageError(f"empty context or question{' on line ' + str(row['line']) if 'line' in row else ''}")
+    return rows
 
 
-def read_context(path: str) -> str:
-    """--context: the text of a UTF-8 file (a missing or unreadable one is a one-line error naming it)."""
-    from nlp_apps.data.fileio import check_readable_file
-    from nlp_apps.errors import DataError
+def show_answer(row: dict, result: dict, values: dict) -> str:
+    if result["answer"]:
+        return f"{result['answer']}\t[{result['start']}, {result['end']})\t{result['score']:.4f}"
+    return f"(no answer)\t-\t{result['score']:.4f}"
 
-    check_readable_file(path)
-    data = Path(path).read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(path, "not valid UTF-8", line=data[: exc.start].count(b"\n") + 1) from None
+
+PREDICTION = TaskPrediction(
+    data_options=[
+        click.option("--context", "context_file", type=click.Path(), help="The passage: a UTF-8 text file."),
+        click.option("--context-text", help="The passage itself, as text (instead of --context)."),
+        click.option("--question", "questions", multiple=True, help="A question about the passage (repeatable)."),
+        click.option("--file", "input_file", type=click.Path(),
+                     help='JSONL lines {"context": ..., "question": ...} (\'-\' = stdin; the default without a passage).'),
+    ],
+    check=check, read=read_rows, options=RUN_OPTIONS, predict=lambda pipeline, rows, values: pipeline.predict(rows, batch_size=values["batch_size"]),
+    show=show_answer,
+    record=lambda row, result, values: {**({"id": row["id"]} if "id" in row else {}), "question": row["question"], **result},
+    help="""Answer questions about a passage: answer, character span [start, end) in the context, and score.
+
+The passage is a file (--context FILE) or text (--context-text TEXT); without either, JSONL input.
+
+\b
+nlp-apps qa predict --model runs/qa --context article.txt --question "Who built it?" --question "When?"
+nlp-apps qa predict --model runs/qa --context-text "The tower was built in 1889." --question "When?"
+echo '{"context": "...", "question": "..."}' | nlp-apps qa predict --model runs/qa
+Each JSONL input line gets one output line; a blank line gets an empty one.""",
+)
 
 
 def read_jsonl_inputs(input_file: str | None) -> list[dict | None]:
     """One {"context", "question"[, "id"]} per line (None for a blank line), from a file or standard input."""
-    from nlp_apps.data.fileio import parse_json, stdin_lines
-    from nlp_apps.data.readers import numbered_lines
-    from nlp_apps.errors import DataError
-
-    if input_file and input_file != "-":
-        lines, name = numbered_lines(input_file), input_file
-    else:
-        if sys.stdin.isatty():
-            raise click.UsageError("no input: give --context FILE (or --context-text TEXT) and --question, --file FILE, "
-                                   "or pipe JSONL into standard input")
-        lines, name = enumerate(stdin_lines(), start=1), "<stdin>"
-    rows = []
-    for number, line in lines:
-        if not line.strip():
-            rows.append(None)
-            continue
-        try:
-            record = parse_json(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(name, f"malformed JSON ({exc.msg})", line=number) from None
-        if not isinstance(record, dict) or not isinstance(record.get("context"), str) or not isinstance(record.get("question"), str):
-            raise DataError(name, 'expected {"context": "...", "question": "..."}', line=number)
-        row = {"context": record["context"], "question": record["question"], "line": number}
-        if record.get("id") is not None:
-            row["id"] = record["id"]
-        rows.append(row)
-    return rows
+    return read_json_inputs(input_file, ("context", "question"), "no input: give --context FILE (or --context-text TEXT) and --question, "
+                            "--file FILE, or pipe JSONL into standard input")

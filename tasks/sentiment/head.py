@@ -2,12 +2,23 @@
 bounded chunks, then a small MLP (ULMFiT, Howard & Ruder 2018).
 
 With a bidirectional backbone the features of both reading directions are concatenated.
+
+With `ngram_features`, an n-gram path runs beside it (NBSVM, Wang & Manning 2012): the text's word
+uni- and bigrams (lowercased regex words, independent of the backbone's tokenizer), each present one
+hashed into one of `ngram_buckets` buckets (zlib.crc32: the same in every process and on every
+machine), weighted by their naive-Bayes log-count ratios (each class against the rest, from the
+training set, stored in the model) and by 1/sqrt(number of n-grams), feed a linear layer whose logits
+add to the MLP's. Its weights start at zero, so training starts exactly where the RNN head alone would.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+import re
+import zlib
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -33,11 +44,18 @@ class SentimentClassifier(nn.Module):
             nn.Dropout(config.dropout),
             nn.Linear(config.hidden_size, len(config.labels)),
         )
+        if config.ngram_features:  # only then: without it the parameters are exactly the RNN head's
+            self.ngrams = NgramFeatures(config.ngram_buckets, len(config.labels), config.ngram_lr_scale)
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        # tokens: (B, T) right-padded, lengths: (B,) -> logits (B, C)
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, ngrams: NgramBatch | None = None) -> torch.Tensor:
+        # tokens: (B, T) right-padded, lengths: (B,), ngrams: the texts' hashed n-grams (with ngram_features) -> logits (B, C)
         pooled = [self.pool(tokens, lengths, d) for d in self.backbone.config.directions]
-        return self.classifier(torch.cat(pooled, dim=-1))  # (B, C)
+        logits = self.classifier(torch.cat(pooled, dim=-1))  # (B, C)
+        if not self.config.ngram_features:
+            return logits
+        if ngrams is None:
+            raise ValueError("this classifier has n-gram features: pass ngrams=ngram_batch(texts' ngram_ids, device)")
+        return logits + self.ngrams(*ngrams).to(logits.dtype)
 
     def pool(self, tokens: torch.Tensor, lengths: torch.Tensor, direction: str) -> torch.Tensor:
         """[last, max, mean] of the top layer over each text, read chunk by chunk. -> (B, 3*O)."""
@@ -72,14 +90,96 @@ class SentimentClassifier(nn.Module):
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Parameter groups from the bottom (embedding) to the top (classifier), for per-layer LRs."""
-        return self.backbone.layer_groups() + [list(self.classifier.parameters())]
+        top = list(self.classifier.parameters())
+        if self.config.ngram_features:  # part of the head: trains from the first step under gradual unfreezing
+            top.append(self.ngrams.weight)
+        return self.backbone.layer_groups() + [top]
+
+
+# ---- the n-gram path ------------------------------------------------------------------------
+
+WORD = re.compile(r"\w+(?:'\w+)*|[^\w\s]")  # words (with inner apostrophes: "can't", SST-2's "n't") and single punctuation marks
+
+NgramBatch = tuple[torch.Tensor, torch.Tensor]  # (ids (N,), offsets (B,)): the bags of a batch, EmbeddingBag-style
+
+
+def ngram_ids(text: str, buckets: int) -> list[int]:
+    """The buckets of the text's distinct word unigrams and bigrams, sorted (crc32 of the n-gram, a space between words)."""
+    words = WORD.findall(text.lower())
+    grams = set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)}
+    return sorted({zlib.crc32(gram.encode("utf-8")) % buckets for gram in grams})
+
+
+def ngram_batch(bags: Sequence[Sequence[int]], device: torch.device | str = "cpu") -> NgramBatch:
+    """(ids, offsets) of the bags, each bag a list of bucket ids (as `ngram_ids` returns)."""
+    counts = torch.tensor([len(b) for b in bags], dtype=torch.long)
+    offsets = torch.cumsum(counts, 0) - counts
+    ids = torch.tensor([i for b in bags for i in b], dtype=torch.long)
+    return ids.to(device), offsets.to(device)
+
+
+def nb_ratios(bags: Sequence[Sequence[int]], targets: Sequence[int], classes: int, buckets: int, alpha: float = 1.0) -> torch.Tensor:
+    """(buckets, classes) naive-Bayes log-count ratios of binarized features, each class against the rest:
+    r[f, c] = log((p_c[f] / |p_c|) / (q_c[f] / |q_c|)), p_c = alpha + presence counts in class c, q_c the same in the
+    other classes, the norms over the buckets seen in training. A bucket never seen in training gets 0."""
+    ids, _ = ngram_batch(bags)
+    counts = torch.tensor([len(b) for b in bags], dtype=torch.long)
+    rows = torch.repeat_interleave(torch.tensor(list(targets), dtype=torch.long), counts)
+    present = torch.zeros(buckets, classes, dtype=torch.float64)
+    present.index_put_((ids, rows), torch.ones(len(ids), dtype=torch.float64), accumulate=True)
+    seen = present.sum(1) > 0  # (buckets,)
+    rest = present.sum(1, keepdim=True) - present
+    p, q = (alpha + present) * seen.unsqueeze(1), (alpha + rest) * seen.unsqueeze(1)
+    ratios = torch.log(p / p.sum(0)) - torch.log(q / q.sum(0))
+    return torch.where(seen.unsqueeze(1), ratios, torch.zeros_like(ratios)).float()
+
+
+class NgramFeatures(nn.Module):
+    """logits[b, c] = lr_scale * sum over the n-grams f of text b of weight[f, c] * ratios[f, c] / sqrt(n_b).
+
+    `lr_scale` multiplies the weights in the forward pass but not their gradient (a straight-through factor):
+    under Adam they learn `lr_scale` times faster than the head's other weights, while gradient clipping sees
+    the gradient of the effective weights."""
+
+    def __init__(self, buckets: int, classes: int, lr_scale: float = 1.0):
+        super().__init__()
+        self.lr_scale = lr_scale
+        self.weight = nn.Parameter(torch.zeros(buckets, classes))
+        self.register_buffer("ratios", torch.zeros(buckets, classes))  # naive-Bayes ratios, set once from the training set
+
+    def forward(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        # ids: (N,) bucket ids of all texts' n-grams, offsets: (B,) where each text's start -> (B, C)
+        batch = offsets.numel()
+        counts = torch.diff(offsets, append=offsets.new_tensor([ids.numel()]))  # (B,)
+        bag = torch.repeat_interleave(torch.arange(batch, device=ids.device), counts)  # (N,)
+        rows = self.weight[ids]  # (N, C)
+        rows = rows + (self.lr_scale - 1.0) * rows.detach()  # forward: lr_scale * weight; gradient: as for the weight
+        norm = counts.clamp(min=1).float().rsqrt()[bag].unsqueeze(1)  # (N, 1)
+        values = rows.float() * self.ratios[ids] * norm
+        return torch.zeros(batch, self.weight.size(1), device=ids.device, dtype=values.dtype).index_add_(0, bag, values)
+
+
+def set_ngram_ratios(model: SentimentClassifier, texts: Sequence[str], labels: Sequence[str]) -> None:
+    """The model's naive-Bayes ratios from its training texts and their labels."""
+    index = {label: i for i, label in enumerate(model.config.labels)}
+    bags = [ngram_ids(t, model.config.ngram_buckets) for t in texts]
+    ratios = nb_ratios(bags, [index[label] for label in labels], len(index), model.config.ngram_buckets)
+    with torch.no_grad():
+        model.ngrams.ratios.copy_(ratios)
 
 
 def build_head(backbone: RNNBackbone, config: HeadConfig, examples=()) -> SentimentClassifier:
-    """The classifier on `backbone`; without labels in `config`, the label set of `examples`."""
+    """The classifier on `backbone`; without labels in `config`, the label set of `examples`. With n-gram
+    features, their naive-Bayes ratios come from `examples` (the training set)."""
+    examples = list(examples)
     if not config.labels:
         labels = sorted({e.label for e in examples})
         if len(labels) < 2:
             raise ValueError(f"a classifier needs at least two labels; the examples have {labels or 'none'}")
         config = dataclasses.replace(config, labels=labels)
-    return SentimentClassifier(backbone, config)
+    model = SentimentClassifier(backbone, config)
+    if config.ngram_features:
+        if not examples:
+            raise ValueError("a classifier with n-gram features needs its training examples (for the naive-Bayes ratios)")
+        set_ngram_ratios(model, [e.text for e in examples], [e.label for e in examples])
+    return model

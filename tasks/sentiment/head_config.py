@@ -14,9 +14,18 @@ class HeadConfig(DictConfig):
     dropout: float = 0.2  # on the pooled features and the hidden layer
     chunk_size: int = 128  # tokens read at a time; the recurrent state carries over between chunks
     grad_chunks: int = 4  # only the last chunks of a long text get gradients (bounded memory)
+    # The n-gram path (tasks/sentiment/ngrams.py): hashed word uni- and bigrams, NB-weighted, a linear layer whose
+    # logits add to the MLP's. Off: the head is exactly the RNN head (no n-gram weights in the model).
+    ngram_features: bool = False
+    ngram_buckets: int = 2**18  # hash buckets (zlib.crc32 of the lowercased n-gram, mod this)
+    ngram_lr_scale: float = 10.0  # the n-gram weights learn this many times faster than the head (a factor on their logits)
 
     def __post_init__(self) -> None:
         if self.chunk_size < 1 or self.grad_chunks < 1:
             raise ValueError("chunk_size and grad_chunks must be at least 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.ngram_buckets < 1:
+            raise ValueError(f"ngram_buckets must be at least 1, got {self.ngram_buckets}")
+        if not self.ngram_lr_scale > 0.0:
+            raise ValueError(f"ngram_lr_scale must be positive, got {self.ngram_lr_scale}")

@@ -12,7 +12,7 @@ from nlp_apps.data.batching import bucket_batches, pad_sequences
 from nlp_apps.data.inputs import text_list
 from nlp_apps.io.checkpoint import load_model_tokenizer, load_task_model, save_model
 from nlp_apps.precision import inference
-from tasks.sentiment.head import SentimentClassifier
+from tasks.sentiment.head import SentimentClassifier, ngram_batch, ngram_ids
 from tasks.sentiment.head_config import HeadConfig
 
 
@@ -29,11 +29,14 @@ class SentimentPipeline:
     def probabilities(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         """(N, C) class probabilities, in the order of `texts`."""
         ids = self.encode(texts)
+        config = self.model.config
+        bags = [ngram_ids(t, config.ngram_buckets) for t in texts] if config.ngram_features else None
         device = next(self.model.parameters()).device
         out = torch.zeros(len(ids), len(self.labels))
         for batch in bucket_batches([len(x) for x in ids], batch_size, shuffle=False):
             tokens, lengths = pad_sequences([ids[i] for i in batch])
-            out[batch] = torch.softmax(self.model(tokens.to(device), lengths).float(), dim=-1).cpu()
+            ngrams = None if bags is None else ngram_batch([bags[i] for i in batch], device)
+            out[batch] = torch.softmax(self.model(tokens.to(device), lengths, ngrams).float(), dim=-1).cpu()
         return out
 
     def predict(self, texts: Sequence[str] | str, batch_size: int = 64) -> list[dict]:

@@ -22,8 +22,8 @@ from nlp_apps.training.batched_task import BatchedTask
 from nlp_apps.training.finetune import RecipeConfig, RecipeOptions, discriminative_param_groups, pretrained_backbone, start_recipe
 from nlp_apps.training.trainer import StepOutput, TrainerConfig, TrainResult
 from tasks.sentiment.adapter import Example
-from tasks.sentiment.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
-from tasks.sentiment.head import SentimentClassifier, build_head
+from tasks.sentiment.defaults import HEAD_DEFAULTS, RECIPE_DEFAULTS, TRAINER_DEFAULTS
+from tasks.sentiment.head import NgramBatch, SentimentClassifier, build_head, ngram_batch, ngram_ids
 from tasks.sentiment.head_config import HeadConfig
 from tasks.sentiment.metric import classification_metrics
 from tasks.sentiment.pipeline import save_classifier
@@ -57,6 +57,9 @@ class ClassificationTask(BatchedTask):
         self.train_targets = [index[e.label] for e in train]
         self.valid_ids = encode_examples(tokenizer, valid)
         self.valid_labels = [e.label for e in valid]
+        # With n-gram features, each text's hashed n-grams, computed once (an epoch's batches take their share).
+        self.train_ngrams = encode_ngrams(model, train)
+        self.valid_ngrams = encode_ngrams(model, valid)
         self.groups = model.layer_groups()
 
     def param_groups(self) -> list[dict]:
@@ -71,22 +74,25 @@ class ClassificationTask(BatchedTask):
             return self.empty_step()
         tokens, lengths = pad_sequences([self.train_ids[i] for i in batch])
         targets = torch.tensor([self.train_targets[i] for i in batch], device=self.device)
-        logits = self.model(tokens.to(self.device), lengths)
+        logits = self.model(tokens.to(self.device), lengths, self.ngrams_of(self.train_ngrams, batch))
         return StepOutput(loss=F.cross_entropy(logits.float(), targets), units=len(batch))
 
+    def ngrams_of(self, bags: list[list[int]] | None, batch: list[int]) -> NgramBatch | None:
+        return None if bags is None else ngram_batch([bags[i] for i in batch], self.device)
+
     @torch.no_grad()
-    def predict_ids(self, ids: list[list[int]]) -> list[str]:
+    def predict_ids(self, ids: list[list[int]], ngrams: list[list[int]] | None = None) -> list[str]:
         self.model.eval()
         predictions = [""] * len(ids)
         for batch in bucket_batches([len(x) for x in ids], 64, shuffle=False):
             tokens, lengths = pad_sequences([ids[i] for i in batch])
-            best = self.model(tokens.to(self.device), lengths).argmax(-1).tolist()
+            best = self.model(tokens.to(self.device), lengths, self.ngrams_of(ngrams, batch)).argmax(-1).tolist()
             for i, b in zip(batch, best):
                 predictions[i] = self.labels[b]
         return predictions
 
     def evaluate(self) -> dict[str, float]:
-        scores = classification_metrics(self.valid_labels, self.predict_ids(self.valid_ids), self.labels)
+        scores = classification_metrics(self.valid_labels, self.predict_ids(self.valid_ids, self.valid_ngrams), self.labels)
         return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
 
     def save(self, directory: Path, exact: bool = False) -> None:
@@ -95,6 +101,13 @@ class ClassificationTask(BatchedTask):
 
 def encode_examples(tokenizer, examples: Sequence[Example]) -> list[list[int]]:
     return [ids or [0] for ids in tokenizer.encode_batch([e.text for e in examples])]
+
+
+def encode_ngrams(model: SentimentClassifier, examples: Sequence[Example]) -> list[list[int]] | None:
+    """Each example's hashed n-grams when the model has the n-gram path, else None."""
+    if not model.config.ngram_features:
+        return None
+    return [ngram_ids(e.text, model.config.ngram_buckets) for e in examples]
 
 
 def label_set(train: Sequence[Example], source: str) -> list[str]:
@@ -120,12 +133,12 @@ def train_classifier(train: Sequence[Example], valid: Sequence[Example], out_dir
 
     Under torchrun every process runs this; process 0 writes the files.
     """
-    run, head = start_recipe(options, RECIPE_DEFAULTS, TRAINER_DEFAULTS), head or HeadConfig()
+    run, head = start_recipe(options, RECIPE_DEFAULTS, TRAINER_DEFAULTS), head or HeadConfig(**HEAD_DEFAULTS)
     labels = label_set(train, train[0].source.rpartition(":")[0] if train else "training set")
     check_known_labels(valid, labels)
 
     def build_task(backbone_dir: Path) -> ClassificationTask:
-        model = build_head(pretrained_backbone(backbone_dir, run.recipe), dataclasses.replace(head, labels=labels))
+        model = build_head(pretrained_backbone(backbone_dir, run.recipe), dataclasses.replace(head, labels=labels), train)
         return ClassificationTask(model, load_model_tokenizer(backbone_dir), train, valid, run.recipe, seed=run.trainer.seed,
                                   device=run.device, data_files=run.data_files)
 
@@ -147,8 +160,11 @@ def configure(values: dict, log) -> Prepared:
     train, valid = read(values["train_file"], **data_options), read(values["valid_file"], **data_options)
     check_known_labels(valid, label_set(train, str(values["train_file"])))
     check_backbone(values["backbone"])
+    ngram_features = values.get("ngram_features")
+    ngram_features = HEAD_DEFAULTS["ngram_features"] if ngram_features is None else ngram_features
     run = {"data": {"train": str(values["train_file"]), "valid": str(values["valid_file"]), "options": data_options},
-           "backbone": values["backbone"], "recipe": recipe.to_dict(), "head": HeadConfig(dropout=recipe.backbone_dropout).to_dict()}
+           "backbone": values["backbone"], "recipe": recipe.to_dict(),
+           "head": HeadConfig(dropout=recipe.backbone_dropout, ngram_features=ngram_features).to_dict()}
     return Prepared(run, (train, valid))
 
 

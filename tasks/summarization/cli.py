@@ -2,43 +2,34 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
-from nlp_apps.commands.options import json_lines_option, model_option, predict_lines, read_inputs, recipe_options
+from nlp_apps.commands.options import option_group, recipe_options
 from nlp_apps.commands.task_demo import TaskDemo
+from nlp_apps.commands.task_evaluate import Output, Scored, TaskEvaluation
+from nlp_apps.commands.task_predict import TaskPrediction
 from nlp_apps.commands.task_train import TaskTraining
 from nlp_apps.registry import lazy
 from tasks.summarization.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 
+field_options = option_group(  # train's and evaluate's
+    click.option("--text-field", help="Document field/column [text; CSV/TSV: text, document, article, body or source]."),
+    click.option("--summary-field", help="Summary field/column [summary; CSV/TSV: summary, title, subject or highlights]."),
+    click.option("--skip-empty", is_flag=True, help="Skip documents or summaries that are empty (counted) instead of stopping."),
+)
 
-def field_options(command):
-    for option in reversed([
-        click.option("--text-field", help="Document field/column [text; CSV/TSV: text, document, article, body or source]."),
-        click.option("--summary-field", help="Summary field/column [summary; CSV/TSV: summary, title, subject or highlights]."),
-        click.option("--skip-empty", is_flag=True, help="Skip documents or summaries that are empty (counted) instead of stopping."),
-    ]):
-        command = option(command)
-    return command
-
-
-def decode_options(command):
-    for option in reversed([
-        click.option("--beam", "beam_size", type=click.IntRange(min=1), default=4, show_default=True, help="Beam size (1 = greedy)."),
-        click.option("--alpha", type=float, default=0.0, show_default=True, help="GNMT length penalty (0 = none)."),
-        click.option("--min-length", type=click.IntRange(min=0), default=1, show_default=True, help="Shortest summary, in tokens."),
-        click.option("--max-decode-len", "--max-length", "max_length", type=click.IntRange(min=1), default=30, show_default=True,
-                     help="Longest summary, in tokens (--max-length: its earlier name)."),
-        click.option("--block-ngram-repeat", type=click.IntRange(min=0), default=3, show_default=True,
-                     help="Never repeat an n-gram of this size (3 = trigram blocking; 0 = off)."),
-        click.option("--max-source-len", type=click.IntRange(min=1), default=400, show_default=True, help="Longer documents are cut."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
-        click.option("--device", default="cpu", show_default=True),
-    ]):
-        command = option(command)
-    return command
+decode_options = option_group(  # evaluate's and predict's
+    click.option("--beam", "beam_size", type=click.IntRange(min=1), default=4, show_default=True, help="Beam size (1 = greedy)."),
+    click.option("--alpha", type=float, default=0.0, show_default=True, help="GNMT length penalty (0 = none)."),
+    click.option("--min-length", type=click.IntRange(min=0), default=1, show_default=True, help="Shortest summary, in tokens."),
+    click.option("--max-decode-len", "--max-length", "max_length", type=click.IntRange(min=1), default=30, show_default=True,
+                 help="Longest summary, in tokens (--max-length: its earlier name)."),
+    click.option("--block-ngram-repeat", type=click.IntRange(min=0), default=3, show_default=True,
+                 help="Never repeat an n-gram of this size (3 = trigram blocking; 0 = off)."),
+    click.option("--max-source-len", type=click.IntRange(min=1), default=400, show_default=True, help="Longer documents are cut."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
+    click.option("--device", default="cpu", show_default=True),
+)
 
 
 @click.group()
@@ -70,6 +61,9 @@ TRAIN_OPTIONS = [
     click.option("--backbone", default="default", show_default=True, help="Encoder and decoder init: 'default' or a pretrained LM directory."),
     click.option("--copy/--no-copy", default=True, show_default=True, help="Pointer-generator copying from the document."),
     click.option("--coverage/--no-coverage", default=True, show_default=True, help="Coverage attention and loss."),
+    click.option("--coverage-from", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0, show_default=True,
+                 help="Coverage joins at this fraction of training (of --max-steps/epochs or --time-budget, whichever is further): "
+                      "0 = from the start, 0.8 = the last 20% only (See et al. 2017)."),
     *recipe_options(["pretrained"], RECIPE_DEFAULTS, helps={"pretrained": "Start from the backbone's weights or random ones."}),
     click.option("--attention", type=click.Choice(["general", "bahdanau"]), default="bahdanau", show_default=True),
     click.option("--label-smoothing", type=float, default=0.1, show_default=True),
@@ -102,85 +96,56 @@ TRAINING = TaskTraining(
 )
 
 
-@summarization.command()
-@model_option("summarization")
-@click.option("--data", "data_file", type=click.Path(), help="Documents with summaries: JSONL, CSV or TSV.")
-@click.option("--src", type=click.Path(), help="Documents, one per line (with --tgt).")
-@click.option("--tgt", type=click.Path(), help="Reference summaries, line-aligned.")
-@field_options
-@click.option("--ref-fields", help="Comma-separated reference fields (e.g. ann0,ann1,ann2); each output scores its best.")
-@click.option("--lead-words", type=click.IntRange(min=1), default=15, show_default=True, help="Lead baseline: first sentence, at most N words.")
-@click.option("--hyps", "hyps_file", type=click.Path(), help="Where to write the summaries [MODEL/hypotheses.txt].")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --hyps file.")
-@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
-@decode_options
-def evaluate(model_dir, data_file, src, tgt, text_field, summary_field, skip_empty, ref_fields, lead_words, hyps_file, overwrite, as_json,
-             beam_size, alpha, min_length, max_length, block_ngram_repeat, max_source_len, batch_size, device) -> None:
-    """Summarize the documents and score ROUGE-1/2/L/Lsum F1 (rouge-score, stemming, 95% bootstrap intervals),
-    beside the lead baseline on the same documents. With several references, each output scores the best of them.
+def summarize(pipeline, documents: list, values: dict) -> list:
+    pipeline.max_source_len = values["max_source_len"]
+    options = ("beam_size", "alpha", "min_length", "max_length", "block_ngram_repeat", "batch_size")
+    return pipeline.predict(documents, **{name: values[name] for name in options})
 
-    An existing --hyps file is replaced only with --overwrite (the model's own hypotheses.txt always is).
-    """
-    import time
 
-    from nlp_apps.data.fileio import atomic_write_text, check_new_file
-    from tasks.summarization.metric import ROUGE_TYPES, lead, rouge_scores
-    from tasks.summarization.pipeline import load
+def read_evaluation(values: dict, log) -> list:
+    fields = tuple(f.strip() for f in values["ref_fields"].split(",") if f.strip()) if values["ref_fields"] else ()
+    return read(values["data_file"], values["src"], values["tgt"], values["text_field"], values["summary_field"], values["skip_empty"], "data", log, fields)
 
-    default = Path(model_dir) / "hypotheses.txt"
-    target = Path(hyps_file) if hyps_file else default
-    if target.resolve() != default.resolve():
-        check_new_file(target, "--hyps", overwrite)
-    fields = tuple(f.strip() for f in ref_fields.split(",") if f.strip()) if ref_fields else ()
-    documents = read(data_file, src, tgt, text_field, summary_field, skip_empty, "data", lambda m: click.echo(m, err=True), fields)
-    pipeline = load(model_dir, device=device)
-    pipeline.max_source_len = max_source_len
-    started = time.perf_counter()
-    summaries = pipeline.predict([d.text for d in documents], beam_size=beam_size, alpha=alpha, min_length=min_length,
-                                 max_length=max_length, block_ngram_repeat=block_ngram_repeat, batch_size=batch_size)
-    seconds = time.perf_counter() - started
+
+def score(documents: list, summaries: list, values: dict, seconds: float) -> Scored:
+    from tasks.summarization.metric import lead, rouge_scores
+
     references = [d.references for d in documents]
-    scores = {"model": rouge_scores(summaries, references), "lead": rouge_scores([lead(d.text, lead_words) for d in documents], references),
-              "documents": len(documents), "references_per_document": max(len(r) for r in references),
-              "multi_reference": "best of the references per document, then the mean", "documents_per_s": round(len(documents) / seconds, 2)}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(target, "\n".join(summaries) + "\n")
-    if as_json:
-        click.echo(json.dumps(scores, indent=2))
-        return
-    click.echo(f"{'F1 x 100':<12}" + "".join(f"{t:>18}" for t in ROUGE_TYPES))
+    return Scored({"model": rouge_scores(summaries, references), "lead": rouge_scores([lead(d.text, values["lead_words"]) for d in documents], references),
+                   "documents": len(documents), "references_per_document": max(len(r) for r in references),
+                   "multi_reference": "best of the references per document, then the mean", "documents_per_s": round(len(documents) / seconds, 2)},
+                  summaries)
+
+
+def report(scores: dict, values: dict, path):
+    from tasks.summarization.metric import ROUGE_TYPES
+
+    yield f"{'F1 x 100':<12}" + "".join(f"{t:>18}" for t in ROUGE_TYPES)
     for name in ("model", "lead"):
         row = scores[name]
-        cells = "".join(f"{row[t]:>7.2f} [{row['intervals'][t][0]:5.2f},{row['intervals'][t][1]:5.2f}]" for t in ROUGE_TYPES)
-        click.echo(f"{name:<12}{cells}")
-    click.echo(f"{len(documents)} documents, {scores['references_per_document']} reference(s) each (best-of), "
-               f"{scores['documents_per_s']:.1f} documents/s (beam {beam_size}); summaries in {target}")
+        yield f"{name:<12}" + "".join(f"{row[t]:>7.2f} [{row['intervals'][t][0]:5.2f},{row['intervals'][t][1]:5.2f}]" for t in ROUGE_TYPES)
+    yield (f"{scores['documents']} documents, {scores['references_per_document']} reference(s) each (best-of), "
+           f"{scores['documents_per_s']:.1f} documents/s (beam {values['beam_size']}); summaries in {path}")
 
 
-@summarization.command()
-@model_option("summarization")
-@click.argument("texts", nargs=-1)
-@click.option("--file", "input_file", type=click.Path(), help="Documents, one per line ('-' = stdin).")
-@json_lines_option
-@decode_options
-def predict(model_dir, texts, input_file, as_json, beam_size, alpha, min_length, max_length, block_ngram_repeat, max_source_len,
-            batch_size, device) -> None:
-    """Summarize documents given as arguments, in a file or on stdin ('-' or nothing), one per line.
+EVALUATION = TaskEvaluation(
+    data_options=[click.option("--data", "data_file", type=click.Path(), help="Documents with summaries: JSONL, CSV or TSV."),
+                  click.option("--src", type=click.Path(), help="Documents, one per line (with --tgt)."),
+                  click.option("--tgt", type=click.Path(), help="Reference summaries, line-aligned."), field_options,
+                  click.option("--ref-fields", help="Comma-separated reference fields (e.g. ann0,ann1,ann2); each output scores its best."),
+                  click.option("--lead-words", type=click.IntRange(min=1), default=15, show_default=True,
+                               help="Lead baseline: first sentence, at most N words.")],
+    options=[decode_options], read=read_evaluation, predict=lambda pipeline, documents, values: summarize(pipeline, [d.text for d in documents], values),
+    score=score, report=report, indent=2,
+    output=Output("--hyps", "hypotheses.txt", "Where to write the summaries [MODEL/hypotheses.txt].", overwrite="Replace an existing --hyps file."),
+    help="Summarize the documents and score ROUGE-1/2/L/Lsum F1 (rouge-score, stemming, 95% bootstrap intervals), beside the lead baseline "
+         "on the same documents. With several references, each output scores the best of them.\n\n"
+         "An existing --hyps file is replaced only with --overwrite (the model's own hypotheses.txt always is).",
+)
 
-    Each input line gets one output line; a blank line gets an empty one.
-    """
-    from tasks.summarization.pipeline import load
-
-    texts = read_inputs(texts, input_file)
-    if not texts:
-        raise click.UsageError("no document to summarize")
-    pipeline = load(model_dir, device=device)
-    pipeline.max_source_len = max_source_len
-    summaries = predict_lines(texts, lambda present: pipeline.predict(present, beam_size=beam_size, alpha=alpha, min_length=min_length,
-                                                                       max_length=max_length, block_ngram_repeat=block_ngram_repeat,
-                                                                       batch_size=batch_size))
-    for text, summary in zip(texts, summaries):
-        if as_json:
-            click.echo(json.dumps({"document": text, "summary": summary}, ensure_ascii=False))
-        else:
-            click.echo(summary or "")
+PREDICTION = TaskPrediction(
+    show=lambda document, summary, values: summary, record=lambda document, summary, values: {"document": document, "summary": summary},
+    nothing="no document to summarize", file_help="Documents, one per line ('-' = stdin).", options=[decode_options], predict=summarize,
+    help="Summarize documents given as arguments, in a file or on stdin ('-' or nothing), one per line.\n\n"
+         "Each input line gets one output line; a blank line gets an empty one.",
+)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from nlp_apps.commands.options import recipe_config
 from nlp_apps.commands.task_train import Prepared
 from nlp_apps.io.checkpoint import check_backbone, load_language_model, resolve_model_dir
-from nlp_apps.seq2seq.training import Seq2SeqTask
+from nlp_apps.seq2seq.training import Seq2SeqTask, stage_trainer
 from nlp_apps.training.finetune import RecipeConfig, RecipeOptions, discriminative_param_groups, pretrained_backbone, start_recipe
 from nlp_apps.training.trainer import TrainerConfig, TrainResult
 from tasks.summarization.adapter import Document
@@ -72,7 +72,7 @@ def train_summarizer(train: Sequence[Document], valid: Sequence[Document], out_d
                            save=lambda directory: save_summarizer(model, tokenizer, directory),
                            param_groups=discriminative_param_groups(model.layer_groups(), recipe),
                            batch_size=recipe.batch_size, max_decode_length=limits.max_decode_len, seed=run.trainer.seed,
-                           device=run.device, data_files=run.data_files)
+                           device=run.device, data_files=run.data_files, trainer=stage_trainer(run.trainer, backbone_dir), log=log)
 
     return run.fit(out_dir, backbone_dir=resolve_model_dir(backbone), texts=[d.text for d in train], build_task=build_task)
 
@@ -88,7 +88,8 @@ def configure(values: dict, log) -> Prepared:
     from tasks.summarization.cli import read
 
     head = SummarizerConfig(attention=values["attention"], copy=values["copy"], coverage=values["coverage"],
-                            label_smoothing=values["label_smoothing"], dropout=values["backbone_dropout"])
+                            coverage_from=values.get("coverage_from", 0.0), label_smoothing=values["label_smoothing"],
+                            dropout=values["backbone_dropout"])
     recipe = recipe_config(values, RECIPE_DEFAULTS)
     limits = SummaryLimits(max_source_len=values["max_source_len"], max_target_len=values["max_target_len"])
     fields = [values["text_field"], values["summary_field"], values["skip_empty"]]

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from nlp_apps.commands.options import json_lines_option, model_option, predict_lines, read_inputs, recipe_options
+from nlp_apps.commands.options import option_group, recipe_options
 from nlp_apps.commands.task_demo import TaskDemo
+from nlp_apps.commands.task_evaluate import Output, Scored, TaskEvaluation
+from nlp_apps.commands.task_predict import TaskPrediction
 from nlp_apps.commands.task_train import TaskTraining
 from nlp_apps.registry import lazy
 from tasks.translation.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 
-
-def decode_options(command):
-    for option in reversed([
-        click.option("--beam", "beam_size", type=click.IntRange(min=1), default=5, show_default=True, help="Beam size (1 = greedy)."),
-        click.option("--alpha", type=float, default=0.6, show_default=True, help="GNMT length penalty (0 = none)."),
-        click.option("--max-decode-len", type=click.IntRange(min=1), default=100, show_default=True, help="Longest output, in tokens."),
-        click.option("--block-ngram-repeat", type=click.IntRange(min=0), default=0, show_default=True,
-                     help="Never repeat an n-gram of this size (0 = off)."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Sentences decoded together."),
-        click.option("--device", default="cpu", show_default=True),
-    ]):
-        command = option(command)
-    return command
+decode_options = option_group(  # evaluate's and predict's
+    click.option("--beam", "beam_size", type=click.IntRange(min=1), default=5, show_default=True, help="Beam size (1 = greedy)."),
+    click.option("--alpha", type=float, default=0.6, show_default=True, help="GNMT length penalty (0 = none)."),
+    click.option("--max-decode-len", type=click.IntRange(min=1), default=100, show_default=True, help="Longest output, in tokens."),
+    click.option("--block-ngram-repeat", type=click.IntRange(min=0), default=0, show_default=True, help="Never repeat an n-gram of this size (0 = off)."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Sentences decoded together."),
+    click.option("--device", default="cpu", show_default=True),
+)
 
 
 @click.group()
@@ -78,95 +74,65 @@ TRAINING = TaskTraining(
 )
 
 
-@translation.command()
-@model_option("translation")
-@click.option("--src", required=True, type=click.Path(), help="Sources, one sentence per line.")
-@click.option("--ref", "refs", required=True, multiple=True, type=click.Path(), help="Reference translations, line-aligned (repeatable).")
-@click.option("--hyps", "hyps_file", type=click.Path(), help="Where to write the translations [MODEL/hypotheses.txt].")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --hyps file.")
-@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
-@decode_options
-def evaluate(model_dir, src, refs, hyps_file, overwrite, as_json, beam_size, alpha, max_decode_len, block_ngram_repeat, batch_size,
-             device) -> None:
-    """Translate --src and score it against the references: sacreBLEU BLEU and chrF (13a, detokenised).
+def translate(pipeline, texts: list, values: dict) -> list:
+    """The translations of `texts` with the decoding options (n-best: lists of (translation, score)); with
+    --plot-attention, the attention heat map of the first text too."""
+    results = pipeline.predict(texts, beam_size=values["beam_size"], n_best=values.get("n_best", 1), alpha=values["alpha"],
+                               max_length=values["max_decode_len"], block_ngram_repeat=values["block_ngram_repeat"], batch_size=values["batch_size"])
+    if values.get("plot_attention"):
+        from tasks.translation.plots import plot_attention
 
-    An existing --hyps file is replaced only with --overwrite (the model's own hypotheses.txt always is).
-    """
-    import time
+        plot_attention(pipeline, texts[0], Path(values["plot_attention"]))
+        click.echo(f"wrote the attention heat map of {texts[0]!r} to {values['plot_attention']}", err=True)
+    return results
 
-    from nlp_apps.data.fileio import atomic_write_text, check_new_file
+
+def read_parallel(values: dict, log) -> tuple[list, list]:
     from nlp_apps.data.readers import count_lines, numbered_lines
-    from tasks.translation.metric import translation_metrics
-    from tasks.translation.pipeline import load
+    from nlp_apps.errors import DataError
 
-    default = Path(model_dir) / "hypotheses.txt"
-    target = Path(hyps_file) if hyps_file else default
-    if target.resolve() != default.resolve():
-        check_new_file(target, "--hyps", overwrite)
-    sources = [line for _, line in numbered_lines(src)]
-    references = []
-    for ref in refs:
+    sources, references = [line for _, line in numbered_lines(values["src"])], []
+    for ref in values["refs"]:
         if count_lines(ref) != len(sources):
-            from nlp_apps.errors import DataError
-
-            raise DataError(ref, f"has {count_lines(ref)} lines but {src} has {len(sources)}; references must be line-aligned")
+            raise DataError(ref, f"has {count_lines(ref)} lines but {values['src']} has {len(sources)}; references must be line-aligned")
         references.append([line for _, line in numbered_lines(ref)])
-    pipeline = load(model_dir, device=device)
-    started = time.perf_counter()
-    hypotheses = pipeline.predict(sources, beam_size=beam_size, alpha=alpha, max_length=max_decode_len,
-                                  block_ngram_repeat=block_ngram_repeat, batch_size=batch_size)
-    seconds = time.perf_counter() - started
-    scores = translation_metrics(hypotheses, references)
-    scores.update(sentences=len(sources), sentences_per_s=round(len(sources) / seconds, 2), beam=beam_size)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(target, "\n".join(hypotheses) + "\n")
-    if as_json:
-        click.echo(json.dumps(scores, indent=2))
-        return
-    click.echo(scores["bleu_detail"])
-    click.echo(f"chrF2 = {scores['chrf']:.2f}")
-    click.echo(f"signatures: {scores['bleu_signature']} | {scores['chrf_signature']}")
-    click.echo(f"{len(sources)} sentences, {scores['sentences_per_s']:.1f} sentences/s (beam {beam_size}); hypotheses in {target}")
+    return sources, references
 
 
-@translation.command()
-@model_option("translation")
-@click.argument("texts", nargs=-1)
-@click.option("--file", "input_file", type=click.Path(), help="Sentences to translate, one per line ('-' = stdin).")
-@click.option("--n-best", type=click.IntRange(min=1), default=1, show_default=True, help="Translations per sentence (<= --beam).")
-@json_lines_option
-@click.option("--plot-attention", type=click.Path(), help="Write the attention heat map of the first sentence to this PNG.")
-@decode_options
-def predict(model_dir, texts, input_file, n_best, as_json, plot_attention, beam_size, alpha, max_decode_len, block_ngram_repeat,
-            batch_size, device) -> None:
-    """Translate sentences given as arguments, in a file or on stdin ('-' or nothing), one per line.
+def score(data, hypotheses: list, values: dict, seconds: float) -> Scored:
+    from tasks.translation.metric import translation_metrics
 
-    Each input line gets one output line (n-best: --n-best lines, or one JSON object); a blank line gets an empty one.
-    """
-    from tasks.translation.pipeline import load
+    scores = translation_metrics(hypotheses, data[1])
+    scores.update(sentences=len(data[0]), sentences_per_s=round(len(data[0]) / seconds, 2), beam=values["beam_size"])
+    return Scored(scores, hypotheses)
 
-    texts = read_inputs(texts, input_file)
-    if not texts:
-        raise click.UsageError("no sentence to translate")
-    if n_best > beam_size:
-        raise click.UsageError(f"--n-best {n_best} needs --beam {n_best} or more")
-    pipeline = load(model_dir, device=device)
-    results = predict_lines(texts, lambda present: pipeline.predict(present, beam_size=beam_size, n_best=n_best, alpha=alpha,
-                                                                     max_length=max_decode_len, block_ngram_repeat=block_ngram_repeat,
-                                                                     batch_size=batch_size))
-    for text, result in zip(texts, results):
-        if as_json:
-            value = result if n_best == 1 or result is None else [{"translation": t, "score": s} for t, s in result]
-            click.echo(json.dumps({"source": text, "translation" if n_best == 1 else "n_best": value}, ensure_ascii=False))
-        elif result is None:
-            click.echo("")
-        elif n_best == 1:
-            click.echo(result)
-        else:
-            click.echo(" ||| ".join(f"{t} ({s:.3f})" for t, s in result))
-    first = next((text for text in texts if text.strip()), None)
-    if plot_attention and first is not None:
-        from tasks.translation.plots import plot_attention as plot
 
-        plot(pipeline, first, Path(plot_attention))
-        click.echo(f"wrote the attention heat map of {first!r} to {plot_attention}", err=True)
+def check_n_best(values: dict) -> None:
+    if values["n_best"] > values["beam_size"]:
+        raise ValueError(f"--n-best {values['n_best']} needs --beam {values['n_best']} or more")
+
+
+EVALUATION = TaskEvaluation(
+    data_options=[click.option("--src", required=True, type=click.Path(), help="Sources, one sentence per line."),
+                  click.option("--ref", "refs", required=True, multiple=True, type=click.Path(), help="Reference translations, line-aligned (repeatable).")],
+    options=[decode_options], read=read_parallel, predict=lambda pipeline, data, values: translate(pipeline, data[0], values), score=score,
+    report=lambda scores, values, path: [
+        scores["bleu_detail"], f"chrF2 = {scores['chrf']:.2f}", f"signatures: {scores['bleu_signature']} | {scores['chrf_signature']}",
+        f"{scores['sentences']} sentences, {scores['sentences_per_s']:.1f} sentences/s (beam {values['beam_size']}); hypotheses in {path}"],
+    output=Output("--hyps", "hypotheses.txt", "Where to write the translations [MODEL/hypotheses.txt].", overwrite="Replace an existing --hyps file."),
+    indent=2,
+    help="Translate --src and score it against the references: sacreBLEU BLEU and chrF (13a, detokenised).\n\n"
+         "An existing --hyps file is replaced only with --overwrite (the model's own hypotheses.txt always is).",
+)
+
+PREDICTION = TaskPrediction(
+    show=lambda source, result, values: result if values["n_best"] == 1 else " ||| ".join(f"{t} ({s:.3f})" for t, s in result),
+    record=lambda source, result, values: {"source": source, "translation": result} if values["n_best"] == 1
+    else {"source": source, "n_best": result and [{"translation": t, "score": s} for t, s in result]},
+    nothing="no sentence to translate", file_help="Sentences to translate, one per line ('-' = stdin).", check=check_n_best, predict=translate,
+    options=[click.option("--n-best", type=click.IntRange(min=1), default=1, show_default=True, help="Translations per sentence (<= --beam)."),
+             click.option("--plot-attention", type=click.Path(), help="Write the attention heat map of the first sentence to this PNG."),
+             decode_options],
+    help="Translate sentences given as arguments, in a file or on stdin ('-' or nothing), one per line.\n\n"
+         "Each input line gets one output line (n-best: the translations joined by ' ||| ', or one JSON object); a blank line gets an empty one.",
+)

@@ -24,7 +24,8 @@ from nlp_apps.data.fileio import atomic_write_text
 from nlp_apps.data.tokenizer import load_tokenizer, train_tokenizer
 from nlp_apps.io.checkpoint import check_backbone, load_language_model, load_model_tokenizer, read_config, resolve_model_dir
 from nlp_apps.models.backbone import RNNBackbone
-from nlp_apps.seq2seq.training import Seq2SeqTask
+from nlp_apps.seq2seq.model import RANDOM_DECODER_EMBEDDING_STD, init_random_decoder
+from nlp_apps.seq2seq.training import Seq2SeqTask, stage_trainer
 from nlp_apps.training import distributed
 from nlp_apps.training.finetune import RecipeConfig, RecipeOptions, discriminative_param_groups, pretrained_backbone, start_recipe
 from nlp_apps.training.trainer import TrainerConfig, TrainResult
@@ -106,7 +107,7 @@ def train_translator(train: Sequence[Pair], valid: Sequence[Pair], out_dir: str 
                            save=lambda directory: save_translator(model, source_tokenizer, target_tokenizer, directory),
                            param_groups=discriminative_param_groups(model.layer_groups(), recipe),
                            batch_size=recipe.batch_size, max_decode_length=limits.max_decode_len, seed=run.trainer.seed,
-                           device=run.device, data_files=run.data_files)
+                           device=run.device, data_files=run.data_files, trainer=stage_trainer(run.trainer, backbone_dir), log=log)
 
     target_dir = target_backbone_dir(tgt_backbone, out_dir, train, run.trainer.seed, log)
     return run.fit(out_dir, backbone_dir=target_dir, texts=[p.target for p in train], build_task=build_task)
@@ -131,7 +132,6 @@ def target_backbone_dir(tgt_backbone: str, out_dir: Path, train: Sequence[Pair],
         return resolve_model_dir(tgt_backbone)
     folder = out_dir / "target_lm"
     if not (folder / "config.json").is_file() and distributed.is_main():
-        from nlp_apps.models.backbone import BackboneConfig
         from nlp_apps.models.lm import RNNLanguageModel
 
         folder.mkdir(parents=True, exist_ok=True)
@@ -139,13 +139,22 @@ def target_backbone_dir(tgt_backbone: str, out_dir: Path, train: Sequence[Pair],
         atomic_write_text(corpus, "\n".join(p.target for p in train) + "\n")
         tokenizer = train_tokenizer("sentencepiece", corpus, 8000, seed=seed, shrink_to_fit=True)
         corpus.unlink()
-        default = read_config(resolve_model_dir("default"))["backbone"]
-        config = BackboneConfig(**{**default, "vocab_size": tokenizer.vocab_size, "bidirectional": False})
         torch.manual_seed(seed)
-        RNNLanguageModel(config).save_pretrained(folder, tokenizer=tokenizer)
-        log(f"target backbone: random, shaped like the default, with a {tokenizer.vocab_size}-piece tokenizer")
+        language_model = RNNLanguageModel(random_backbone_config(tokenizer.vocab_size))
+        init_random_decoder(language_model.backbone)  # a random decoder's output layer needs a larger scale than an LM's start
+        language_model.save_pretrained(folder, tokenizer=tokenizer)
+        log(f"target backbone: random, shaped like the default, with a {tokenizer.vocab_size}-piece tokenizer "
+            f"(embedding, the tied output layer, at N(0, {RANDOM_DECODER_EMBEDDING_STD:g}^2))")
     distributed.barrier()
     return folder
+
+
+def random_backbone_config(vocab_size: int):
+    """The shape of a random target backbone (--tgt-backbone none): the default backbone's, forward only."""
+    from nlp_apps.models.backbone import BackboneConfig
+
+    default = read_config(resolve_model_dir("default"))["backbone"]
+    return BackboneConfig(**{**default, "vocab_size": vocab_size, "bidirectional": False})
 
 
 # ---- the `translation train` command's two halves (nlp_apps.commands.task_train) --------------------

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from nlp_apps.configs import config_from_dict, config_to_dict
 from nlp_apps.registry import TaskSpec, lazy
-from truecase_task.cli import DEMO_DATA, TRAINING, truecase
+from truecase_task.cli import DEMO_DATA, EVALUATION, PREDICTION, TRAINING, truecase
 from truecase_task.data import read_dataset, truecase_metrics
 
 
@@ -42,5 +42,7 @@ TASK = TaskSpec(
     pipeline=lazy("truecase_task.model:TruecasePipeline"),
     load=lazy("truecase_task.model:load"),
     demo_data=DEMO_DATA,
-    training=TRAINING,  # the core builds `nlp-apps truecase train` from it
+    training=TRAINING,  # the core builds `nlp-apps truecase train` (and `demo`) from it
+    evaluation=EVALUATION,  # ... `evaluate`
+    prediction=PREDICTION,  # ... and `predict`
 )

@@ -1,18 +1,19 @@
 """`nlp-apps truecase train | evaluate | predict | demo`. Heavy imports happen inside the commands.
 
-`train` and `demo` are not written here: TRAINING says what the task trains (its options, and `configure` /
-`fit` in training.py) and how its quickstart goes, and the core builds both commands from it, with
---out/--resume/--overwrite/--device, the trainer options, torchrun, run_config.json and the last line.
+No command is written here: TRAINING says what the task trains (its options, and `configure` / `fit` in
+training.py) and how its quickstart goes, and the core builds `train` and `demo` from it, with
+--out/--resume/--overwrite/--device, the trainer options, torchrun, run_config.json and the last line;
+EVALUATION and PREDICTION are what the core builds `evaluate` and `predict` from (--model, the inputs, --json).
 """
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from nlp_apps.commands.options import read_inputs, recipe_options
+from nlp_apps.commands.options import recipe_options
 from nlp_apps.commands.task_demo import TaskDemo
+from nlp_apps.commands.task_evaluate import TaskEvaluation
+from nlp_apps.commands.task_predict import TaskPrediction
 from nlp_apps.commands.task_train import TaskTraining
 from nlp_apps.registry import lazy, package_files
 
@@ -46,28 +47,14 @@ TRAINING = TaskTraining(
 )
 
 
-@truecase.command()
-@click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `truecase train`.")
-@click.option("--data", "data_file", required=True, type=click.Path(), help="Cased text to score (read like --train).")
-def evaluate(model_dir, data_file) -> None:
-    """Word-level F1 of the capitalised words and accuracy (scikit-learn), as JSON."""
-    from truecase_task.data import read_dataset, truecase_metrics
-    from truecase_task.model import load
-
-    references = [e.text for e in read_dataset(data_file)]
-    click.echo(json.dumps(truecase_metrics(load(model_dir).predict(references), references)))
-
-
-@truecase.command()
-@click.option("--model", "model_dir", required=True, type=click.Path(), help="A model directory from `truecase train`.")
-@click.option("--file", "input_file", type=click.Path(), help="Read texts from a file, one per line ('-' = stdin).")
-@click.argument("texts", nargs=-1)
-def predict(model_dir, input_file, texts) -> None:
-    """Restore the capitals of texts given as arguments, in a file or on stdin; one output line per input line."""
-    from truecase_task.model import load
-
-    texts = read_inputs(texts, input_file)
-    if not texts:
-        raise click.UsageError("no text to truecase")
-    for line in load(model_dir).predict(texts):
-        click.echo(line)
+# `evaluate` and `predict` are built by the core too. EVALUATION leaves everything to the TaskSpec: --data is read
+# with read_dataset and split_examples, the model predicts, the metric scores, and the scores are printed as JSON.
+EVALUATION = TaskEvaluation(
+    data_options=[click.option("--data", "data_file", required=True, type=click.Path(), help="Cased text to score (read like --train).")],
+    help="Word-level F1 of the capitalised words and accuracy (scikit-learn), as JSON.",
+)
+# PREDICTION: texts as arguments, in --file or on stdin, one output line (the recased text) per input line.
+PREDICTION = TaskPrediction(
+    nothing="no text to truecase",
+    help="Restore the capitals of texts given as arguments, in a file or on stdin; one output line per input line.",
+)

@@ -1,0 +1,155 @@
+"""The sentiment head's n-gram path (`--ngram-features`): hashed word uni- and bigrams, naive-Bayes weighted,
+a linear layer whose logits add to the RNN head's."""
+
+import itertools
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from nlp_apps.models.backbone import BackboneConfig, RNNBackbone
+from tasks.sentiment import TASK
+from tasks.sentiment.adapter import Example
+from tasks.sentiment.head import build_head, nb_ratios, ngram_batch, ngram_ids
+from tasks.sentiment.head_config import HeadConfig
+
+WORDS = ["red", "blue", "green", "cat", "dog", "sun", "moon", "tree"]
+
+
+def word_order_set(path):
+    """Only the order of two words carries the label: every word, and so every unigram, occurs equally often in both classes."""
+    rows = [f"{a} {b}\tfirst\n{b} {a}\tsecond" for a, b in itertools.combinations(WORDS, 2)]
+    path.write_text("text\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def invoke(*args):
+    from nlp_apps.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_bigrams_alone_are_learned_and_the_model_saves_and_loads_identically(tmp_path, tiny_language_model, plugins_on):
+    import nlp_apps
+
+    data = word_order_set(tmp_path / "order.tsv")
+    out = tmp_path / "clf"
+    result = invoke("sentiment", "train", "--train", data, "--valid", data, "--out", out, "--backbone", tiny_language_model, "--ngram-features",
+                    "--epochs", 8, "--patience", 8, "--batch-size", 8, "--dropout", 0, "--no-progress", "--seed", 0)
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())["head"]
+    assert config["ngram_features"] is True and config["ngram_buckets"] == 2**18
+    weights = load_file(out / "model.safetensors")
+    assert weights["ngrams.weight"].shape == weights["ngrams.ratios"].shape == (2**18, 2)
+    examples = TASK.read_dataset(data)
+    texts, labels = [e.text for e in examples], [e.label for e in examples]
+    scores = json.loads(invoke("sentiment", "evaluate", "--model", out, "--data", data, "--json").output)
+    assert scores["accuracy"] >= 0.9, scores
+    assert nlp_apps.evaluate(out, data)["accuracy"] == scores["accuracy"]
+    loaded = TASK.load(out)
+    assert [p["label"] for p in loaded.predict(texts)] == [p["label"] for p in nlp_apps.load(out).predict(texts)]
+    assert sum(p == t for p, t in zip([p["label"] for p in loaded.predict(texts)], labels)) / len(texts) == scores["accuracy"]
+    # Saved again and loaded: exactly the same probabilities.
+    TASK.save(loaded.model, loaded.tokenizer, tmp_path / "again")
+    assert TASK.load(tmp_path / "again").predict(texts) == loaded.predict(texts)
+
+
+def test_hashing_is_the_same_in_every_process():
+    text = "It isn't GOOD, not good!"
+    ids = ngram_ids(text, 2**18)
+    # it, isn't, good, ",", not, "!" and their five bigrams (+ "good !"): crc32, not Python's salted hash().
+    assert ids == [20114, 93907, 114241, 130421, 134201, 161588, 164718, 176693, 237745, 249480, 261146, 262099]
+    code = f"from tasks.sentiment.head import ngram_ids; print(ngram_ids({text!r}, 2**18))"
+    code += "; print(hash('good'))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "12345", "OMP_NUM_THREADS": "1"})
+    assert json.loads(other.stdout.splitlines()[0]) == ids and int(other.stdout.splitlines()[1]) != hash("good")  # another str hash, the same ids
+    assert ngram_ids("it isn't good, not good!", 2**18) == ids  # lowercased
+    assert ngram_ids("", 2**18) == [] and all(0 <= i < 7 for i in ngram_ids(text, 7))
+
+
+def tiny_backbone():
+    return RNNBackbone(BackboneConfig(vocab_size=37, emb_size=10, hidden_size=24, bidirectional=True, input_dropout=0, hidden_dropout=0,
+                                      output_dropout=0))
+
+
+EXAMPLES = [Example("not good", "neg", "x:1"), Example("good , not bad", "pos", "x:2"), Example("very good", "pos", "x:3")]
+
+
+def test_without_the_option_the_head_is_the_rnn_head_and_with_it_starts_where_that_head_does():
+    torch.manual_seed(0)
+    old = build_head(tiny_backbone(), HeadConfig(), EXAMPLES)
+    torch.manual_seed(0)
+    new = build_head(tiny_backbone(), HeadConfig(ngram_features=True, ngram_buckets=64), EXAMPLES)
+    names = list(old.state_dict())
+    assert not any(name.startswith("ngrams") for name in names) and not hasattr(old, "ngrams")
+    assert list(new.state_dict()) == names + ["ngrams.weight", "ngrams.ratios"]
+    assert [n for n, _ in new.named_parameters()] == [n for n, _ in old.named_parameters()] + ["ngrams.weight"]
+    # A model directory written before the option existed (no n-gram keys in its head config) is the RNN head.
+    assert HeadConfig.from_dict({"labels": ["neg", "pos"], "hidden_size": 50, "dropout": 0.2, "chunk_size": 128, "grad_chunks": 4}).ngram_features is False
+    # The n-gram weights start at zero: the same logits as the RNN head alone; they train with the head from the first step.
+    old.eval(), new.eval()
+    tokens, lengths = torch.randint(1, 37, (3, 4)), torch.tensor([4, 2, 3])
+    ngrams = ngram_batch([ngram_ids(e.text, 64) for e in EXAMPLES])
+    assert torch.equal(old(tokens, lengths), new(tokens, lengths, ngrams))
+    assert new.layer_groups()[-1][-1] is new.ngrams.weight and len(new.layer_groups()) == len(old.layer_groups())
+    with pytest.raises(ValueError, match="n-gram features"):
+        new(tokens, lengths)
+    with pytest.raises(ValueError, match="training examples"):
+        build_head(tiny_backbone(), HeadConfig(labels=["neg", "pos"], ngram_features=True))
+
+
+def test_naive_bayes_ratios_and_the_linear_path():
+    bags = [[0, 1], [1, 2], [2]]
+    ratios = nb_ratios(bags, [0, 1, 1], classes=2, buckets=4)
+    # class 1: p = 1 + counts in class 1 over buckets 0..2 = [1, 2, 3] / 6, q = 1 + counts elsewhere = [2, 2, 1] / 5.
+    expected = torch.log(torch.tensor([1 / 6, 2 / 6, 3 / 6]) / torch.tensor([2 / 5, 2 / 5, 1 / 5]))
+    torch.testing.assert_close(ratios[:3, 1], expected)
+    torch.testing.assert_close(ratios[:3, 0], -expected)  # two classes: one is the other's rest
+    assert ratios[3].tolist() == [0.0, 0.0]  # never seen in training
+    model = build_head(tiny_backbone(), HeadConfig(labels=["neg", "pos"], ngram_features=True, ngram_buckets=4, ngram_lr_scale=3.0),
+                       [Example("a", "neg", "x"), Example("b", "pos", "x")])
+    path = model.ngrams
+    path.ratios.copy_(ratios)
+    with torch.no_grad():
+        path.weight.copy_(torch.arange(8.0).view(4, 2))
+    ids, offsets = ngram_batch([[0, 1], [], [2]])
+    out = path(ids, offsets)
+    manual = torch.stack([(path.weight[[0, 1]] * ratios[[0, 1]]).sum(0) / 2**0.5, torch.zeros(2), path.weight[2] * ratios[2]])
+    torch.testing.assert_close(out, 3.0 * manual)
+    out.sum().backward()  # the factor is in the forward pass only: the gradient is the effective weights'
+    torch.testing.assert_close(path.weight.grad[2], ratios[2])
+
+
+@pytest.mark.parametrize("flag", ["--ngram-features", "--no-ngram-features"])
+def test_an_interrupted_run_resumes_to_the_same_weights_with_and_without_ngrams(tmp_path, tiny_language_model, plugins_on, monkeypatch, flag):
+    from nlp_apps.training.trainer import Trainer
+    from tests.test_trainer import InterruptAt
+
+    files = TASK.demo_data()
+    common = ["sentiment", "train", "--train", files["valid"], "--valid", files["valid"], "--backbone", tiny_language_model, "--max-steps", 6,
+              "--eval-every", 3, "--batch-size", 4, "--no-progress", "--seed", 1, "--no-lm-finetune", flag]
+    assert invoke(*common, "--out", tmp_path / "whole").exit_code == 0
+    fit = Trainer.fit
+
+    def stopped_after_step_4(self, *args, **kwargs):
+        self.callbacks.append(InterruptAt(4, use_signal=True))
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "fit", stopped_after_step_4)
+    first = invoke(*common, "--out", tmp_path / "run")
+    assert first.exit_code == 130, first.output
+    monkeypatch.setattr(Trainer, "fit", fit)
+    assert invoke("sentiment", "train", "--resume", tmp_path / "run").exit_code == 0
+    ours, theirs = (load_file(tmp_path / run / "last" / "model.safetensors") for run in ("run", "whole"))
+    if flag == "--ngram-features":
+        assert bool(theirs["ngrams.weight"].abs().sum() > 0)
+    else:  # the RNN head alone
+        assert not any(name.startswith("ngrams") for name in theirs)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["head"]["ngram_features"] is (flag == "--ngram-features")
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[name], theirs[name]) for name in theirs)
+    refused = invoke("sentiment", "train", "--resume", tmp_path / "run", flag)
+    assert refused.exit_code == 2 and "--ngram-features cannot change when resuming" in refused.output
