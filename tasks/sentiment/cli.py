@@ -10,7 +10,7 @@ from nlp_apps.commands.task_evaluate import Output, Scored, TaskEvaluation
 from nlp_apps.commands.task_predict import TaskPrediction
 from nlp_apps.commands.task_train import TaskTraining
 from nlp_apps.registry import lazy
-from tasks.sentiment.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
+from tasks.sentiment.defaults import HEAD_DEFAULTS, RECIPE_DEFAULTS, TRAINER_DEFAULTS
 
 data_options = option_group(  # train's and evaluate's
     click.option("--format", "fmt", type=click.Choice(["auto", "csv", "tsv", "jsonl", "sst2", "folder"]), default="auto",
@@ -42,7 +42,8 @@ TRAIN_OPTIONS = [
                      "pretrained", "batch_size", "backbone_dropout"], RECIPE_DEFAULTS),
     click.option("--ngram-features/--no-ngram-features", "ngram_features", default=None,
                  help="Add an n-gram path to the head: hashed word uni- and bigrams, naive-Bayes weighted, a linear layer "
-                      "whose logits add to the RNN head's, trained jointly; --no-ngram-features: the RNN head alone.  [default: on]"),
+                      f"whose logits add to the RNN head's, trained jointly; --no-ngram-features: the RNN head alone.  "
+                      f"[default: {'on' if HEAD_DEFAULTS['ngram_features'] else 'off'}]"),
     data_options,
 ]
 

@@ -14,7 +14,7 @@ class HeadConfig(DictConfig):
     dropout: float = 0.2  # on the pooled features and the hidden layer
     chunk_size: int = 128  # tokens read at a time; the recurrent state carries over between chunks
     grad_chunks: int = 4  # only the last chunks of a long text get gradients (bounded memory)
-    # The n-gram path (tasks/sentiment/ngrams.py): hashed word uni- and bigrams, NB-weighted, a linear layer whose
+    # The n-gram path (tasks/sentiment/head.py): hashed word uni- and bigrams, NB-weighted, a linear layer whose
     # logits add to the MLP's. Off: the head is exactly the RNN head (no n-gram weights in the model).
     ngram_features: bool = False
     ngram_buckets: int = 2**18  # hash buckets (zlib.crc32 of the lowercased n-gram, mod this)
