@@ -98,6 +98,66 @@ def torchrun(*args, processes: int = 2, check: bool = True) -> subprocess.Comple
     return proc
 
 
+EXAMPLE_TASK = Path(__file__).resolve().parents[1] / "examples" / "truecase"
+
+
+def example_entry_point():
+    """The one line of the example's pyproject.toml that makes it a task."""
+    import tomllib
+    from importlib import metadata
+
+    from nlp_apps.registry import ENTRY_POINT_GROUP
+
+    project = tomllib.loads((EXAMPLE_TASK / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    ((name, value),) = project["entry-points"][ENTRY_POINT_GROUP].items()
+    return metadata.EntryPoint(name, value, ENTRY_POINT_GROUP)
+
+
+@pytest.fixture(scope="session")
+def data_parallel_runs(tiny_language_model, tmp_path_factory) -> dict:
+    """Every task's `train` (the installed ones and the example) in 2 processes, all in one torchrun launch
+    (tests/data_parallel_jobs.py), for the contract's 2-processes-against-1 checks: per task, a short run
+    (tests.test_contract.data_parallel_args) and the same with a batch too small to share out.
+    Returns {task: {"args", "out", "code", "output", "output_rank1", "refused", "refused_out"}}."""
+    import json
+    from importlib import metadata
+
+    from nlp_apps.registry import ENTRY_POINT_GROUP, Registry, validate_spec
+    from tests.test_contract import data_parallel_args
+
+    folder = tmp_path_factory.mktemp("data_parallel")
+    example = example_entry_point()
+    sys.path.insert(0, str(EXAMPLE_TASK))
+    try:
+        specs = [validate_spec(ep.load(), ep.name) for ep in (*metadata.entry_points(group=ENTRY_POINT_GROUP), example)]
+    finally:
+        sys.path.remove(str(EXAMPLE_TASK))
+    runs, jobs = {}, []
+    for spec in specs:
+        if spec.training is None or spec.demo_data is None:
+            continue
+        Registry().register(spec, entry_name=spec.name)  # as the CLI does: this adds the core-built train command
+        args = data_parallel_args(spec, tiny_language_model, folder / spec.name)
+        runs[spec.name] = {"args": args, "out": folder / spec.name / "two", "refused_out": folder / spec.name / "refused", "job": len(jobs)}
+        jobs.append([spec.name, "train", *args, "--out", runs[spec.name]["out"]])
+        jobs.append([spec.name, "train", *args, "--batch-size", 1, "--out", runs[spec.name]["refused_out"]])
+    job_file = folder / "jobs.json"
+    job_file.write_text(json.dumps({"plugins": [f"{example.name}={example.value}"], "jobs": [[str(a) for a in job] for job in jobs]}), encoding="utf-8")
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT",
+                                                             "NLP_APPS_DISABLE_PLUGIN_AUTOLOAD")}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(root), str(EXAMPLE_TASK)]))
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "tests.data_parallel_jobs",
+                           str(job_file)], capture_output=True, text=True, env=env, cwd=root, timeout=600)
+    assert proc.returncode == 0, "\n".join(line for line in proc.stderr.splitlines() if "rank" in line or "Error" in line)[-4000:]
+    for run in runs.values():
+        first = json.loads(Path(f"{job_file}.{run['job']}.rank0.json").read_text(encoding="utf-8"))
+        refused = json.loads(Path(f"{job_file}.{run['job'] + 1}.rank0.json").read_text(encoding="utf-8"))
+        other = json.loads(Path(f"{job_file}.{run['job']}.rank1.json").read_text(encoding="utf-8"))
+        run.update(code=first["code"], output=first["output"], output_rank1=other["output"], refused=refused)
+    return runs
+
+
 @pytest.fixture(scope="session")
 def tiny_language_model(tmp_path_factory) -> Path:
     """A tiny bidirectional LM directory with its own sentencepiece tokenizer (trained once per session)."""

@@ -278,14 +278,18 @@ def test_an_interrupted_run_resumes_to_the_same_weights_as_one_never_interrupted
 
 
 def first_examples(path, target, count: int):
-    """`count` examples of a demo file, written in the file's own format (SQuAD JSON: the first paragraph's
-    first questions; a line format: the header, if any, and lines spread evenly over the file, so that a
+    """`count` examples of a demo file, written in the file's own format (SQuAD JSON: the first article's
+    first questions, paragraph by paragraph; a line format: the header, if any, and lines spread evenly over the file, so that a
     file sorted by label gives more than one)."""
     if path.suffix == ".json":
         data = json.loads(path.read_text(encoding="utf-8"))
-        article = data["data"][0]
-        paragraph = article["paragraphs"][0]
-        data["data"] = [{**article, "paragraphs": [{**paragraph, "qas": paragraph["qas"][:count]}]}]
+        article, left = data["data"][0], count
+        paragraphs = []
+        for paragraph in article["paragraphs"]:
+            if left > 0:
+                paragraphs.append({**paragraph, "qas": paragraph["qas"][:left]})
+                left -= len(paragraphs[-1]["qas"])
+        data["data"] = [{**article, "paragraphs": paragraphs}]
         target.write_text(json.dumps(data), encoding="utf-8")
     else:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -320,3 +324,68 @@ def test_training_fits_a_few_examples_by_heart(spec, tiny_language_model, tmp_pa
     assert result.exit_code == 0, result.output
     score = nlp_apps.evaluate(out, few)[spec.metric_name]
     assert score >= 0.95 * spec.metric_best, (spec.name, score, result.output[-2000:])
+
+
+def data_parallel_args(spec, backbone_model: Path, folder: Path) -> list:
+    """A short `train` that 2 processes must run exactly as one: 9 examples in batches of 4 (each epoch's last
+    batch holds one, so process 1's share of it is empty), the task's default recipe (LM fine-tuning where the
+    task has it, gradual unfreezing), evaluation every 3 steps; no dropout (each process would draw its own masks)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    train = Path(spec.demo_data()["train"])
+    few = first_examples(train, folder / f"few{train.suffix}", 9)
+    params = {p.name for p in spec.cli.commands["train"].params}
+    backbone = (spec.training.demo.backbone if spec.training.demo else "backbone").replace("_", "-")
+    stages = [flag for name, flag in (("lm_finetune", "--lm-finetune"), ("gradual_unfreezing", "--gradual-unfreezing")) if name in params]
+    no_dropout = ["--dropout=0"] if "backbone_dropout" in params else []
+    return ["--train", few, "--valid", few, f"--{backbone}", backbone_model, "--max-steps", 6, "--epochs", 100, "--eval-every", 3,
+            "--batch-size", 4, "--no-progress", "--seed", 2, *stages, *no_dropout]
+
+
+def assert_same_weights_up_to_float_noise(one: dict, two: dict) -> None:
+    """Summing two half-batch gradients differs from one whole-batch sum in the last bits. Adam's first
+    step on a group that gradual unfreezing just let in moves each weight by about +-lr whatever its
+    gradient's size, so a weight whose gradient is float noise can land a few 1e-6 apart (measured on
+    a 16x24 backbone: 1 of 23,384 weights, 4e-6 to 1e-5, 0 without unfreezing; on tiny_language_model
+    with LM fine-tuning: 0 of 16,200, at most 1.6e-6). Allow that for a handful of weights; a missing
+    or wrong gradient exchange moves thousands by far more."""
+    assert one.keys() == two.keys()
+    diffs = torch.cat([(one[name] - two[name]).abs().flatten() for name in one])
+    scale = torch.cat([one[name].abs().flatten() for name in one])
+    off = int((diffs > 1e-6 + 1e-5 * scale).sum())
+    assert off <= max(2, diffs.numel() // 2000), f"{off} of {diffs.numel()} weights differ"
+    assert float(diffs.max()) < 1e-4
+
+
+def test_two_processes_train_the_same_model_as_one(spec, data_parallel_runs, tmp_path, plugins_on):
+    """The task's own `train` under torchrun (2 processes, one launch for every task: see conftest) makes the
+    same updates as in one process, through every stage of its recipe, with one report from process 0."""
+    if spec.training is None or spec.demo_data is None:
+        pytest.skip(f"{spec.name} brings its own train command")
+    from safetensors.torch import load_file
+
+    from nlp_apps.cli import cli
+
+    run = data_parallel_runs[spec.name]
+    assert run["code"] == 0, run["output"][-3000:]
+    one = CliRunner().invoke(cli, [spec.name, "train", *map(str, run["args"]), "--out", str(tmp_path / "one")])
+    assert one.exit_code == 0, one.output
+    two = run["out"]
+    for stage in ("lm_finetuned", "."):  # the LM stage, where the task has one, then the task
+        if not (tmp_path / "one" / stage).is_dir():
+            continue
+        mine, theirs = (json.loads((run_dir / stage / "metrics.json").read_text()) for run_dir in (tmp_path / "one", two))
+        counts = {key for key in theirs if key == "steps" or key.endswith("_trained")}
+        assert {key: mine[key] for key in counts} == {key: theirs[key] for key in counts}, stage
+    assert json.loads((two / "metrics.json").read_text())["steps"] == 6
+    assert_same_weights_up_to_float_noise(load_file(tmp_path / "one" / "last" / "model.safetensors"), load_file(two / "last" / "model.safetensors"))
+    assert (two / "model.safetensors").is_file()
+    report = one.output.strip().splitlines()[-1]  # e.g. "best accuracy 0.5, ...; model in DIR"
+    assert report.split(";")[0] in run["output"] and report.split(";")[0] not in run["output_rank1"]  # process 0 reports, once
+
+
+def test_a_batch_too_small_to_share_out_is_refused_before_anything_is_written(spec, data_parallel_runs):
+    if spec.training is None or spec.demo_data is None:
+        pytest.skip(f"{spec.name} brings its own train command")
+    run = data_parallel_runs[spec.name]
+    assert run["refused"]["code"] != 0 and "batch size 1 is smaller than the 2 processes" in run["refused"]["output"], run["refused"]
+    assert not run["refused_out"].exists()

@@ -209,28 +209,3 @@ def test_data_parallel_step_gives_one_process_gradients(tmp_path):
             for process in context.processes:
                 process.kill()
             pytest.fail("the two workers did not finish within 120 s")
-
-
-PAIRS = [("Ein Hund läuft.", "A dog runs."), ("Eine Katze schläft.", "A cat sleeps."), ("Der Mann lacht.", "The man laughs."),
-         ("Die Frau singt.", "The woman sings."), ("Ein Kind spielt.", "A child plays."), ("Der Hund schläft.", "The dog sleeps.")]
-
-
-def test_two_processes_train_the_same_translator_as_one(tmp_path, tiny_language_model, plugins_on):
-    # 25 pairs in batches of 8: each epoch's last batch holds one pair, so process 1's share of it is empty.
-    # Gradual unfreezing lets the lower layers in after the first step (DDP is rebuilt then); no dropout
-    # (each process would draw its own masks). The random encoder's source tokenizer is trained by process 0 while the
-    # other waits at a barrier (it once returned before the barrier when the file was already there, and hung).
-    def write(name: str, lines: list[str]) -> Path:
-        (tmp_path / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return tmp_path / name
-
-    pairs = (PAIRS * 5)[:25]
-    args = ["translation", "train", "--src", write("train.de", [s for s, _ in pairs]), "--tgt", write("train.en", [t for _, t in pairs]),
-            "--valid-src", write("valid.de", [s for s, _ in PAIRS[:3]]), "--valid-tgt", write("valid.en", [t for _, t in PAIRS[:3]]),
-            "--tgt-backbone", tiny_language_model, "--batch-size", 8, "--dropout", 0,  # the source side from scratch (its tokenizer too)
-            "--epochs", 2, "--gradual-unfreezing", "--max-decode-len", 8, "--no-progress", "--seed", 3]
-    one_process(*args, "--out", tmp_path / "one")
-    torchrun(*args, "--out", tmp_path / "two")
-    one, two = (json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("one", "two"))
-    assert two["steps"] == one["steps"] == 8 and two["tok_trained"] == one["tok_trained"]
-    assert_same_weights(final_weights(tmp_path / "one"), final_weights(tmp_path / "two"))

@@ -8,9 +8,6 @@ import json
 import os
 import re
 import signal
-import tomllib
-from importlib import metadata
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,25 +15,17 @@ from click.testing import CliRunner
 
 import nlp_apps.registry
 from nlp_apps.errors import DataError
-from nlp_apps.registry import ENTRY_POINT_GROUP, Registry, validate_spec
+from nlp_apps.registry import Registry, validate_spec
 from tests import test_contract as contract
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "truecase"
-
-
-def entry_point() -> metadata.EntryPoint:
-    """The one line of the example's pyproject.toml that makes it a task."""
-    project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    ((name, value),) = project["entry-points"][ENTRY_POINT_GROUP].items()
-    return metadata.EntryPoint(name, value, ENTRY_POINT_GROUP)
+from tests.conftest import EXAMPLE_TASK, example_entry_point
 
 
 @pytest.fixture
 def spec(monkeypatch):
     """The example's TaskSpec, loaded through its entry-point line from the example folder on sys.path, and registered
     (as the registry does for an installed plug-in: that adds the train command the core builds from spec.training)."""
-    monkeypatch.syspath_prepend(str(EXAMPLE))
-    ep = entry_point()
+    monkeypatch.syspath_prepend(str(EXAMPLE_TASK))
+    ep = example_entry_point()
     spec = validate_spec(ep.load(), ep.name)
     Registry().register(spec, entry_name=ep.name)
     return spec
@@ -57,6 +46,8 @@ test_a_head_builds_saves_loads_and_predicts_the_same = contract.test_a_head_buil
 test_nlp_apps_load_finds_the_task_of_a_saved_model = contract.test_nlp_apps_load_finds_the_task_of_a_saved_model
 test_evaluation_is_deterministic_call_after_call_and_load_after_load = contract.test_evaluation_is_deterministic_call_after_call_and_load_after_load
 test_a_corrupted_model_directory_is_refused_in_one_line = contract.test_a_corrupted_model_directory_is_refused_in_one_line
+test_two_processes_train_the_same_model_as_one = contract.test_two_processes_train_the_same_model_as_one
+test_a_batch_too_small_to_share_out_is_refused_before_anything_is_written = contract.test_a_batch_too_small_to_share_out_is_refused_before_anything_is_written
 
 
 def test_the_adapter_reads_the_demo_and_names_a_bad_line(spec, tmp_path):
@@ -128,7 +119,7 @@ def test_train_writes_run_config_and_resume_continues_an_interrupted_run_exactly
 
     run = json.loads((out / "run_config.json").read_text(encoding="utf-8"))
     assert run["data"] == {"train": files["train"], "valid": files["valid"]} and run["backbone"] == str(tiny_language_model)
-    assert run["device"] == "auto" and run["head"] == {"dropout": 0.1}
+    assert run["device"] == "auto" and run["head"] == {"dropout": run["recipe"]["backbone_dropout"]} == {"dropout": 0.2}
     assert run["recipe"]["batch_size"] == 8 and run["recipe"]["lm_finetune"] is True and run["recipe"]["lr_decay"] == 2.6
     assert (run["trainer"]["epochs"], run["trainer"]["patience"], run["trainer"]["lr"], run["trainer"]["schedule"]) == (2, 9, 5e-3, "slanted_triangular")
 

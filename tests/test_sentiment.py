@@ -5,7 +5,6 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
-from safetensors.torch import load_file
 
 from nlp_apps.cli import cli
 from nlp_apps.data.tokenizer import SentencePieceTokenizer
@@ -15,7 +14,7 @@ from nlp_apps.models.lm import RNNLanguageModel
 from tasks.sentiment import TASK, SentimentClassifier
 from tasks.sentiment.adapter import read_dataset
 from tasks.sentiment.head_config import HeadConfig
-from tests.conftest import BATCH, EMB, HIDDEN, VOCAB, torchrun
+from tests.conftest import BATCH, EMB, HIDDEN, VOCAB
 
 POSITIVE = ["a wonderful warm film", "I loved every minute of it", "great food and lovely staff", "superb and charming"]
 NEGATIVE = ["a dull and boring film", "I hated every minute of it", "awful food and rude staff", "dreadful and tedious"]
@@ -219,46 +218,6 @@ def test_cli_resume_continues_training(tmp_path, tiny_language_model, labelled, 
     assert ignored.exit_code == 2 and "--dropout, --lr cannot change when resuming" in ignored.output
     refused = invoke("sentiment", "train", "--train", labelled[0], "--valid", labelled[1], "--out", out, "--backbone", tiny_language_model)
     assert refused.exit_code == 1 and "already holds a run" in refused.output
-
-
-def assert_same_weights_up_to_float_noise(one: dict, two: dict) -> None:
-    """Summing two half-batch gradients differs from one whole-batch sum in the last bits. Adam's first
-    step on a group that gradual unfreezing just let in moves each weight by about +-lr whatever its
-    gradient's size, so a weight whose gradient is float noise can land a few 1e-6 apart (measured on
-    a 16x24 backbone: 1 of 23,384 weights, 4e-6 to 1e-5, 0 without unfreezing; on tiny_language_model
-    with LM fine-tuning: 0 of 16,200, at most 1.6e-6). Allow that for a handful of weights; a missing
-    or wrong gradient exchange moves thousands by far more."""
-    diffs = torch.cat([(one[name] - two[name]).abs().flatten() for name in one])
-    scale = torch.cat([one[name].abs().flatten() for name in one])
-    off = int((diffs > 1e-6 + 1e-5 * scale).sum())
-    assert off <= max(2, diffs.numel() // 2000), f"{off} of {diffs.numel()} weights differ"
-    assert float(diffs.max()) < 1e-4
-
-
-def test_two_processes_fine_tune_the_same_classifier_as_one(tmp_path, tiny_language_model, labelled, plugins_on):
-    # 25 examples in batches of 8: the last batch holds one example, so one process gets none of it.
-    # The whole recipe runs, LM fine-tuning included: the backbone has no dropout (each process would
-    # draw its own masks) and enough task text for an LM batch of more rows than processes, so its
-    # size does not depend on the process count. One launch checks the stages' hand-over too.
-    extra = labelled[0].read_text() + f"{POSITIVE[0]}\tpositive\n"
-    train = write(tmp_path / "train25.tsv", extra)
-    args = ["sentiment", "train", "--train", train, "--valid", labelled[1], "--backbone", tiny_language_model, "--epochs", 3,
-            "--batch-size", 8, "--dropout", 0, "--no-progress", "--seed", 2, "--lm-finetune"]
-    assert invoke(*args, "--out", tmp_path / "one").exit_code == 0
-    proc = torchrun(*args, "--out", tmp_path / "two")
-    lm_one, lm_two = (json.loads((tmp_path / run / "lm_finetuned" / "metrics.json").read_text()) for run in ("one", "two"))
-    assert lm_two["steps"] == lm_one["steps"] > 0 and lm_two["tok_trained"] == lm_one["tok_trained"]
-    one, two = (load_file(tmp_path / run / "last" / "model.safetensors") for run in ("one", "two"))
-    assert json.loads((tmp_path / "two" / "metrics.json").read_text())["ex_trained"] == 3 * 25  # every example, every epoch
-    assert_same_weights_up_to_float_noise(one, two)
-    # The two stages hand over through files that process 0 writes.
-    assert (tmp_path / "two" / "lm_finetuned" / ".complete").is_file() and (tmp_path / "two" / "model.safetensors").is_file()
-    assert proc.stdout.count("best accuracy") == 1  # one report, from process 0
-    # A batch too small to share out is refused before the earlier run in --out is replaced.
-    before = (tmp_path / "one" / "model.safetensors").read_bytes()
-    proc = torchrun(*args, "--batch-size", 1, "--out", tmp_path / "one", "--overwrite", check=False)
-    assert proc.returncode != 0 and "batch size 1 is smaller than the 2 processes" in proc.stderr
-    assert (tmp_path / "one" / "model.safetensors").read_bytes() == before
 
 
 @pytest.mark.parametrize("field, value", [("lm_budget_share", 0.0), ("lm_budget_share", 1.0), ("unfreeze_span", 0.0),

@@ -48,7 +48,7 @@ from nlp_apps.training.trainer_config import TrainerConfig, parse_duration  # no
 @dataclass
 class StepOutput:
     loss: torch.Tensor  # scalar, the quantity to minimise
-    units: int  # tokens (or examples) this step trained on, for throughput
+    units: int  # what `loss` is the mean over (tokens, words or examples): weighs each process's share under torchrun; throughput
 
 
 class TrainingTask(Protocol):

@@ -16,7 +16,7 @@ from truecase_task.data import read_dataset, truecase_metrics
 
 @dataclass
 class HeadConfig:
-    dropout: float = 0.1  # on the backbone's features, before the tagging layer
+    dropout: float = 0.1  # on the backbone's features, before the tagging layer (`train --dropout` sets it with the backbone's)
 
     def to_dict(self) -> dict:
         return config_to_dict(self)

@@ -33,7 +33,7 @@ TRAINING = TaskTraining(
         click.option("--valid", "valid_file", type=click.Path(), help="The same, for early stopping."),
         click.option("--backbone", default="default", show_default=True, help="'default' or a model directory from `nlp-apps pretrain`."),
         *recipe_options(["lm_finetune", "lm_epochs", "lm_budget_share", "discriminative_lr", "lr_decay", "gradual_unfreezing", "unfreeze_span",
-                         "pretrained", "batch_size"], RECIPE_DEFAULTS),
+                         "pretrained", "backbone_dropout", "batch_size"], RECIPE_DEFAULTS),
     ],
     configure=lazy("truecase_task.training:configure"), fit=lazy("truecase_task.training:fit"),
     summary=lambda best: f"best f1 {best['f1']:.4f}, word accuracy {best['accuracy']:.4f}",

@@ -24,7 +24,7 @@ from truecase_task.model import TruecasePipeline, build_head, encode_words, save
 
 
 class TruecaseTraining(BatchedTask):
-    metric, metric_mode, unit = "f1", "max", "ex"
+    metric, metric_mode, unit = "f1", "max", "word"
 
     def __init__(self, model, tokenizer, train, valid, recipe, *, seed: int, device: torch.device, data_files=()):
         super().__init__(train_size=len(train), batch_size=recipe.batch_size, seed=seed, device=device, data_files=data_files)
@@ -50,7 +50,9 @@ class TruecaseTraining(BatchedTask):
         for row, (_, firsts, tags) in enumerate(examples):
             targets[row, firsts] = torch.tensor(tags)
         logits = self.model(tokens.to(self.device), lengths)
-        return StepOutput(F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten().to(self.device)), units=len(batch))
+        # The loss is the mean over words, so `units` counts words: under torchrun it weighs each process's share.
+        words = int((targets != -100).sum())
+        return StepOutput(F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten().to(self.device)), units=words)
 
     def evaluate(self) -> dict[str, float]:
         scores = truecase_metrics(TruecasePipeline(self.model, self.tokenizer).predict(self.valid), self.valid)
@@ -70,7 +72,7 @@ def configure(values: dict, log) -> Prepared:
     train, valid = read_dataset(values["train_file"]), read_dataset(values["valid_file"])
     check_backbone(values["backbone"])
     run = {"data": {"train": str(values["train_file"]), "valid": str(values["valid_file"])}, "backbone": values["backbone"],
-           "recipe": recipe.to_dict(), "head": HeadConfig().to_dict()}
+           "recipe": recipe.to_dict(), "head": HeadConfig(dropout=recipe.backbone_dropout).to_dict()}
     return Prepared(run, (train, valid))
 
 
