@@ -181,15 +181,10 @@ def read_json_inputs(input_file: str | None, fields: Sequence[str], no_input: st
 
 def read_text_file(path: str) -> str:
     """The whole text of a UTF-8 file given as an input (a passage); a missing or unreadable one is a one-line error naming it."""
-    from nlp_apps.data.fileio import check_readable_file
-    from nlp_apps.errors import DataError
+    from nlp_apps.data.fileio import check_readable_file, read_text
 
     check_readable_file(path)
-    data = Path(path).read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(path, "not valid UTF-8", line=data[: exc.start].count(b"\n") + 1) from None
+    return read_text(path)
 
 
 def predict_lines(rows: Sequence, predict) -> list:

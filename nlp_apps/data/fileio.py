@@ -86,6 +86,15 @@ def _holds_lone_surrogate(value: Any) -> bool:
     return False
 
 
+def read_text(path: str | os.PathLike) -> str:
+    """The whole text of a UTF-8 file (a byte-order mark dropped); bytes that are not UTF-8 are a DataError naming the line."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(path, "not valid UTF-8", line=data[: exc.start].count(b"\n") + 1) from None
+
+
 def check_readable_file(path: str | os.PathLike) -> None:
     path = Path(path)
     if not path.exists():

@@ -61,6 +61,13 @@ class Record:
     def source(self) -> str:
         return f"{self.path}:{self.line}"
 
+    def string(self, name: str, what: str | None = None) -> str | None:
+        """values[name] where it is a string (or None); any other JSON value is a DataError naming `what` [the `name`]."""
+        value = self.values[name]
+        if value is not None and not isinstance(value, str):
+            raise DataError(self.path, f"{what or 'the ' + name} must be a string, got {type(value).__name__}", line=self.line)
+        return value
+
 
 def detect_format(path: str | os.PathLike) -> str | None:
     """csv, tsv or jsonl from the file extension; None when the extension does not say."""

@@ -22,7 +22,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nlp_apps.data.fileio import check_readable_file, parse_json
+from nlp_apps.data.fileio import check_readable_file, parse_json, read_text
 from nlp_apps.data.readers import numbered_lines
 from nlp_apps.errors import DataError
 
@@ -117,11 +117,7 @@ class _Reader:
     # ---- SQuAD JSON ------------------------------------------------------------------------
 
     def read_squad(self) -> QADataset:
-        data = self.path.read_bytes()
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise DataError(self.path, "not valid UTF-8", line=data[: exc.start].count(b"\n") + 1) from None
+        text = read_text(self.path)
         if not text.strip():
             self.fail("", "no questions (the file is empty)")
         try:

@@ -28,6 +28,7 @@ from nlp_apps.training.batched_task import BatchedTask
 from nlp_apps.training.finetune import RecipeConfig, RecipeOptions, discriminative_param_groups, pretrained_backbone, start_recipe
 from nlp_apps.training.trainer import StepOutput, TrainerConfig, TrainResult
 from tasks.qa.adapter import QAExample
+from tasks.qa.cli import read
 from tasks.qa.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 from tasks.qa.features import Featurizer, training_batches
 from tasks.qa.head import SpanExtractor, build_head
@@ -131,8 +132,6 @@ HEAD_OPTIONS = ("attention", "hidden_size", "question_match", "max_passage_len",
 
 def configure(values: dict, log) -> Prepared:
     """The run configuration of `qa train`, after reading and checking the data and the backbone."""
-    from tasks.qa.cli import read
-
     recipe = recipe_config(values, RECIPE_DEFAULTS)
     head = HeadConfig(dropout=recipe.backbone_dropout, **{name: values[name] for name in HEAD_OPTIONS})
     train, valid = read(values["train_file"], values["fmt"], log), read(values["valid_file"], values["fmt"], log)
@@ -148,12 +147,8 @@ def configure(values: dict, log) -> Prepared:
 
 
 def fit(run: dict, out_dir: Path, *, data, resume: bool, log) -> TrainResult:
-    from tasks.qa.cli import read
-
     files = run["data"]
-    if data is None:
-        data = read(files["train"], files["format"], log).examples, read(files["valid"], files["format"], log).examples
-    train, valid = data
+    train, valid = data or (read(files["train"], files["format"], log).examples, read(files["valid"], files["format"], log).examples)
     return train_qa(train, valid, out_dir, backbone=run["backbone"], recipe=RecipeConfig.from_dict(run["recipe"], f"{out_dir}/run_config.json"),
                     head=HeadConfig.from_dict(run["head"]), trainer=TrainerConfig.from_dict(run["trainer"]), device=run["device"],
                     data_files=[files["train"], files["valid"]], resume=resume, log=log)

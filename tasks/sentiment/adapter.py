@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Union
 
 from nlp_apps.data import readers
+from nlp_apps.data.fileio import read_text
 from nlp_apps.data.readers import Field, Record
 from nlp_apps.errors import DataError
 
@@ -77,19 +78,8 @@ def detect_format(path: Path) -> str:
     return {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}.get(suffix, "tsv")
 
 
-def _read_text(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DataError(path, "not valid UTF-8", line=line) from None
-
-
 def _from_record(record: Record, require_labels: bool) -> Example:
-    text, label = record.values["text"], record.values["label"]
-    if not isinstance(text, str):  # JSONL: a number, list or object where the text should be
-        raise DataError(record.path, f"the text must be a string, got {type(text).__name__}", line=record.line)
+    text, label = record.string("text"), record.values["label"]  # JSONL: a label may be a number, the text only a string
     if isinstance(label, (list, dict)):
         raise DataError(record.path, f"the label must be a string or a number, got {type(label).__name__}", line=record.line)
     label = None if label is None else str(label).strip()
@@ -108,7 +98,7 @@ def read_folder(path: Path) -> list[Example]:
         raise DataError(path, "folder layout needs one sub-directory per label (e.g. pos/, neg/)")
     for label_dir in label_dirs:
         for file in sorted(label_dir.glob("*.txt")):
-            examples.append(_example(file, None, _read_text(file), label_dir.name))
+            examples.append(_example(file, None, read_text(file), label_dir.name))
     return examples
 
 

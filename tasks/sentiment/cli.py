@@ -22,11 +22,11 @@ data_options = option_group(  # train's and evaluate's
 )
 
 
-def read(path, fmt, text_column, label_column, text_field, label_field, require_labels=True):
+def read(path, fmt, text_column, label_column, text_field, label_field):
     from tasks.sentiment.adapter import read_dataset
 
     return read_dataset(path, format=fmt, text_column=text_column, label_column=label_column, text_field=text_field,
-                        label_field=label_field, require_labels=require_labels)
+                        label_field=label_field)
 
 
 @click.group()

@@ -134,6 +134,11 @@ def nb_ratios(bags: Sequence[Sequence[int]], targets: Sequence[int], classes: in
     return torch.where(seen.unsqueeze(1), ratios, torch.zeros_like(ratios)).float()
 
 
+def ngram_bags(config: HeadConfig, texts: Sequence[str]) -> list[list[int]] | None:
+    """Each text's `ngram_ids` when the head has the n-gram path, else None."""
+    return [ngram_ids(t, config.ngram_buckets) for t in texts] if config.ngram_features else None
+
+
 class NgramFeatures(nn.Module):
     """logits[b, c] = lr_scale * sum over the n-grams f of text b of weight[f, c] * ratios[f, c] / sqrt(n_b).
 

@@ -12,7 +12,7 @@ from nlp_apps.data.batching import bucket_batches, pad_sequences
 from nlp_apps.data.inputs import text_list
 from nlp_apps.io.checkpoint import load_model_tokenizer, load_task_model, save_model
 from nlp_apps.precision import inference
-from tasks.sentiment.head import SentimentClassifier, ngram_batch, ngram_ids
+from tasks.sentiment.head import SentimentClassifier, ngram_bags, ngram_batch
 from tasks.sentiment.head_config import HeadConfig
 
 
@@ -29,8 +29,7 @@ class SentimentPipeline:
     def probabilities(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         """(N, C) class probabilities, in the order of `texts`."""
         ids = self.encode(texts)
-        config = self.model.config
-        bags = [ngram_ids(t, config.ngram_buckets) for t in texts] if config.ngram_features else None
+        bags = ngram_bags(self.model.config, texts)
         device = next(self.model.parameters()).device
         out = torch.zeros(len(ids), len(self.labels))
         for batch in bucket_batches([len(x) for x in ids], batch_size, shuffle=False):

@@ -22,8 +22,9 @@ from nlp_apps.training.batched_task import BatchedTask
 from nlp_apps.training.finetune import RecipeConfig, RecipeOptions, discriminative_param_groups, pretrained_backbone, start_recipe
 from nlp_apps.training.trainer import StepOutput, TrainerConfig, TrainResult
 from tasks.sentiment.adapter import Example
+from tasks.sentiment.cli import read
 from tasks.sentiment.defaults import HEAD_DEFAULTS, RECIPE_DEFAULTS, TRAINER_DEFAULTS
-from tasks.sentiment.head import NgramBatch, SentimentClassifier, build_head, ngram_batch, ngram_ids
+from tasks.sentiment.head import NgramBatch, SentimentClassifier, build_head, ngram_bags, ngram_batch
 from tasks.sentiment.head_config import HeadConfig
 from tasks.sentiment.metric import classification_metrics
 from tasks.sentiment.pipeline import save_classifier
@@ -58,8 +59,8 @@ class ClassificationTask(BatchedTask):
         self.valid_ids = encode_examples(tokenizer, valid)
         self.valid_labels = [e.label for e in valid]
         # With n-gram features, each text's hashed n-grams, computed once (an epoch's batches take their share).
-        self.train_ngrams = encode_ngrams(model, train)
-        self.valid_ngrams = encode_ngrams(model, valid)
+        self.train_ngrams = ngram_bags(model.config, [e.text for e in train])
+        self.valid_ngrams = ngram_bags(model.config, [e.text for e in valid])
         self.groups = model.layer_groups()
 
     def param_groups(self) -> list[dict]:
@@ -101,13 +102,6 @@ class ClassificationTask(BatchedTask):
 
 def encode_examples(tokenizer, examples: Sequence[Example]) -> list[list[int]]:
     return [ids or [0] for ids in tokenizer.encode_batch([e.text for e in examples])]
-
-
-def encode_ngrams(model: SentimentClassifier, examples: Sequence[Example]) -> list[list[int]] | None:
-    """Each example's hashed n-grams when the model has the n-gram path, else None."""
-    if not model.config.ngram_features:
-        return None
-    return [ngram_ids(e.text, model.config.ngram_buckets) for e in examples]
 
 
 def label_set(train: Sequence[Example], source: str) -> list[str]:
@@ -153,8 +147,6 @@ DATA_OPTIONS = ("fmt", "text_column", "label_column", "text_field", "label_field
 
 def configure(values: dict, log) -> Prepared:
     """The run configuration of `sentiment train`, after reading and checking the data and the backbone."""
-    from tasks.sentiment.cli import read
-
     data_options = {name: values[name] for name in DATA_OPTIONS}
     recipe = recipe_config(values, RECIPE_DEFAULTS)
     train, valid = read(values["train_file"], **data_options), read(values["valid_file"], **data_options)
@@ -169,8 +161,6 @@ def configure(values: dict, log) -> Prepared:
 
 
 def fit(run: dict, out_dir: Path, *, data, resume: bool, log) -> TrainResult:
-    from tasks.sentiment.cli import read
-
     files = run["data"]
     train, valid = data or (read(files["train"], **files["options"]), read(files["valid"], **files["options"]))
     return train_classifier(train, valid, out_dir, backbone=run["backbone"], recipe=RecipeConfig.from_dict(run["recipe"], f"{out_dir}/run_config.json"),

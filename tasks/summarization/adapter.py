@@ -65,7 +65,7 @@ def read_documents(
                       Field("summary", SUMMARY_NAMES, summary_field, required=require_summary and not ref_fields, option="--summary-field")]
         fields += [Field(f"ref:{name}", column=name) for name in ref_fields]
         for record in readers.read_records(path, fields, format=fmt):
-            values = {k: _string(v, record, k) for k, v in record.values.items()}
+            values = {name: record.string(name, name.removeprefix("ref:")) for name in record.values}
             references = tuple(values[f"ref:{n}"] for n in ref_fields if (values[f"ref:{n}"] or "").strip())
             if not references and values["summary"]:
                 references = (values["summary"],)
@@ -73,12 +73,6 @@ def read_documents(
     if not result.documents:
         raise DataError(path or src, "no documents (the file is empty)")
     return result
-
-
-def _string(value, record, name: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise DataError(record.path, f"{name.removeprefix('ref:')} must be a string, got {type(value).__name__}", line=record.line)
 
 
 def _add(result: DocumentSet, text, summary, references, path, line: int, require_summary: bool, skip_empty: bool) -> None:

@@ -37,14 +37,14 @@ def summarization() -> None:
     """Abstractive summarization: a pointer-generator with coverage on the LM backbone, scored with ROUGE."""
 
 
-def read(path, src, tgt, text_field, summary_field, skip_empty, what, log, ref_fields=(), require_summary=True):
+def read(path, src, tgt, text_field, summary_field, skip_empty, what, log, ref_fields=()):
     from tasks.summarization.adapter import read_documents
 
     if path is None and src is None:
         raise click.UsageError(f"give the {what} data: --{what} FILE (JSONL/CSV/TSV) or --{'valid-' if what == 'valid' else ''}src "
                                "with its --tgt file")
     result = read_documents(path, src=src, tgt=tgt, text_field=text_field, summary_field=summary_field, ref_fields=ref_fields,
-                            require_summary=require_summary, skip_empty=skip_empty)
+                            skip_empty=skip_empty)
     if result.skipped_empty:
         log(f"{what}: skipped {result.skipped_empty:,} empty document(s) or summar(ies)")
     return result.documents

@@ -20,6 +20,7 @@ from nlp_apps.seq2seq.training import Seq2SeqTask, stage_trainer
 from nlp_apps.training.finetune import RecipeConfig, RecipeOptions, discriminative_param_groups, pretrained_backbone, start_recipe
 from nlp_apps.training.trainer import TrainerConfig, TrainResult
 from tasks.summarization.adapter import Document
+from tasks.summarization.cli import read
 from tasks.summarization.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
 from tasks.summarization.head import build_head
 from tasks.summarization.head_config import SummarizerConfig
@@ -85,8 +86,6 @@ def configure(values: dict, log) -> Prepared:
     run["data"] keeps each side as the argument list of `cli.read` (file, src, tgt, text field, summary
     field, skip-empty): the layout of the runs before the core built the command, so they still resume.
     """
-    from tasks.summarization.cli import read
-
     head = SummarizerConfig(attention=values["attention"], copy=values["copy"], coverage=values["coverage"],
                             coverage_from=values.get("coverage_from", 0.0), label_smoothing=values["label_smoothing"],
                             dropout=values["backbone_dropout"])
@@ -103,8 +102,6 @@ def configure(values: dict, log) -> Prepared:
 
 
 def fit(run: dict, out_dir: Path, *, data, resume: bool, log) -> TrainResult:
-    from tasks.summarization.cli import read
-
     sides = run["data"]
     train, valid = data or (read(*sides["train"], "train", log), read(*sides["valid"], "valid", log))
     source = f"{out_dir}/run_config.json"

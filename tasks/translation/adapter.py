@@ -48,15 +48,9 @@ def read_pairs(
     """Pairs from `src` + `tgt` (parallel files) or from one `path` (TSV, CSV or JSONL)."""
     result = PairSet()
     if src is not None:
-        if tgt is None:
-            lines = readers.numbered_lines(src)
-            rows = ((n, text, None) for n, text in lines)
-            path_name = str(src)
-        else:
-            rows = readers.read_parallel(src, tgt)
-            path_name = str(src)
+        rows = readers.read_parallel(src, tgt) if tgt is not None else ((n, text, None) for n, text in readers.numbered_lines(src))
         for number, source, target in rows:
-            _add(result, source, target, f"{path_name}:{number}", require_target)
+            _add(result, source, target, f"{src}:{number}", require_target)
     else:
         if path is None:
             raise DataError("(no file)", "give a dataset file, or --src and --tgt files")
@@ -70,8 +64,7 @@ def read_pairs(
             fields = [Field("source", SOURCE_NAMES, src_column, option="--src-field"),
                       Field("target", TARGET_NAMES, tgt_column, required=require_target, option="--tgt-field")]
         for record in readers.read_records(path, fields, format=fmt):
-            source, target = record.values["source"], record.values["target"]
-            _add(result, _text(source, record, "source"), _text(target, record, "target"), record.source, require_target)
+            _add(result, record.string("source"), record.string("target"), record.source, require_target)
     if not result.pairs:
         raise DataError(path or src, "no sentence pairs (every line is empty)")
     return result
@@ -82,12 +75,6 @@ def _has_header(path, fmt: str) -> bool:
     first = next(readers.numbered_lines(path), (0, ""))[1]
     cells = [c.strip().lower() for c in first.split("\t" if fmt == "tsv" else ",")]
     return any(c in SOURCE_NAMES + TARGET_NAMES for c in cells)
-
-
-def _text(value, record, name: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise DataError(record.path, f"the {name} must be a string, got {type(value).__name__}", line=record.line)
 
 
 def _add(result: PairSet, source: str, target: str | None, origin: str, require_target: bool) -> None:

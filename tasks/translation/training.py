@@ -160,16 +160,14 @@ def random_backbone_config(vocab_size: int):
 # ---- the `translation train` command's two halves (nlp_apps.commands.task_train) --------------------
 
 def data_spec(values: dict, what: str) -> list[str | None]:
-    """How run_config.json records a split: [file, source file, target file, source field, target field]."""
+    """How run_config.json records a split: [file, source file, target file, source field, target field]; one of the
+    first two must be given."""
     prefix = "" if what == "train" else "valid_"
     spec = [values[f"{what}_file"], values[f"{prefix}src"], values[f"{prefix}tgt"], values["src_field"], values["tgt_field"]]
-    return [str(v) if v is not None else None for v in spec]
-
-
-def check_given(spec: Sequence[str | None], what: str) -> None:
     if spec[0] is None and spec[1] is None:
         flag = "--valid-" if what == "valid" else "--"
         raise ValueError(f"give the {what} pairs: --{what} FILE (TSV/CSV/JSONL) or {flag}src with {flag}tgt")
+    return [str(v) if v is not None else None for v in spec]
 
 
 def read_split(spec: Sequence[str | None], what: str, log) -> list[Pair]:
@@ -183,8 +181,6 @@ def read_split(spec: Sequence[str | None], what: str, log) -> list[Pair]:
 def configure(values: dict, log) -> Prepared:
     """The run configuration of `translation train`, after reading the pairs and checking the backbones."""
     specs = {what: data_spec(values, what) for what in ("train", "valid")}
-    for what, spec in specs.items():
-        check_given(spec, what)
     recipe = recipe_config(values, RECIPE_DEFAULTS)
     head = TranslatorConfig(attention=values["attention"], input_feeding=values["input_feeding"], label_smoothing=values["label_smoothing"],
                             dropout=recipe.backbone_dropout)
