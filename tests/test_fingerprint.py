@@ -27,7 +27,7 @@ def test_machine_fingerprint_keys_and_types(small_gemms):
     assert machine["cores"] >= 1 and machine["threads"] >= 1
     assert machine["fp32_gflops"] > 0 and machine["bf16_gflops"] > 0
     assert machine["git_commit"] is None or isinstance(machine["git_commit"], str)
-    assert "pytest" in machine["command"] and machine["measured_at"].endswith("UTC")
+    assert machine["command"] == " ".join(sys.orig_argv) and machine["measured_at"].endswith("UTC")  # this process's command line
     # cached per process: a second call measures nothing and returns an equal, independent copy
     again = fingerprint.machine_fingerprint()
     assert again == machine and again is not machine
