@@ -8,10 +8,18 @@ this process (httpx, asyncio; one request = one text, or one QA question, or one
            (a closed loop: each of the C clients sends its next request when the last is answered),
            at most --point-seconds per point; once with batching on (--max-batch 32, --max-wait-ms 5)
            and once with it off (a server with --max-batch 1): requests/s, p50/p95/p99 latency of
-           the answered requests, the mean items per model call (from /metrics), errors.
+           the answered requests, the mean items per model call (from /metrics), errors. With --rounds N
+           (N > 1), both servers run at once and each point is measured in N rounds that alternate the
+           two servers (--requests/N requests, --point-seconds/N seconds each), so that a machine shared
+           with other work loads both alike; a row pools its rounds, and `speedup_rounds` is the median
+           of the rounds' paired ratios.
   mixed    --mixed requests (10,000) spread at random over every model and endpoint, --mixed-concurrency
            (32) at once, on the batching server after the points warmed it up: 5xx and other failures,
-           latency, and the server's resident memory (VmRSS, VmHWM of /proc/PID/status) before and after.
+           latency, and the server's resident memory (VmRSS, VmHWM of /proc/PID/status) before and after,
+           and every --rss-every (1,000) answered requests (`rss_series`: a leak keeps growing, memory
+           an allocator keeps after larger batches levels off). --warm-batch N first sends each endpoint
+           N items at once (one request of N texts, or N generate requests together), the largest batch
+           the run can form, before the "warm" sample.
   fuzz     schemathesis generates requests from the served /openapi.json (valid ones, and invalid ones that
            must be refused with a 4xx), --fuzz-examples per operation and mode, sent to a server with small
            request limits (so the largest valid request stays quick): no 5xx, every status documented,
@@ -27,6 +35,7 @@ perplexity and generate endpoints are measured), and the task model directories 
     python -m benchmarks.serve [--sentiment DIR] [--translation DIR] [--summarization DIR] [--qa DIR] [--lm default]
         [--requests 200] [--concurrency 1,8,32] [--point-seconds 120] [--mixed 10000] [--mixed-concurrency 32]
         [--fuzz-examples 50] [--only points,mixed,fuzz] [--endpoints generate,...] [--threads N] [--precision auto|fp32|bf16]
+        [--rounds 1] [--rss-every 1000] [--warm-batch 0] [--server-env NAME=VALUE ...]
     NLP_APPS_BENCH_DRY=1 python -m benchmarks.serve --requests 20 --mixed 200 --fuzz-examples 5 ...   # a smoke run, nothing stored
 """
 
@@ -34,10 +43,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,14 +69,21 @@ TASKS = ("sentiment", "translation", "summarization", "qa")
 PHASES = ("points", "mixed", "fuzz")
 MAX_WAIT_MS, MAX_BATCH = 5.0, 32
 FUZZ_LIMITS = ["--max-texts", "4", "--max-chars", "400", "--max-new-tokens", "32"]
-NOTES = ("One `nlp-apps serve` process on 127.0.0.1, driven over HTTP by this script on the same machine (its client "
-         "shares the CPU). One request = one text (QA: one question; generate: one prompt, max_tokens = --generate-tokens, 20, and "
-         "seed = the request's number, so no two share options). Points: a closed loop of "
-         "`concurrency` clients, `requests` requests or `point_seconds`, whichever ends first; batching on = --max-batch 32 "
-         "--max-wait-ms 5, off = --max-batch 1 (another server process); latency of answered requests; mean_batch = items per "
-         "model call (server /metrics); speedup = rps with batching / rps without, same model and concurrency. mixed: random "
-         "models and endpoints on the batching server after the points; rss from /proc/PID/status. fuzz: schemathesis "
-         "(positive and negative cases) against a server with small request limits.")
+NOTES = ("One `nlp-apps serve` process on 127.0.0.1 (two, batching on and off, with `rounds`), driven over HTTP by this "
+         "script on the same machine (its client shares the CPU). One request = one text (QA: one question; generate: one "
+         "prompt, max_tokens = --generate-tokens, 20, and seed = the request's number, so no two share options). Points: a "
+         "closed loop of `concurrency` clients, `requests` requests or `point_seconds`, whichever ends first; batching on = "
+         "--max-batch 32 --max-wait-ms 5, off = --max-batch 1 (another server process); latency of answered requests; "
+         "mean_batch = items per model call (server /metrics); speedup = rps with batching / rps without, same model and "
+         "concurrency; rounds: the point was measured in that many rounds alternating the two servers (rps_rounds), "
+         "speedup_rounds = median of the paired ratios; server_cpu_ms_per_req / client_cpu_ms_per_req = CPU time (user + "
+         "system, all threads) of the server process / of this client process per answered request. Dispatch rule of batching "
+         "on: rows measured from 2026-12-06 12:24 UTC wait for company (up to max_wait_ms) only while other requests to the "
+         "model are in flight outside its queue; 11:20-12:24 only while requests were still arriving; earlier rows: every "
+         "batch waited up to max_wait_ms. mixed: random models and endpoints on the batching server, after the points when "
+         "they ran (with --only mixed, after 3 warm-up requests per endpoint); warm_batch: each endpoint first ran a batch "
+         "that large; server_env: the server's extra environment; rss from /proc/PID/status, rss_series = [requests done, "
+         "VmRSS MB]. fuzz: schemathesis (positive and negative cases) against a server with small request limits.")
 
 # ---- what the clients send ---------------------------------------------------------------------------
 
@@ -171,7 +189,7 @@ class Server:
     """`nlp-apps serve` in a subprocess on a free port of 127.0.0.1; stopped by SIGTERM (then killed) on exit."""
 
     def __init__(self, specs: list[str], options: list[str], threads: int | None, log_dir: Path, label: str, start_timeout: float,
-                 precision: str | None = None):
+                 precision: str | None = None, env: dict[str, str] | None = None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"server-{label}.log"
@@ -180,11 +198,12 @@ class Server:
         self.command = [*root, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
                         *[arg for spec in specs for arg in ("--model", spec)], *options]
         self.start_timeout = start_timeout
+        self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> Self:
         log = self.log_path.open("w")
-        self.process = subprocess.Popen(self.command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(self.command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         log.close()
         deadline = time.monotonic() + self.start_timeout
         while not self._ready():
@@ -209,6 +228,11 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (all its threads)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def memory_mb(self) -> dict[str, float]:
         """Resident memory now (VmRSS) and at its peak so far (VmHWM), in MB."""
@@ -247,26 +271,33 @@ class Load:
     seconds: float
     statuses: Counter  # HTTP status, or the transport error's name
     latencies_s: list[float]  # of the answered (200) requests
+    client_cpu_s: float = 0.0  # CPU time of this process (the clients) while it ran
+    server_cpu_s: float = 0.0  # CPU time of the server process (every thread), when the caller measured it
 
     def figures(self) -> dict:
         ok = self.statuses.get(200, 0)
         ms = np.array(self.latencies_s) * 1000 if self.latencies_s else np.array([np.nan])
         p50, p95, p99 = (round(float(np.percentile(ms, q)), 1) for q in (50, 95, 99))
-        return {"sent": self.sent, "ok": ok, "errors": self.sent - ok, "seconds": round(self.seconds, 2),
+        per_request = {f"{who}_cpu_ms_per_req": round(1000 * cpu / ok, 2) if ok and cpu else None
+                       for who, cpu in (("server", self.server_cpu_s), ("client", self.client_cpu_s))}
+        return {"sent": self.sent, "ok": ok, "errors": self.sent - ok, "seconds": round(self.seconds, 2), **per_request,
                 "rps": round(ok / self.seconds, 2) if self.seconds else None, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
                 "statuses": ",".join(f"{k}:{v}" for k, v in sorted(self.statuses.items(), key=str))}
 
 
-async def drive(base: str, pick: Callable[[int], Workload], requests: int, concurrency: int, cap_s: float, timeout_s: float) -> Load:
-    """`concurrency` clients send requests 0..requests-1 (request i goes to pick(i)) until all are sent or cap_s passes."""
-    statuses, latencies, sent = Counter(), [], 0
+async def drive(base: str, pick: Callable[[int], Workload], requests: int, concurrency: int, cap_s: float, timeout_s: float,
+                every: int = 0, progress: Callable[[int], None] | None = None) -> Load:
+    """`concurrency` clients send requests 0..requests-1 (request i goes to pick(i)) until all are sent or cap_s passes;
+    progress(done) is called after every `every` finished requests."""
+    statuses, latencies, sent, done = Counter(), [], 0, 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, timeout=timeout_s, limits=limits) as client:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         deadline = start + cap_s
 
         async def client_loop() -> None:
             nonlocal sent
+            nonlocal done
             while sent < requests and time.perf_counter() < deadline:
                 i, sent = sent, sent + 1
                 workload = pick(i)
@@ -278,10 +309,13 @@ async def drive(base: str, pick: Callable[[int], Workload], requests: int, concu
                 statuses[status] += 1
                 if status == 200:
                     latencies.append(time.perf_counter() - began)
+                done += 1
+                if every and progress is not None and done % every == 0:
+                    progress(done)
 
         await asyncio.gather(*(client_loop() for _ in range(concurrency)))
-        seconds = time.perf_counter() - start
-    return Load(sent, seconds, statuses, latencies)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return Load(sent, seconds, statuses, latencies, client_cpu_s=cpu)
 
 
 def warm_up(server: Server, loads: list[Workload], rounds: int = 3) -> None:
@@ -290,38 +324,101 @@ def warm_up(server: Server, loads: list[Workload], rounds: int = 3) -> None:
         asyncio.run(drive(server.base, lambda i, w=workload: w, rounds, 1, 60, 120))
 
 
+def warm_batch(server: Server, loads: list[Workload], items: int) -> None:
+    """Each endpoint once with `items` items at a time: one request of `items` texts (questions), or `items` generate
+    requests at once (one prompt each; the batcher joins them), so the model runs the largest batch of the run."""
+    for workload in loads:
+        if workload.endpoint == "generate":
+            asyncio.run(drive(server.base, lambda i, w=workload: w, items, items, 300, 300))
+            continue
+        bodies = [workload.body(i) for i in range(items)]
+        field = next(iter(bodies[0]))  # "texts" or "inputs": the one list field of these bodies
+        body = {field: [item for b in bodies for item in b[field]]}
+        status = httpx.post(f"{server.base}{workload.path}", json=body, timeout=300).status_code
+        if status != 200:
+            sys.exit(f"error: the warm-up batch of {items} items to {workload.name} was answered {status}")
+
+
 def measure_points(server: Server, loads: list[Workload], batching: str, args) -> list[dict]:
     rows = []
     for workload in loads:
         for concurrency in args.concurrency:
-            before, load_start = server.batch_totals().get(workload.model, (0, 0)), load_average()
+            before, load_start, cpu = server.batch_totals().get(workload.model, (0, 0)), load_average(), server.cpu_seconds()
             load = asyncio.run(drive(server.base, lambda i, w=workload: w, args.requests, concurrency, args.point_seconds, args.timeout))
+            load.server_cpu_s = server.cpu_seconds() - cpu
             after = server.batch_totals().get(workload.model, (0, 0))
-            calls = after[1] - before[1]
-            row = {"row": f"{workload.name} batching={batching} c={concurrency}", "model": workload.model, "task": workload.task,
-                   "endpoint": workload.endpoint, "batching": batching, "max_batch": MAX_BATCH if batching == "on" else 1,
-                   "max_wait_ms": MAX_WAIT_MS if batching == "on" else 0.0, "concurrency": concurrency, "requests": args.requests,
-                   **load.figures(), "mean_batch": round((after[0] - before[0]) / calls, 2) if calls else None,
-                   "capped": load.sent < args.requests, "point_seconds": args.point_seconds,
-                   "server_threads": args.threads or "auto", "server_precision": args.precision or "auto",
-                   "load_start": load_start, "load_end": load_average()}
-            print(f"# {row['row']}: {row['rps']} req/s, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms, batch {row['mean_batch']}, "
-                  f"{row['errors']} errors", file=sys.stderr, flush=True)
-            rows.append(row)
+            rows.append(point_row(workload, batching, concurrency, load, (after[0] - before[0], after[1] - before[1]), load_start, args))
     return rows
+
+
+def measure_points_interleaved(servers: dict[str, Server], loads: list[Workload], args) -> list[dict]:
+    """Each point in args.rounds rounds, the servers ({"on": ..., "off": ...}) taking turns (the order flips every round)."""
+    requests, seconds = max(1, args.requests // args.rounds), args.point_seconds / args.rounds
+    rows = []
+    for workload in loads:
+        for concurrency in args.concurrency:
+            pooled = {label: [Load(0, 0.0, Counter(), []), [0.0, 0.0], [], None] for label in servers}  # load, batch totals, rps per round, load_start
+            for r in range(args.rounds):
+                for label in (list(servers) if r % 2 == 0 else list(servers)[::-1]):
+                    server, (total, batch, per_round, _) = servers[label], pooled[label]
+                    if pooled[label][3] is None:
+                        pooled[label][3] = load_average()
+                    before, cpu = server.batch_totals().get(workload.model, (0, 0)), server.cpu_seconds()
+                    load = asyncio.run(drive(server.base, lambda i, w=workload: w, requests, concurrency, seconds, args.timeout))
+                    total.server_cpu_s += server.cpu_seconds() - cpu
+                    total.client_cpu_s += load.client_cpu_s
+                    after = server.batch_totals().get(workload.model, (0, 0))
+                    total.sent, total.seconds = total.sent + load.sent, total.seconds + load.seconds
+                    total.statuses.update(load.statuses)
+                    total.latencies_s += load.latencies_s
+                    batch[0], batch[1] = batch[0] + after[0] - before[0], batch[1] + after[1] - before[1]
+                    per_round.append(round(load.statuses.get(200, 0) / load.seconds, 2) if load.seconds else 0.0)
+            for label, (total, batch, per_round, load_start) in pooled.items():
+                row = point_row(workload, label, concurrency, total, batch, load_start, args, requests * args.rounds)
+                rows.append({**row, "rounds": args.rounds, "rps_rounds": per_round})
+    return rows
+
+
+def point_row(workload: Workload, batching: str, concurrency: int, load: Load, batch: tuple[float, float], load_start: float, args,
+              requests: int | None = None) -> dict:
+    items, calls = batch
+    requests = requests or args.requests
+    row = {"row": f"{workload.name} batching={batching} c={concurrency}", "model": workload.model, "task": workload.task,
+           "endpoint": workload.endpoint, "batching": batching, "max_batch": MAX_BATCH if batching == "on" else 1,
+           "max_wait_ms": MAX_WAIT_MS if batching == "on" else 0.0, "concurrency": concurrency, "requests": requests,
+           **load.figures(), "mean_batch": round(items / calls, 2) if calls else None,
+           "capped": load.sent < requests, "point_seconds": args.point_seconds,
+           "server_threads": args.threads or "auto", "server_precision": args.precision or "auto",
+           "load_start": load_start, "load_end": load_average()}
+    print(f"# {row['row']}: {row['rps']} req/s, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms, batch {row['mean_batch']}, "
+          f"{row['errors']} errors, CPU ms/request server {row['server_cpu_ms_per_req']} client {row['client_cpu_ms_per_req']}, "
+          f"load {load_start}-{row['load_end']}", file=sys.stderr, flush=True)
+    return row
 
 
 def measure_mixed(server: Server, loads: list[Workload], args) -> dict:
     rng = random.Random(args.seed)
     choice = [rng.randrange(len(loads)) for _ in range(args.mixed)]
     warm, load_start = server.memory_mb(), load_average()
-    load = asyncio.run(drive(server.base, lambda i: loads[choice[i]], args.mixed, args.mixed_concurrency, args.mixed_seconds, args.timeout))
+    series = [(0, warm.get("VmRSS"))]
+
+    def sample(done: int) -> None:
+        series.append((done, server.memory_mb().get("VmRSS")))
+        print(f"#   after {done} requests: RSS {series[-1][1]} MB", file=sys.stderr, flush=True)
+
+    load = asyncio.run(drive(server.base, lambda i: loads[choice[i]], args.mixed, args.mixed_concurrency, args.mixed_seconds, args.timeout,
+                             every=args.rss_every, progress=sample))
     end = server.memory_mb()
     five_xx = sum(n for status, n in load.statuses.items() if isinstance(status, int) and status >= 500)
-    row = {"row": "mixed", "endpoints": ",".join(w.name for w in loads), "concurrency": args.mixed_concurrency, "requests": args.mixed,
+    variant = " ".join([*([f"requests={args.mixed}"] if args.mixed != 10_000 else []),
+                        *([f"warm_batch={args.warm_batch}"] if args.warm_batch else []), *args.server_env])
+    row = {"row": f"mixed {variant}".strip(), "endpoints": ",".join(w.name for w in loads), "concurrency": args.mixed_concurrency, "requests": args.mixed,
            "batching": "on", "max_batch": MAX_BATCH, "max_wait_ms": MAX_WAIT_MS, **load.figures(), "5xx": five_xx,
            "capped": load.sent < args.mixed, "rss_mb_warm": warm.get("VmRSS"), "rss_mb_end": end.get("VmRSS"),
            "rss_growth_mb": round(end.get("VmRSS", 0) - warm.get("VmRSS", 0), 1), "rss_peak_mb": end.get("VmHWM"),
+           "rss_growth_pct": round(100 * (end.get("VmRSS", 0) / warm["VmRSS"] - 1), 2) if warm.get("VmRSS") else None,
+           "rss_every": args.rss_every, "rss_series": series, "warm_batch": args.warm_batch,
+           "server_env": " ".join(args.server_env) or None,
            "server_threads": args.threads or "auto", "server_precision": args.precision or "auto",
            "load_start": load_start, "load_end": load_average()}
     print(f"# mixed: {row['ok']}/{row['sent']} answered, {five_xx} 5xx, {row['rps']} req/s, RSS {row['rss_mb_warm']} -> "
@@ -403,7 +500,7 @@ def fuzz(server: Server, args) -> dict:
 
 
 def order(row: dict) -> tuple:
-    kind = {"mixed": 1, "fuzz": 2}.get(row["row"], 0)
+    kind = 1 if row["row"].startswith("mixed") else {"fuzz": 2}.get(row["row"], 0)
     task_rank = {task: i for i, task in enumerate((*TASKS, "language_model"))}
     return (kind, task_rank.get(row.get("task"), 9), row.get("model", ""), row.get("endpoint", ""), row.get("concurrency", 0),
             row.get("batching") != "on")
@@ -432,7 +529,18 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="client timeout per request, seconds")
     parser.add_argument("--start-timeout", type=float, default=300.0, help="seconds a server may take to load its models")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="points: > 1 runs both servers at once and measures each point in this many rounds, alternating them")
+    parser.add_argument("--rss-every", type=int, default=1000, help="mixed: sample the server's VmRSS every this many requests")
+    parser.add_argument("--warm-batch", type=int, default=0, help="mixed: first send each endpoint this many items at once [0: not]")
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the server processes (e.g. MALLOC_ARENA_MAX=2); repeatable")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    if bad := [item for item in args.server_env if "=" not in item]:
+        parser.error(f"--server-env: expected NAME=VALUE, got {', '.join(bad)}")
+    server_env = dict(item.split("=", 1) for item in args.server_env)
     if unknown := set(args.only) - set(PHASES):
         parser.error(f"--only: unknown phase(s) {', '.join(sorted(unknown))} (phases: {', '.join(PHASES)})")
 
@@ -443,41 +551,55 @@ def main() -> None:
     machine_fingerprint()  # taken now, at the start, for every row of this run
     batching_on = ["--max-batch", str(MAX_BATCH), "--max-wait-ms", str(MAX_WAIT_MS)]
     rows: list[dict] = []
+    batching_off = ["--max-batch", "1", "--max-wait-ms", "0"]
+    interleave = "points" in args.only and args.rounds > 1
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as logs:
         logs = Path(logs)
         if "points" in args.only or "mixed" in args.only:
-            with Server(specs, batching_on, args.threads, logs, "batching-on", args.start_timeout, args.precision) as server:
+            with Server(specs, batching_on, args.threads, logs, "batching-on", args.start_timeout, args.precision, server_env) as server:
                 loads = [w for w in workloads(server.models(), args.generate_tokens)
                          if not args.endpoints or w.endpoint in args.endpoints or w.name in args.endpoints]
                 if not loads:
                     sys.exit(f"error: --endpoints {','.join(args.endpoints)} names none of the served endpoints")
                 warm_up(server, loads)
-                if "points" in args.only:
+                if interleave:
+                    with Server(specs, batching_off, args.threads, logs, "batching-off", args.start_timeout, args.precision,
+                                server_env) as off:
+                        warm_up(off, loads)
+                        rows += measure_points_interleaved({"on": server, "off": off}, loads, args)
+                    speedups(rows)
+                    store_row("serve", rows, order, NOTES)
+                elif "points" in args.only:
                     rows += measure_points(server, loads, "on", args)
                     store_row("serve", rows, order, NOTES)
                 if "mixed" in args.only:
+                    if args.warm_batch:
+                        warm_batch(server, loads, args.warm_batch)
                     rows.append(measure_mixed(server, loads, args))
                     store_row("serve", rows, order, NOTES)
-        if "points" in args.only:
-            with Server(specs, ["--max-batch", "1", "--max-wait-ms", "0"], args.threads, logs, "batching-off", args.start_timeout,
-                        args.precision) as server:
+        if "points" in args.only and not interleave:
+            with Server(specs, batching_off, args.threads, logs, "batching-off", args.start_timeout, args.precision, server_env) as server:
                 warm_up(server, loads)
                 rows += measure_points(server, loads, "off", args)
             speedups(rows)
             store_row("serve", rows, order, NOTES)
         if "fuzz" in args.only:
-            with Server(specs, FUZZ_LIMITS, args.threads, logs, "fuzz", args.start_timeout, args.precision) as server:
+            with Server(specs, FUZZ_LIMITS, args.threads, logs, "fuzz", args.start_timeout, args.precision, server_env) as server:
                 rows.append(fuzz(server, args))
             store_row("serve", rows, order, NOTES)
 
 
 def speedups(rows: list[dict]) -> None:
-    """Each batching=on point gets `speedup`: its requests/s over the same point's without batching."""
-    off = {(r["model"], r["endpoint"], r["concurrency"]): r["rps"] for r in rows if r.get("batching") == "off" and "endpoint" in r}
+    """Each batching=on point gets `speedup`: its requests/s over the same point's without batching (and, measured in
+    rounds, `speedup_rounds`: the median of the rounds' ratios, each on/off pair measured back to back)."""
+    off = {(r["model"], r["endpoint"], r["concurrency"]): r for r in rows if r.get("batching") == "off" and "endpoint" in r}
     for row in rows:
         if row.get("batching") == "on" and "endpoint" in row:
             base = off.get((row["model"], row["endpoint"], row["concurrency"]))
-            row["speedup"] = round(row["rps"] / base, 2) if base and row["rps"] is not None else None
+            row["speedup"] = round(row["rps"] / base["rps"], 2) if base and base["rps"] and row["rps"] is not None else None
+            pairs = list(zip(row.get("rps_rounds", []), base.get("rps_rounds", []) if base else []))
+            if pairs and all(b for _, b in pairs):
+                row["speedup_rounds"] = round(statistics.median(a / b for a, b in pairs), 2)
 
 
 if __name__ == "__main__":

@@ -169,6 +169,19 @@ class Echo:
         return [{"label": t, "probabilities": {t: 1.0}} for t in texts]
 
 
+class Blocking(Echo):
+    """An Echo that holds its first call until `release` is set (`started` tells it began): the model stays busy."""
+
+    def __init__(self):
+        super().__init__()
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def predict(self, texts):
+        self.started.set()
+        self.release.wait(10)
+        return super().predict(texts)
+
+
 class Beam:
     """A translation stub that records the options of each call."""
 
@@ -221,16 +234,87 @@ async def until(condition, seconds: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
+def test_a_lone_request_does_not_wait_for_company():
+    echo = Echo()
+    app = create_app({"echo": ServedModel("echo", "sentiment", echo)}, batching=Batching(max_wait_ms=2000))
+
+    async def main():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", timeout=30) as http:
+            seconds = []
+            for i in range(3):  # one after the other: nothing else can join any of them
+                began = time.monotonic()
+                response = await http.post("/v1/models/echo/predict", json={"texts": [f"t{i}"]})
+                seconds.append(time.monotonic() - began)
+                assert response.json()["predictions"][0]["label"] == f"t{i}"
+        await app.state.batchers["echo"].close()
+        return seconds
+
+    seconds = asyncio.run(main())
+    assert max(seconds) < 0.5, seconds  # not max_wait_ms (2 s)
+    assert echo.calls == [1, 1, 1] and app.state.batchers["echo"].in_flight == 0
+
+
+def test_requests_queued_while_the_model_is_busy_share_the_next_batch():
+    model = Blocking()
+    started, release = model.started, model.release
+    app = create_app({"slow": ServedModel("slow", "sentiment", model)}, batching=Batching(max_batch=8, max_wait_ms=0))
+    batcher = app.state.batchers["slow"]
+
+    async def main():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", timeout=30) as http:
+            first = asyncio.create_task(http.post("/v1/models/slow/predict", json={"texts": ["first"]}))
+            await until(started.is_set)
+            later = [asyncio.create_task(http.post("/v1/models/slow/predict", json={"texts": [f"r{i}", f"s{i}"]})) for i in range(5)]
+            await until(lambda: batcher.depth == 5)
+            release.set()
+            responses = await asyncio.gather(first, *later)
+        await batcher.close()
+        return responses
+
+    responses = asyncio.run(main())
+    assert [p["label"] for p in responses[0].json()["predictions"]] == ["first"]
+    for i, response in enumerate(responses[1:]):
+        assert [p["label"] for p in response.json()["predictions"]] == [f"r{i}", f"s{i}"]
+    assert model.calls == [1, 8, 2]  # the first alone; then the queued ones, in order, max_batch items at a time
+
+
+def test_a_batch_waits_for_a_request_in_flight_at_most_max_wait():
+    def run(max_wait_ms: float) -> tuple[list[int], list[httpx.Response], float]:
+        echo = Echo()
+        app = create_app({"echo": ServedModel("echo", "sentiment", echo)}, batching=Batching(max_wait_ms=max_wait_ms))
+        batcher = app.state.batchers["echo"]
+
+        async def slow_body():  # a client whose body is still on its way when the other request is queued
+            yield b'{"texts": ["sl'
+            await asyncio.sleep(0.3)
+            yield b'ow"]}'
+
+        async def main():
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", timeout=30) as http:
+                slow = asyncio.create_task(http.post("/v1/models/echo/predict", content=slow_body(), headers={"content-type": "application/json"}))
+                await until(lambda: batcher.in_flight == 1)
+                began = time.monotonic()
+                quick = await http.post("/v1/models/echo/predict", json={"texts": ["quick"]})
+                seconds = time.monotonic() - began
+                responses = [quick, await slow]
+            await batcher.close()
+            assert batcher.in_flight == 0
+            return responses, seconds
+
+        responses, seconds = asyncio.run(main())
+        return echo.calls, responses, seconds
+
+    calls, (quick, slow), seconds = run(max_wait_ms=1000)  # the slow request joins the quick one's batch
+    assert calls == [2] and quick.json()["predictions"][0]["label"] == "quick" and slow.json()["predictions"][0]["label"] == "slow"
+    assert 0.25 < seconds < 5
+    calls, (quick, slow), _ = run(max_wait_ms=20)  # it does not wait longer than max_wait_ms: the quick one went alone
+    assert calls == [1, 1] and slow.json()["predictions"][0]["label"] == "slow"
+
+
 def test_a_full_queue_is_a_503_with_retry_after():
-    started, release = threading.Event(), threading.Event()
-
-    class Blocking(Echo):
-        def predict(self, texts):
-            started.set()
-            release.wait(10)
-            return super().predict(texts)
-
-    app = create_app({"slow": ServedModel("slow", "sentiment", Blocking())}, batching=Batching(max_batch=1, queue_size=2, max_wait_ms=0))
+    model = Blocking()
+    started, release = model.started, model.release
+    app = create_app({"slow": ServedModel("slow", "sentiment", model)}, batching=Batching(max_batch=1, queue_size=2, max_wait_ms=0))
     batcher, body = app.state.batchers["slow"], {"texts": ["x"]}
 
     async def main():

@@ -12,7 +12,7 @@ import click
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--max-batch", default=32, show_default=True, type=click.IntRange(min=1), help="Items per call of a model.")
 @click.option("--max-wait-ms", default=5.0, show_default=True, type=click.FloatRange(min=0),
-              help="How long a request waits for others to share its batch.")
+              help="Longest a batch waits for company while other requests are in flight (a lone request never waits).")
 @click.option("--queue-size", default=256, show_default=True, type=click.IntRange(min=1),
               help="Requests waiting per model; more are refused (503, Retry-After).")
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from nlp_apps import __version__
 from nlp_apps.serve import schemas
 from nlp_apps.serve.auth import ApiKeyMiddleware
-from nlp_apps.serve.batching import Batcher, Batching, QueueFull, RequestTimeout, ShuttingDown
+from nlp_apps.serve.batching import Batcher, Batching, InFlightMiddleware, QueueFull, RequestTimeout, ShuttingDown
 from nlp_apps.serve.body_limit import BodyLimitMiddleware
 from nlp_apps.serve.endpoints import Endpoint, endpoints_for
 from nlp_apps.serve.errors import install_error_handlers, one_line
@@ -71,6 +71,7 @@ def create_app(models: Mapping[str, Any], limits: schemas.Limits | None = None, 
     install_page(app)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
+    app.add_middleware(InFlightMiddleware, batchers=batchers)  # outside the body limit: a body still streaming in counts
     if api_key:
         app.add_middleware(ApiKeyMiddleware, key=api_key)
     origins = list(cors_origins)

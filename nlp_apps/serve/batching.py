@@ -1,10 +1,19 @@
 """Dynamic batching: concurrent requests to one model are gathered into one call of its pipeline.
 
 Each model has one `Batcher`: a bounded queue of requests and one worker task on the event loop that
-takes the oldest request, waits up to `max_wait_ms` for more requests with the same options (up to
-`max_batch` items), and runs them as one batch on the model's own thread (torch never runs on the
-event loop). Requests with different options (say, another beam size) are never merged: they wait for
-a batch of their own. Each request gets its own slice of the results, in order.
+takes the oldest request together with every queued request with the same options (up to `max_batch`
+items) and runs them as one batch on the model's own thread (torch never runs on the event loop).
+Requests with different options (say, another beam size) are never merged: they wait for a batch of
+their own. Each request gets its own slice of the results, in order.
+
+When to dispatch: requests pile up in the queue while the model is busy, so under load batches form
+without anyone waiting. When the model is idle, the batch starts with what is queued and waits for
+company (until it holds `max_batch` items, at most `max_wait_ms`) only if other requests to this
+model are in flight outside the queue: received (`InFlightMiddleware` counts each request from its
+headers to the end of its answer) and not queued, i.e. still arriving (a body being read or
+validated) or being answered. Both mean concurrent traffic, where more requests follow within
+milliseconds (clients that send their next request as soon as they have an answer, say). A lone
+request never waits: nothing else is in flight, so a wait would only add to its latency.
 """
 
 from __future__ import annotations
@@ -12,9 +21,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from nlp_apps.serve.paths import model_route
 
 log = logging.getLogger("nlp_apps.serve")
 
@@ -22,7 +35,7 @@ log = logging.getLogger("nlp_apps.serve")
 @dataclass(frozen=True)
 class Batching:
     max_batch: int = 32  # items (texts, questions, prompts) per call of the model
-    max_wait_ms: float = 5.0  # how long the first request of a batch waits for company
+    max_wait_ms: float = 5.0  # how long a batch may wait for company, when other requests are in flight (a lone one never waits)
     queue_size: int = 256  # requests waiting per model; one more is a 503
     timeout_s: float = 30.0  # a request not answered by then is a 504
 
@@ -59,6 +72,7 @@ class Batcher:
         self.on_batch = on_batch or (lambda size: None)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{name}")
         self.pending: deque[Job] = deque()
+        self.in_flight = 0  # requests to this model received and not yet answered (counted by InFlightMiddleware)
         self.closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._worker: asyncio.Task | None = None
@@ -114,7 +128,10 @@ class Batcher:
                 continue
             key = self.pending[0].key
             deadline = loop.time() + self.config.max_wait_ms / 1000
-            while not self.closing and self._queued_items(key) < self.config.max_batch:
+            # The model is idle here (one worker, one batch at a time): wait for company only if some request is in
+            # flight outside the queue (arriving, or just answered); else nothing can join, and a wait is pure latency.
+            company = self.in_flight > sum(not job.future.done() for job in self.pending)
+            while company and not self.closing and self._queued_items(key) < self.config.max_batch:
                 remaining = deadline - loop.time()
                 if remaining <= 0 or not await self._wait(remaining):
                     break
@@ -168,6 +185,26 @@ class Batcher:
         for job in jobs:
             _settle(job, results[start : start + len(job.items)])
             start += len(job.items)
+
+
+class InFlightMiddleware:
+    """Counts each POST to a model's endpoint in that model's batcher's `in_flight`, from its headers (its body may
+    still be streaming in) to the end of its answer: what tells a batch whether company may come."""
+
+    def __init__(self, app: ASGIApp, batchers: Mapping[str, Batcher]):
+        self.app, self.batchers = app, batchers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = model_route(scope) if scope["type"] == "http" and scope.get("method") == "POST" else None
+        batcher = self.batchers.get(route[0]) if route is not None else None
+        if batcher is None:
+            await self.app(scope, receive, send)
+            return
+        batcher.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            batcher.in_flight -= 1
 
 
 def _settle(job: Job, results: list | None = None, error: Exception | None = None) -> None:
