@@ -271,8 +271,11 @@ def test_an_interrupted_run_resumes_to_the_same_weights_as_one_never_interrupted
     first = CliRunner().invoke(cli, [spec.name, "train", *common, "--out", str(out)])
     assert first.exit_code == 130 and "interrupted after 4 steps" in first.output, first.output
     monkeypatch.setattr(Trainer, "fit", fit)
-    resumed = CliRunner().invoke(cli, [spec.name, "train", "--resume", str(out)])
-    assert resumed.exit_code == 0 and "max_steps after 6 steps" in resumed.output, resumed.output
+    resumed = CliRunner().invoke(cli, [spec.name, "train", "--resume", str(out), "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    summary = json.loads(resumed.stdout.strip().splitlines()[-1])  # --json: the last line as one object
+    assert (summary["status"], summary["steps"], summary["model_dir"]) == ("max_steps", 6, str(out)), summary
+    assert summary["best_metric"] is not None and summary["resume_command"] is None
     ours, theirs = load_file(out / "last" / "model.safetensors"), load_file(tmp_path / "whole" / "last" / "model.safetensors")
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[name], theirs[name]) for name in theirs)
 

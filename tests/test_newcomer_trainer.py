@@ -3,6 +3,7 @@ interrupted runs, and progress output that is written to a file rather than a te
 
 import csv
 import io
+import json
 import sys
 
 import pytest
@@ -111,6 +112,16 @@ def test_an_interrupted_run_with_an_evaluation_still_reports_its_best_model(tmp_
     printed = capsys.readouterr()
     assert printed.out.strip() == f"interrupted after 6 steps; best: loss=1; model in {tmp_path}"
     assert f"resume with: nlp-apps pretrain --resume {tmp_path}" in printed.err
+
+
+def test_an_interrupted_run_in_json_says_how_to_resume_and_names_no_model(interrupted_run, capsys):
+    out, result = interrupted_run
+    with pytest.raises(SystemExit) as exit_:
+        report_training("sentiment", TRAINING, result, out, as_json=True)
+    assert exit_.value.code == 130
+    summary = json.loads(capsys.readouterr().out)
+    assert summary == {"command": "sentiment train", "status": "interrupted", "steps": 2, "best_metric": None, "metrics": {},
+                       "model_dir": None, "resume_command": f"nlp-apps sentiment train --resume {out}"}
 
 
 def test_loading_an_unfinished_run_points_to_resume_and_last(interrupted_run):

@@ -110,11 +110,11 @@ def resume_overrides(options: dict) -> dict:
     refused = sorted(
         param.opts[0]
         for param in context.command.params
-        if param.name not in (*RESUMABLE_OPTIONS, "resume_dir")
+        if param.name not in (*RESUMABLE_OPTIONS, "resume_dir", "as_json")  # --json shapes the output, not the run
         and context.get_parameter_source(param.name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     )
     if refused:
-        allowed = ", ".join("--" + name.replace("_", "-") for name in RESUMABLE_OPTIONS)
+        allowed = ", ".join(["--" + name.replace("_", "-") for name in RESUMABLE_OPTIONS] + ["--json"])
         raise click.UsageError(f"{', '.join(refused)} cannot change when resuming; only {allowed} can")
     return {field: value for field, value in trainer_values(options).items() if field in RESUMABLE_OPTIONS}
 
@@ -205,9 +205,20 @@ def option_group(*options):
     return lambda command: functools.reduce(lambda decorated, option: option(decorated), reversed(options), command)
 
 
-def report_run(result, out_dir, command: str, best: str | None) -> None:
+def report_run(result, out_dir, command: str, best: str | None, as_json: bool = False) -> None:
     """The last line of every training command: status, steps, the best scores (`best`, already worded)
-    and where the model is; an interrupted run also says how to resume and exits with 130."""
+    and where the model is; an interrupted run also says how to resume and exits with 130.
+    `as_json`: that line as one JSON object instead (status, steps, best_metric, metrics, model_dir,
+    resume_command), for scripts."""
+    if as_json:
+        interrupted = result.status == "interrupted"
+        click.echo(json.dumps({"command": command, "status": result.status, "steps": result.steps,
+                               "best_metric": result.best_metric, "metrics": result.metrics or {},
+                               "model_dir": str(out_dir) if result.best_metric is not None else None,
+                               "resume_command": f"nlp-apps {command} --resume {out_dir}" if interrupted else None}, default=float))
+        if interrupted:
+            raise SystemExit(130)
+        return
     if result.status == "interrupted" and result.best_metric is None:  # no model yet: `best` would read nan
         click.echo(f"interrupted after {result.steps} steps; no evaluation yet; resumable state in "
                    f"{resumable_state(out_dir)}; resume with: nlp-apps {command} --resume {out_dir}")

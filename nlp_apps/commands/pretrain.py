@@ -70,8 +70,9 @@ def auto_size_settings(options: dict) -> list[str]:
 @click.option("--variable-length/--fixed-length", default=None, help="Vary the BPTT length per step [vary].")
 @click.option("--half", is_flag=True, default=None, help="Store the best model's weights in float16.")
 @click.option("--device", help="cpu, cuda, cuda:N or auto [auto].")
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON object (status, steps, scores, model directory) instead of the last line.")
 @trainer_options(defaults={"lr": "0.003; 0.01 for a picked small model"})
-def pretrain(train_files, valid_files, weights, paragraphs, corpora_file, out_dir, resume_dir, overwrite, **options) -> None:
+def pretrain(train_files, valid_files, weights, paragraphs, corpora_file, out_dir, resume_dir, overwrite, as_json, **options) -> None:
     """Train a subword tokenizer and an RNN language model on raw text.
 
     \b
@@ -136,4 +137,4 @@ def pretrain(train_files, valid_files, weights, paragraphs, corpora_file, out_di
     if not distributed.is_main():
         return  # process 0 reports for all
     summary = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if isinstance(v, float))
-    report_run(result, out_dir, "pretrain", f"best: {summary or 'none'}")
+    report_run(result, out_dir, "pretrain", f"best: {summary or 'none'}", as_json)

@@ -64,7 +64,7 @@ def train_command(task: str, training: TaskTraining) -> click.Command:
     """The `nlp-apps TASK train` command for `training`."""
     usage = "\n".join(["", "\b", *training.examples, f"nlp-apps {task} train --resume DIR     # after Ctrl-C / SIGTERM"])
 
-    def train(out_dir, resume_dir, overwrite, device, **values) -> None:
+    def train(out_dir, resume_dir, overwrite, device, as_json, **values) -> None:
         from nlp_apps.training import distributed
         from nlp_apps.training.runs import check_batch_shares, new_run, read_run_config, refuse_earlier_run, write_run_config
         from nlp_apps.training.trainer import TrainerConfig
@@ -76,7 +76,7 @@ def train_command(task: str, training: TaskTraining) -> click.Command:
             run = read_run_config(resume_dir)
             run["trainer"].update(resume_overrides(options))
             write_run_config(resume_dir, run)
-            return report_training(task, training, training.fit(run, Path(resume_dir), data=None, resume=True, log=log), resume_dir)
+            return report_training(task, training, training.fit(run, Path(resume_dir), data=None, resume=True, log=log), resume_dir, as_json)
         context = click.get_current_context()
         for flag in ("--out", *training.required):
             param = next(p for p in context.command.params if flag in p.opts)
@@ -93,13 +93,14 @@ def train_command(task: str, training: TaskTraining) -> click.Command:
         run = {**prepared.run, "device": device, "trainer": trainer.to_dict()}
         with new_run(out_dir, overwrite=overwrite, run_config=run):
             result = training.fit(run, Path(out_dir), data=prepared.data, resume=False, log=log)
-        report_training(task, training, result, out_dir)
+        report_training(task, training, result, out_dir, as_json)
 
     train.__doc__ = training.help + "\n" + usage
     core_options = [
         click.option("--out", "out_dir", type=click.Path(), help="Model directory to write."),
         click.option("--resume", "resume_dir", type=click.Path(), help="Continue the interrupted run in this directory."),
         click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out."),
+        click.option("--json", "as_json", is_flag=True, help="End with one JSON object (status, steps, scores, model directory) instead of the last line."),
     ]
     last_options = [click.option("--device", default="auto", show_default=True, help="auto: CUDA when present, else CPU."),
                     trainer_options(defaults=training.trainer_defaults)]
@@ -109,9 +110,9 @@ def train_command(task: str, training: TaskTraining) -> click.Command:
     return command
 
 
-def report_training(task: str, training: TaskTraining, result, out_dir) -> None:
+def report_training(task: str, training: TaskTraining, result, out_dir, as_json: bool = False) -> None:
     """The last line of a task's training (process 0 only)."""
     from nlp_apps.training import distributed
 
     if distributed.is_main():
-        report_run(result, out_dir, f"{task} train", training.summary(result.metrics or {}) if result.metrics else None)
+        report_run(result, out_dir, f"{task} train", training.summary(result.metrics or {}) if result.metrics else None, as_json)
