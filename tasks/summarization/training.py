@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from nlp_apps.commands.options import recipe_config
 from nlp_apps.commands.task_train import Prepared
 from nlp_apps.io.checkpoint import check_backbone, load_language_model, resolve_model_dir
+from nlp_apps.seq2seq.model import init_random_decoder
 from nlp_apps.seq2seq.training import Seq2SeqTask, stage_trainer
 from nlp_apps.training.finetune import RecipeConfig, RecipeOptions, discriminative_param_groups, pretrained_backbone, start_recipe
 from nlp_apps.training.trainer import TrainerConfig, TrainResult
@@ -60,6 +61,8 @@ def train_summarizer(train: Sequence[Document], valid: Sequence[Document], out_d
         language_model, tokenizer, _ = load_language_model(backbone_dir)
         pretrained = pretrained_backbone(backbone_dir, recipe)
         model = build_head(pretrained, head, output_bias=language_model.decoder_bias if recipe.pretrained else None)
+        if not recipe.pretrained:
+            init_random_decoder(model.decoder)  # as translation's random decoder: a larger output-layer scale
         pairs, cut = encode_documents(train, tokenizer, limits)
         if cut:
             log(f"{cut:,} training document(s) cut to --max-source-len {limits.max_source_len} tokens")
