@@ -13,7 +13,7 @@ import nlp_apps
 from nlp_apps.cli import cli
 from nlp_apps.data.tokenizer import EOS_ID, SPECIAL_TOKENS, WordTokenizer
 from nlp_apps.models.backbone import BackboneConfig
-from nlp_apps.models.lm import RNNLanguageModel, sample_next, score_tokens
+from nlp_apps.models.lm import RNNLanguageModel, sample_next, score_streams, score_tokens
 from tests.conftest import BATCH, EMB, HIDDEN, STEPS, VOCAB
 
 
@@ -121,6 +121,29 @@ def test_perplexity_does_not_depend_on_batch_size_or_bptt(tiny_config, direction
     cuts = sorted({int(ends[np.searchsorted(ends, m)]) for m in range(30, len(stream), 30)} | {0, len(stream)})
     expected = sum(nll_from_the_start_state(model, list(stream[a:b]), direction) for a, b in itertools.pairwise(cuts))
     assert results[0].nll == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_streams_scored_side_by_side_get_what_each_gets_alone(tiny_config, direction):
+    """Texts of different lengths (one of several blocks, one shorter than a chunk) share batches; each
+    stream's NLL, tokens and words are the ones `score_tokens` gives it alone."""
+    torch.manual_seed(0)
+    model = RNNLanguageModel(BackboneConfig(**{**tiny_config.to_dict(), "bidirectional": True}))
+    streams = [(stream_of_lines(seed=1), 100), (np.array([5, 6, EOS_ID, 7]), 3), (stream_of_lines(seed=2)[:40], 30), (np.array([9]), 1)]
+    together = score_streams(model, streams, batch_size=4, bptt=5, direction=direction, block_tokens=30)
+    alone = [score_tokens(model, tokens, words=words, batch_size=4, bptt=5, direction=direction, block_tokens=30) for tokens, words in streams]
+    for mine, reference in zip(together, alone, strict=True):
+        assert (mine.tokens, mine.words) == (reference.tokens, reference.words)
+        assert mine.nll == pytest.approx(reference.nll, rel=1e-5)
+
+
+def test_the_pipeline_scores_a_batch_of_texts_as_one_by_one(tiny_language_model):
+    pipeline = nlp_apps.load(tiny_language_model)
+    texts = ["the cat sat on the mat", "a dog\nran home quickly and then it slept", "one"]
+    for together, alone in zip(pipeline.perplexity_batch(texts), [pipeline.perplexity(t) for t in texts], strict=True):
+        assert together.nll == pytest.approx(alone.nll, rel=1e-4) and (together.tokens, together.words) == (alone.tokens, alone.words)
+    with pytest.raises(ValueError, match="text 1: holds no words"):
+        pipeline.perplexity_batch(["fine", "   "])
 
 
 def test_perplexity_of_a_short_text_is_the_whole_stream_read_from_the_start_state(tiny_config):

@@ -97,8 +97,11 @@ def test_qa_answers_with_a_span_of_the_context(client):
 def test_a_language_model_scores_and_continues_text(client, model_dirs):
     import nlp_apps
 
-    scores = client.post("/v1/models/lm/perplexity", json={"texts": ["The cat sees the moon.", "A dog finds two birds."]}).json()["scores"]
+    texts = ["The cat sees the moon.", "A dog finds two birds."]
+    scores = client.post("/v1/models/lm/perplexity", json={"texts": texts}).json()["scores"]
     assert len(scores) == 2 and all(s["token_perplexity"] > 1 and s["words"] == 6 for s in scores)
+    alone = [nlp_apps.load(model_dirs["lm"]).perplexity(text) for text in texts]  # the texts are scored side by side
+    assert [s["token_perplexity"] for s in scores] == pytest.approx([r.token_perplexity for r in alone], rel=1e-4)
     body = {"prompt": "The cat", "max_tokens": 12, "temperature": 0.8, "top_p": 0.9, "seed": 3}
     text = client.post("/v1/models/lm/generate", json=body).json()["text"]
     assert text == nlp_apps.load(model_dirs["lm"]).generate("The cat", max_tokens=12, temperature=0.8, top_p=0.9, seed=3)

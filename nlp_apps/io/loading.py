@@ -13,7 +13,7 @@ from nlp_apps.data.inputs import check_text
 from nlp_apps.data.token_files import encode_text
 from nlp_apps.data.tokenizer import EOS_ID
 from nlp_apps.io.checkpoint import load_language_model, read_model_config, resolve_model_dir
-from nlp_apps.models.lm import PerplexityResult, Sampling, score_tokens
+from nlp_apps.models.lm import PerplexityResult, Sampling, score_streams, score_tokens
 from nlp_apps.precision import check_precision, inference
 
 
@@ -31,6 +31,20 @@ class LanguageModelPipeline:
         if words == 0:
             raise ValueError("the text holds no words")
         return score_tokens(self.model, tokens, words, direction=direction)
+
+    @inference
+    def perplexity_batch(self, texts: list[str], direction: str = "forward", batch_size: int = 16) -> list[PerplexityResult]:
+        """`perplexity` of each text, the texts scored side by side (`score_streams`): each result is the
+        one `perplexity` gives the text alone, up to float rounding."""
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of strings (for one text, use perplexity)")
+        streams = []
+        for index, text in enumerate(texts):
+            tokens, words = encode_text(check_text(text), self.tokenizer)
+            if words == 0:
+                raise ValueError(f"text {index}: holds no words")
+            streams.append((tokens, words))
+        return score_streams(self.model, streams, batch_size=batch_size, direction=direction)
 
     @inference
     def generate(

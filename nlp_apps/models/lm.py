@@ -354,7 +354,6 @@ class PerplexityResult:
         }
 
 
-@torch.no_grad()
 def score_tokens(
     model: RNNLanguageModel,
     tokens,
@@ -374,33 +373,62 @@ def score_tokens(
     by side, longest first) or `bptt` (time steps per call), up to float rounding.
     The backward LM reads the stream right to left: each line reversed, then the </s> before it.
     """
+    return score_streams(model, [(tokens, words)], batch_size=batch_size, bptt=bptt, direction=direction, block_tokens=block_tokens)[0]
+
+
+@torch.no_grad()
+def score_streams(
+    model: RNNLanguageModel,
+    streams: Sequence[tuple],
+    *,
+    batch_size: int = 16,
+    bptt: int = 256,
+    direction: str = "forward",
+    block_tokens: int = BLOCK_TOKENS,
+) -> list[PerplexityResult]:
+    """`score_tokens` of many (tokens, words) streams at once: the blocks of every stream share the
+    batches, and each stream gets the result it gets alone (up to float rounding)."""
     if batch_size < 1 or bptt < 1 or block_tokens < 1:
         raise ValueError(f"batch_size, bptt and block_tokens must be at least 1 (got {batch_size}, {bptt}, {block_tokens})")
-    tokens = np.asarray(tokens, dtype=np.int64)
-    stream = reading_order(tokens, direction)
-    blocks = sorted((stream[a:b] for a, b in document_blocks(stream, EOS_ID, block_tokens) if b > a), key=len, reverse=True)
+    arrays = [np.asarray(tokens, dtype=np.int64) for tokens, _ in streams]
+    blocks = []  # (stream index, block ids)
+    for owner, tokens in enumerate(arrays):
+        stream = reading_order(tokens, direction)
+        blocks += [(owner, stream[a:b]) for a, b in document_blocks(stream, EOS_ID, block_tokens) if b > a]
+    blocks.sort(key=lambda block: len(block[1]), reverse=True)
     was_training = model.training
     model.eval()
     device = model.decoder_bias.device
     weight, bias = model.output_embedding(), model.decoder_bias
-    nll = 0.0
+    nll = [0.0] * len(streams)
     for first in range(0, len(blocks), batch_size):
         group = blocks[first : first + batch_size]
-        padded = np.full((len(group), len(group[0])), IGNORE, dtype=np.int64)
-        for row, block in enumerate(group):
+        padded = np.full((len(group), len(group[0][1])), IGNORE, dtype=np.int64)
+        for row, (_, block) in enumerate(group):
             padded[row, : len(block)] = block
+        owners = [owner for owner, _ in group]
+        rows_of = {owner: torch.tensor([r for r, o in enumerate(owners) if o == owner], device=device) for owner in dict.fromkeys(owners)}
         targets = torch.from_numpy(padded).to(device)  # (B, L), the longest row first
         inputs = targets.masked_fill(targets == IGNORE, model.config.pad_id)  # input t predicts target t+1
         hidden, state = model.backbone.start(len(group), direction)  # (B, O): predicts target 0
-        nll += float(linear_cross_entropy(hidden, weight, bias, targets[:, 0], reduction="sum"))
+        add_per_stream(nll, rows_of, hidden, targets[:, 0], weight, bias)
         for t in range(1, targets.size(1), bptt):
             chunk = targets[:, t : t + bptt]  # (B, T)
             out = model.backbone(inputs[:, t - 1 : t - 1 + chunk.size(1)], state, direction)
             state = out.state
-            nll += float(linear_cross_entropy(out.last_hidden_state, weight, bias, chunk, ignore_index=IGNORE, reduction="sum"))
+            add_per_stream(nll, rows_of, out.last_hidden_state, chunk, weight, bias)
     model.train(was_training)
-    ends = int(np.count_nonzero(tokens == EOS_ID))
-    return PerplexityResult(nll=nll, tokens=len(tokens), words=words + ends)
+    return [PerplexityResult(nll=total, tokens=len(tokens), words=words + int(np.count_nonzero(tokens == EOS_ID)))
+            for total, tokens, (_, words) in zip(nll, arrays, streams)]
+
+
+def add_per_stream(nll: list[float], rows_of: dict, hidden: torch.Tensor, targets: torch.Tensor, weight, bias) -> None:
+    """Add to nll[stream] the summed NLL of that stream's rows of (hidden, targets); `rows_of`: stream -> row indices."""
+    for owner, rows in rows_of.items():
+        mine, wanted = (hidden, targets) if len(rows_of) == 1 else (hidden.index_select(0, rows), targets.index_select(0, rows))
+        if len(rows_of) > 1 and bool((wanted == IGNORE).all()):  # this stream's blocks ended before this chunk
+            continue
+        nll[owner] += float(linear_cross_entropy(mine, weight, bias, wanted, ignore_index=IGNORE, reduction="sum"))
 
 
 def reading_order(tokens: np.ndarray, direction: str = "forward") -> np.ndarray:

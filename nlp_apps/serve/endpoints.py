@@ -79,7 +79,7 @@ def answer(requests) -> Endpoint:
 
 def perplexity(requests) -> Endpoint:
     def run(pipeline, options, texts):
-        results = [pipeline.perplexity(text) for text in texts]
+        results = pipeline.perplexity_batch(texts)
         return [dict(token_perplexity=r.token_perplexity, word_perplexity=r.word_perplexity, tokens=r.tokens, words=r.words)
                 for r in results]
 
