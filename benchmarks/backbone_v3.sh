@@ -7,7 +7,8 @@
 #     intermediate benchmarks/weights/backbone-v3-partial when present (set BUDGET to what is left of the
 #     8 hours: its metrics.json says how long it trained), else INIT_FROM;
 #   - nothing yet                         -> start from the shipped default (backbone v2).
-# Stop it with SIGTERM (it saves OUT/last and exits); the next call resumes it.
+# Stop it with SIGTERM (it saves OUT/last and exits); the next call resumes it. BUDGET given with a run that
+# is resumed changes its schedule's length from then on (it is stored in the run's run_config.json).
 #
 #   bash benchmarks/backbone_v3.sh            # in the background: nohup bash benchmarks/backbone_v3.sh > ~/nlp-apps-runs/backbone-v3.log 2>&1 &
 #
@@ -21,7 +22,7 @@ OUT=$RUNS/backbone-v3
 NLP_APPS=${NLP_APPS:-nlp-apps}
 mkdir -p "$RUNS"
 if [ -f "$OUT/last/trainer_state.pt" ] || [ -f "$OUT/last.old/trainer_state.pt" ]; then
-  exec $NLP_APPS pretrain --resume "$OUT" --no-progress
+  exec $NLP_APPS pretrain --resume "$OUT" --no-progress ${BUDGET:+--time-budget "$BUDGET"}
 fi
 PARTIAL=benchmarks/weights/backbone-v3-partial
 if [ -z "${INIT_FROM:-}" ] && [ -f "$PARTIAL/config.json" ]; then INIT_FROM=$PARTIAL; fi

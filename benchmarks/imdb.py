@@ -7,7 +7,8 @@ two linear baselines on the same split in the same run: scikit-learn's TF-IDF + 
 one of them scores both. Also: prediction examples/s on the test set and the peak memory of
 predicting the longest test review alone.
 
-    python -m benchmarks.imdb [--minutes 60] [--only full,no_lm,tfidf,nbsvm] [--valid 2500] [--seed 0]
+    python -m benchmarks.imdb [--minutes 60] [--only full,no_lm,no_lm_stacked,tfidf,nbsvm] [--valid 2500] [--seed 0]
+                              [--grad-chunks 4] [--eval-every 300]
 Data: $NLP_APPS_DATA/imdb (default ../shared/data/imdb).
 """
 
@@ -27,6 +28,7 @@ import torch
 
 from benchmarks.lib.nbsvm import nbsvm_baseline
 from benchmarks.lib.results import ROOT, shared_data, store_row
+from benchmarks.lib.stacking import path_predictions, stacking_figures
 from benchmarks.lib.tfidf import tfidf_logistic_regression
 
 NOTES = ("IMDB test accuracy (25,000 reviews). Target: >= 92.0 after at most 60 minutes of fine-tuning on 2 CPU threads "
@@ -36,6 +38,8 @@ NOTES = ("IMDB test accuracy (25,000 reviews). Target: >= 92.0 after at most 60 
 VARIANTS = {
     "full": ("recipe with LM fine-tuning", {"lm_finetune": True}),
     "no_lm": ("recipe without LM fine-tuning", {"lm_finetune": False}),
+    # One run gives the mix and, from the same model, the RNN head alone and the n-gram path alone.
+    "no_lm_stacked": ("recipe without LM fine-tuning, n-gram path stacked", {"lm_finetune": False, "ngram_features": True, "ngram_combine": "stacked"}),
 }
 BASELINES = {"tfidf": "scikit-learn TF-IDF (1-2 grams) + logistic regression",
              "nbsvm": "NBSVM (binary 1-2 grams scaled by naive-Bayes log-count ratios) + logistic regression, C chosen on the validation slice"}
@@ -50,9 +54,12 @@ def read(path: Path):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=60.0)
-    parser.add_argument("--only", default="no_lm,tfidf", help="comma-separated: full, no_lm (the default recipe), tfidf (with nbsvm), nbsvm")
+    parser.add_argument("--only", default="no_lm,tfidf", help="comma-separated: full, no_lm (the default recipe), no_lm_stacked, tfidf (with nbsvm), nbsvm")
     parser.add_argument("--valid", type=int, default=2500, help="training reviews held out for early stopping")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--grad-chunks", type=int, default=4, help="the head's grad_chunks: the last chunks of 128 tokens that get gradients "
+                        "(marked in the row's name unless 4, the default)")
+    parser.add_argument("--eval-every", type=int, default=300, help="steps between validations (marked in the row's name unless 300)")
     parser.add_argument("--out", default="runs/bench-imdb")
     args = parser.parse_args()
     variants = args.only.split(",")
@@ -84,25 +91,35 @@ def main() -> None:
 
 def run_recipe(train, valid, test, args, variant: str) -> dict:
     from nlp_apps.training.trainer import TrainerConfig
-    from tasks.sentiment.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
+    from tasks.sentiment.defaults import HEAD_DEFAULTS, RECIPE_DEFAULTS, TRAINER_DEFAULTS
+    from tasks.sentiment.head_config import HeadConfig
     from tasks.sentiment.pipeline import load
     from tasks.sentiment.training import RecipeConfig, train_classifier
 
     name, changes = VARIANTS[variant]
+    marks = [f"grad_chunks={args.grad_chunks}"] * (args.grad_chunks != 4) + [f"eval_every={args.eval_every}"] * (args.eval_every != 300)
+    marks += [f"{args.valid} held out"] * (args.valid != 2500)
     out = Path(args.out) / f"{variant}_seed{args.seed}"
     shutil.rmtree(out, ignore_errors=True)
     trainer = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "patience": None, "time_budget": args.minutes * 60,
-                               "eval_every": 300, "progress": False, "seed": args.seed})
-    recipe = RecipeConfig(**{**RECIPE_DEFAULTS, **changes})
-    result = train_classifier(train, valid, out, recipe=recipe, trainer=trainer)
+                               "eval_every": args.eval_every, "progress": False, "seed": args.seed})
+    recipe = RecipeConfig(**{**RECIPE_DEFAULTS, **{k: v for k, v in changes.items() if k not in HEAD_DEFAULTS}})
+    head = HeadConfig(**{**HEAD_DEFAULTS, **{k: v for k, v in changes.items() if k in HEAD_DEFAULTS}, "grad_chunks": args.grad_chunks})
+    result = train_classifier(train, valid, out, recipe=recipe, trainer=trainer, head=head)
     pipeline = load(out)
     started = time.perf_counter()
-    predictions = [p["label"] for p in pipeline.predict([e.text for e in test])]
+    if pipeline.model.stacked:  # one pass scores the mix and each path alone
+        by_path = path_predictions(pipeline, [e.text for e in test])
+        predictions = by_path.pop("stacked")
+    else:
+        by_path, predictions = {}, [p["label"] for p in pipeline.predict([e.text for e in test])]
     rate = len(test) / (time.perf_counter() - started)
     accuracy = sum(p == e.label for p, e in zip(predictions, test)) / len(test)
     metrics = json.loads((out / "metrics.json").read_text())
     longest = max(test, key=lambda e: len(e.text))
-    return {"variant": f"{name}, default backbone, {args.minutes:g} min (seed {args.seed})", "budget_minutes": args.minutes, "test_accuracy": accuracy,
+    name = f"{name}, default backbone, {args.minutes:g} min (seed {args.seed})" + "".join(f" ({mark})" for mark in marks)
+    return {"variant": name, "budget_minutes": args.minutes, "test_accuracy": accuracy,
+            **stacking_figures(metrics, by_path, [e.label for e in test], "test"),
             "valid_accuracy": metrics["best"].get("accuracy"), "train_examples_per_s": metrics["ex_per_s"],
             "predict_examples_per_s": round(rate, 1), "lr": trainer.lr, "lr_decay": recipe.lr_decay, "longest_review_words": len(longest.text.split()),
             "longest_review_peak_rss_mb": peak_memory(out, longest.text), "threads": torch.get_num_threads(),

@@ -25,6 +25,7 @@ import torch
 from benchmarks.lib.nbsvm import nbsvm_baseline
 from benchmarks.lib.results import shared_data, store_row
 from benchmarks.lib.sst2_split import drop_overlapping
+from benchmarks.lib.stacking import path_predictions, stacking_figures
 from benchmarks.lib.tfidf import tfidf_logistic_regression
 from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR, resolve_model_dir
 from nlp_apps.training.trainer import TrainerConfig
@@ -45,6 +46,9 @@ VARIANTS = {
     # The default recipe; its rows are the RNN head alone (as measured before the n-gram path), the next row adds the n-gram path.
     "no_lm": ("without LM fine-tuning", {"lm_finetune": False, "ngram_features": False}),
     "no_lm_ngrams": ("without LM fine-tuning, with n-gram features (--ngram-features)", {"lm_finetune": False, "ngram_features": True}),
+    # The same, the n-gram path stacked after training: one run gives the mix and, from the same model, each path alone.
+    "no_lm_stacked": ("without LM fine-tuning, n-gram path stacked (--ngram-features --ngram-combine stacked)",
+                      {"lm_finetune": False, "ngram_features": True, "ngram_combine": "stacked"}),
     "no_gu": ("without gradual unfreezing", {"lm_finetune": True, "gradual_unfreezing": False, **ULMFIT_RATES}, 5e-3),
     "random": ("without pretraining (random backbone)", {"pretrained": False, "lm_finetune": False, **ULMFIT_RATES}, 5e-3),
     # ULMFiT's rates collapse a random backbone to one class; this row shows it at a rate it survives.
@@ -155,17 +159,22 @@ def main() -> None:
         pipeline = load(out)
         pipeline.precision = args.precision
         start = time.perf_counter()
-        predictions = [p["label"] for p in pipeline.predict([e.text for e in dev])]
+        if pipeline.model.stacked:  # one pass scores the mix and each path alone
+            by_path = path_predictions(pipeline, [e.text for e in dev])
+            predictions = by_path.pop("stacked")
+        else:
+            by_path, predictions = {}, [p["label"] for p in pipeline.predict([e.text for e in dev])]
         predict_rate = len(dev) / (time.perf_counter() - start)
         scores = classification_metrics([e.label for e in dev], predictions, pipeline.labels)
         metrics = json.loads((out / "metrics.json").read_text())
+        stacked = stacking_figures(metrics, by_path, [e.label for e in dev], "dev")
         measured[name] = {"variant": name, "budget_minutes": args.minutes, "dev_accuracy": scores["accuracy"],
                           "dev_macro_f1": scores["macro_f1"], "train_examples_per_s": metrics["ex_per_s"],
                           "predict_examples_per_s": predict_rate, "epochs_seen": round(metrics["ex_trained"] / len(train), 2),
                           "lr": lr, "lr_decay": recipe.lr_decay, "seed": args.seed, "status": result.status, "threads": threads,
                           "precision": metrics.get("precision", "fp32"),
                           "checkpoint_chosen_on": chosen_on, "train_sentences": len(train), **split,
-                          "backbone": backbone_name(args.backbone) if recipe.pretrained else "random init"}
+                          "backbone": backbone_name(args.backbone) if recipe.pretrained else "random init", **stacked}
     # A stored variant's row is replaced in place; rows are grouped by VARIANTS, in stored order within a group.
     store_row("sst2", list(measured.values()), order=variant_rank, notes=NOTES, key=lambda row: row["variant"])
 

@@ -153,3 +153,75 @@ def test_an_interrupted_run_resumes_to_the_same_weights_with_and_without_ngrams(
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[name], theirs[name]) for name in theirs)
     refused = invoke("sentiment", "train", "--resume", tmp_path / "run", flag)
     assert refused.exit_code == 2 and "--ngram-features cannot change when resuming" in refused.output
+
+
+# ---- the stacked combination (`--ngram-combine stacked`, tasks/sentiment/stacking.py) ------------------------------
+
+
+def test_a_stacked_head_trains_as_the_rnn_head_and_is_fitted_after(tmp_path, tiny_language_model, plugins_on):
+    data = word_order_set(tmp_path / "order.tsv")
+    out = tmp_path / "stacked"
+    result = invoke("sentiment", "train", "--train", data, "--valid", data, "--out", out, "--backbone", tiny_language_model, "--ngram-features",
+                    "--ngram-combine", "stacked", "--epochs", 1, "--batch-size", 8, "--no-progress", "--seed", 0)
+    assert result.exit_code == 0, result.output
+    assert "stacking: validation accuracy RNN head" in result.output
+    stacking = json.loads((out / "metrics.json").read_text())["stacking"]
+    # Only the order of two words carries the label: the n-gram path (bigrams) learns it; after one epoch the RNN head has not.
+    assert stacking["valid_accuracy_ngrams"] == 1.0 and stacking["valid_accuracy_rnn"] < 0.9, stacking
+    assert stacking["valid_accuracy"] >= max(stacking["valid_accuracy_rnn"], stacking["valid_accuracy_ngrams"])
+    assert json.loads((out / "metrics.json").read_text())["best"]["accuracy"] == stacking["valid_accuracy"]
+    # The saved model is the fitted one: it scores what the stacking chose, the same after another save and load.
+    assert json.loads(invoke("sentiment", "evaluate", "--model", out, "--data", data, "--json").output)["accuracy"] == stacking["valid_accuracy"]
+    loaded = TASK.load(out)
+    assert loaded.model.stack_mix.tolist() == pytest.approx(stacking["mix"], abs=1e-4)
+    TASK.save(loaded.model, loaded.tokenizer, tmp_path / "again")
+    examples = TASK.read_dataset(data)
+    texts = [e.text for e in examples]
+    assert TASK.load(tmp_path / "again").predict(texts) == loaded.predict(texts)
+    # Each path's logits in one pass: the mix is what predict gives, each path scores what the stacking measured.
+    paths = loaded.path_logits(texts)
+    assert [loaded.labels[i] for i in paths["stacked"].argmax(-1)] == [p["label"] for p in loaded.predict(texts)]
+    for name in ("rnn", "ngrams"):
+        right = sum(loaded.labels[i] == e.label for i, e in zip(paths[name].argmax(-1).tolist(), examples))
+        assert right / len(examples) == pytest.approx(stacking[f"valid_accuracy_{name}"])
+    refused = invoke("sentiment", "train", "--train", data, "--valid", data, "--out", tmp_path / "x", "--ngram-combine", "stacked")
+    assert refused.exit_code == 2 and "--ngram-combine needs the n-gram path (--ngram-features)" in refused.output
+
+
+def test_before_fitting_a_stacked_head_is_the_rnn_head_and_its_ngram_weights_never_train():
+    torch.manual_seed(0)
+    rnn = build_head(tiny_backbone(), HeadConfig(), EXAMPLES)
+    torch.manual_seed(0)
+    stacked = build_head(tiny_backbone(), HeadConfig(ngram_features=True, ngram_buckets=64, ngram_combine="stacked"), EXAMPLES)
+    rnn.eval(), stacked.eval()
+    tokens, lengths = torch.randint(1, 37, (3, 4)), torch.tensor([4, 2, 3])
+    ngrams = ngram_batch([ngram_ids(e.text, 64) for e in EXAMPLES])
+    assert torch.equal(rnn(tokens, lengths), stacked(tokens, lengths)) and torch.equal(rnn(tokens, lengths), stacked(tokens, lengths, ngrams))
+    assert not stacked.ngrams.weight.requires_grad and stacked.ngrams.lr_scale == 1.0
+    assert all(p is not stacked.ngrams.weight for group in stacked.layer_groups() for p in group)
+    with torch.no_grad():
+        stacked.stack_mix.copy_(torch.tensor([0.5, 2.0]))
+        stacked.stack_bias.copy_(torch.tensor([0.1, -0.1]))
+        stacked.ngrams.weight.normal_()
+    expected = 0.5 * rnn(tokens, lengths) + 2.0 * stacked.ngrams(*ngrams) + torch.tensor([0.1, -0.1])
+    torch.testing.assert_close(stacked(tokens, lengths, ngrams), expected)
+    with pytest.raises(ValueError, match="n-gram features"):
+        stacked(tokens, lengths)  # fitted: the n-grams are needed
+    with pytest.raises(ValueError, match="ngram_combine"):
+        HeadConfig(ngram_combine="sum")
+
+
+def test_the_mix_is_kept_only_where_it_beats_each_path_alone():
+    from tasks.sentiment.stacking import fit_stacking
+
+    texts = [f"{a} {b}" for a, b in itertools.combinations(WORDS, 2)] + [f"{b} {a}" for a, b in itertools.combinations(WORDS, 2)]
+    targets = [0] * 28 + [1] * 28
+    model = build_head(tiny_backbone(), HeadConfig(labels=["first", "second"], ngram_features=True, ngram_buckets=2**12, ngram_combine="stacked"),
+                       [Example(t, "first" if y == 0 else "second", "x") for t, y in zip(texts, targets)])
+    # An RNN head that is right everywhere: the n-gram path cannot add to it and the pure RNN head is kept at (1, 0) ...
+    perfect = torch.tensor([[2.0, -2.0] if y == 0 else [-2.0, 2.0] for y in targets])
+    report = fit_stacking(model, perfect, texts, targets, texts, targets, log=lambda line: None)
+    assert report["valid_accuracy"] == 1.0 and report["chosen"] in ("mix", "rnn")
+    # ... and one that is wrong everywhere is outweighed: never below the better path alone.
+    report = fit_stacking(model, -perfect, texts, targets, texts, targets, log=lambda line: None)
+    assert report["valid_accuracy_rnn"] == 0.0 and report["valid_accuracy"] == report["valid_accuracy_ngrams"] == 1.0

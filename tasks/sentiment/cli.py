@@ -44,6 +44,10 @@ TRAIN_OPTIONS = [
                  help="Add an n-gram path to the head: hashed word uni- and bigrams, naive-Bayes weighted, a linear layer "
                       f"whose logits add to the RNN head's, trained jointly; --no-ngram-features: the RNN head alone.  "
                       f"[default: {'on' if HEAD_DEFAULTS['ngram_features'] else 'off'}]"),
+    click.option("--ngram-combine", type=click.Choice(["joint", "stacked"]), default=None,
+                 help="How the n-gram path joins the RNN head. joint: trained together, logits added. stacked: the RNN head trains "
+                      "alone, then the n-gram path is fitted as NBSVM on --train and the two are mixed by weights fitted on --valid "
+                      f"(kept only where the mix beats each path alone there).  [default: {HEAD_DEFAULTS['ngram_combine']}]"),
     data_options,
 ]
 

@@ -21,4 +21,4 @@ RECIPE_DEFAULTS = dict(lm_finetune=False, lr_decay=1.0)
 # disjoint held-out slice, one thread each, run side by side) it lost, dev 80.4 / 80.1 against the RNN head alone's
 # 82.5 / 83.3 (seeds 0 / 1), though it won short probes (the 80-sentence demo at 60 s, 0.713 against 0.667, mean of 3
 # seeds; SST-2 at 2 minutes on a leaky random slice, 78.1 against 70.1). docs/benchmarks.md, SST-2.
-HEAD_DEFAULTS = dict(ngram_features=False)
+HEAD_DEFAULTS = dict(ngram_features=False, ngram_combine="joint")

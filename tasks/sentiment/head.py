@@ -7,8 +7,14 @@ With `ngram_features`, an n-gram path runs beside it (NBSVM, Wang & Manning 2012
 uni- and bigrams (lowercased regex words, independent of the backbone's tokenizer), each present one
 hashed into one of `ngram_buckets` buckets (zlib.crc32: the same in every process and on every
 machine), weighted by their naive-Bayes log-count ratios (each class against the rest, from the
-training set, stored in the model) and by 1/sqrt(number of n-grams), feed a linear layer whose logits
-add to the MLP's. Its weights start at zero, so training starts exactly where the RNN head alone would.
+training set, stored in the model) and by 1/sqrt(number of n-grams), feed a linear layer. Two ways to
+combine it with the RNN head (`ngram_combine`):
+- joint: its logits add to the MLP's and both train together. Its weights start at zero, so training
+  starts exactly where the RNN head alone would.
+- stacked: the RNN head trains alone (the n-gram path is left out of the optimizer and the batches); then
+  tasks/sentiment/stacking.py fits the linear layer on the training set (NBSVM) and the mix
+  logits = mix[0] * RNN logits + mix[1] * n-gram logits + bias on the validation set. Until then the mix
+  is (1, 0) and the bias 0: exactly the RNN head.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from nlp_apps.data.batching import bucket_batches, pad_sequences
 from nlp_apps.models.backbone import RNNBackbone, detach_state, reverse_padded
 from tasks.sentiment.head_config import HeadConfig
 
@@ -45,17 +52,47 @@ class SentimentClassifier(nn.Module):
             nn.Linear(config.hidden_size, len(config.labels)),
         )
         if config.ngram_features:  # only then: without it the parameters are exactly the RNN head's
-            self.ngrams = NgramFeatures(config.ngram_buckets, len(config.labels), config.ngram_lr_scale)
+            lr_scale = config.ngram_lr_scale if config.ngram_combine == "joint" else 1.0
+            self.ngrams = NgramFeatures(config.ngram_buckets, len(config.labels), lr_scale)
+        if self.stacked:
+            self.ngrams.weight.requires_grad_(False)  # fitted after training (tasks/sentiment/stacking.py), never by the optimizer
+            self.register_buffer("stack_mix", torch.tensor([1.0, 0.0]))  # (RNN, n-gram) logit weights
+            self.register_buffer("stack_bias", torch.zeros(len(config.labels)))
+
+    @property
+    def stacked(self) -> bool:
+        return self.config.ngram_features and self.config.ngram_combine == "stacked"
+
+    @property
+    def trains_ngrams(self) -> bool:
+        """Whether training batches need the texts' n-grams (the joint path; a stacked one is fitted after training)."""
+        return self.config.ngram_features and not self.stacked
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, ngrams: NgramBatch | None = None) -> torch.Tensor:
         # tokens: (B, T) right-padded, lengths: (B,), ngrams: the texts' hashed n-grams (with ngram_features) -> logits (B, C)
-        pooled = [self.pool(tokens, lengths, d) for d in self.backbone.config.directions]
-        logits = self.classifier(torch.cat(pooled, dim=-1))  # (B, C)
+        logits = self.rnn_logits(tokens, lengths)
         if not self.config.ngram_features:
             return logits
+        if self.stacked:
+            if ngrams is None and not bool(self.stack_mix[1]):  # not fitted yet: the RNN head alone
+                return logits
+            return self.mix(logits, self.ngram_logits(ngrams)).to(logits.dtype)
+        return logits + self.ngram_logits(ngrams).to(logits.dtype)
+
+    def rnn_logits(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The RNN head's logits alone (B, C), whatever n-gram path the head has."""
+        pooled = [self.pool(tokens, lengths, d) for d in self.backbone.config.directions]
+        return self.classifier(torch.cat(pooled, dim=-1))
+
+    def ngram_logits(self, ngrams: NgramBatch | None) -> torch.Tensor:
         if ngrams is None:
             raise ValueError("this classifier has n-gram features: pass ngrams=ngram_batch(texts' ngram_ids, device)")
-        return logits + self.ngrams(*ngrams).to(logits.dtype)
+        return self.ngrams(*ngrams)
+
+    def mix(self, rnn_logits: torch.Tensor, ngram_logits: torch.Tensor) -> torch.Tensor:
+        """The stacked head's logits from its two paths' (B, C) logits."""
+        mix, bias = self.stack_mix.to(rnn_logits.device), self.stack_bias.to(rnn_logits.device)
+        return mix[0] * rnn_logits.float() + mix[1] * ngram_logits.float().to(rnn_logits.device) + bias
 
     def pool(self, tokens: torch.Tensor, lengths: torch.Tensor, direction: str) -> torch.Tensor:
         """[last, max, mean] of the top layer over each text, read chunk by chunk. -> (B, 3*O)."""
@@ -91,7 +128,7 @@ class SentimentClassifier(nn.Module):
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Parameter groups from the bottom (embedding) to the top (classifier), for per-layer LRs."""
         top = list(self.classifier.parameters())
-        if self.config.ngram_features:  # part of the head: trains from the first step under gradual unfreezing
+        if self.trains_ngrams:  # part of the head: trains from the first step under gradual unfreezing
             top.append(self.ngrams.weight)
         return self.backbone.layer_groups() + [top]
 
@@ -132,6 +169,26 @@ def nb_ratios(bags: Sequence[Sequence[int]], targets: Sequence[int], classes: in
     p, q = (alpha + present) * seen.unsqueeze(1), (alpha + rest) * seen.unsqueeze(1)
     ratios = torch.log(p / p.sum(0)) - torch.log(q / q.sum(0))
     return torch.where(seen.unsqueeze(1), ratios, torch.zeros_like(ratios)).float()
+
+
+@torch.no_grad()
+def text_logits(model: SentimentClassifier, ids: Sequence[Sequence[int]], bags: Sequence[Sequence[int]] | None = None,
+                batch_size: int = 64, rnn_only: bool = False) -> torch.Tensor:
+    """(N, C) float logits of N token-id lists (and their n-gram bags, for a head that uses them), in their order,
+    in batches of similar length; with `rnn_only`, the RNN head's alone. Runs under the caller's precision context."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = torch.zeros(len(ids), len(model.config.labels))
+    for batch in bucket_batches([len(x) for x in ids], batch_size, shuffle=False):
+        tokens, lengths = pad_sequences([ids[i] for i in batch])
+        if rnn_only:
+            out[batch] = model.rnn_logits(tokens.to(device), lengths).float().cpu()
+            continue
+        ngrams = None if bags is None else ngram_batch([bags[i] for i in batch], device)
+        out[batch] = model(tokens.to(device), lengths, ngrams).float().cpu()
+    model.train(was_training)
+    return out
 
 
 def ngram_bags(config: HeadConfig, texts: Sequence[str]) -> list[list[int]] | None:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from nlp_apps.configs import DictConfig
 
+NGRAM_COMBINE = ("joint", "stacked")
+
 
 @dataclass
 class HeadConfig(DictConfig):
@@ -18,7 +20,11 @@ class HeadConfig(DictConfig):
     # logits add to the MLP's. Off: the head is exactly the RNN head (no n-gram weights in the model).
     ngram_features: bool = False
     ngram_buckets: int = 2**18  # hash buckets (zlib.crc32 of the lowercased n-gram, mod this)
-    ngram_lr_scale: float = 10.0  # the n-gram weights learn this many times faster than the head (a factor on their logits)
+    ngram_lr_scale: float = 10.0  # joint: the n-gram weights learn this many times faster than the head (a factor on their logits)
+    # How the two paths combine. joint: trained together, logits added. stacked: the RNN head trains alone; then the n-gram
+    # path is fitted on the training set as NBSVM (logistic regression, its L2 strength chosen on the validation set) and the
+    # two paths' logits are mixed by weights fitted on the validation set (tasks/sentiment/stacking.py).
+    ngram_combine: str = "joint"
 
     def __post_init__(self) -> None:
         if self.chunk_size < 1 or self.grad_chunks < 1:
@@ -27,5 +33,7 @@ class HeadConfig(DictConfig):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.ngram_buckets < 1:
             raise ValueError(f"ngram_buckets must be at least 1, got {self.ngram_buckets}")
+        if self.ngram_combine not in NGRAM_COMBINE:
+            raise ValueError(f"ngram_combine must be one of {', '.join(NGRAM_COMBINE)}, got {self.ngram_combine!r}")
         if not self.ngram_lr_scale > 0.0:
             raise ValueError(f"ngram_lr_scale must be positive, got {self.ngram_lr_scale}")

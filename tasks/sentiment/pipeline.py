@@ -8,11 +8,10 @@ from pathlib import Path
 
 import torch
 
-from nlp_apps.data.batching import bucket_batches, pad_sequences
 from nlp_apps.data.inputs import text_list
 from nlp_apps.io.checkpoint import load_model_tokenizer, load_task_model, save_model
 from nlp_apps.precision import inference
-from tasks.sentiment.head import SentimentClassifier, ngram_bags, ngram_batch
+from tasks.sentiment.head import SentimentClassifier, ngram_bags, ngram_batch, text_logits
 from tasks.sentiment.head_config import HeadConfig
 
 
@@ -28,15 +27,19 @@ class SentimentPipeline:
     @inference
     def probabilities(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         """(N, C) class probabilities, in the order of `texts`."""
-        ids = self.encode(texts)
-        bags = ngram_bags(self.model.config, texts)
+        return torch.softmax(text_logits(self.model, self.encode(texts), ngram_bags(self.model.config, texts), batch_size), dim=-1)
+
+    @torch.no_grad()
+    @inference
+    def path_logits(self, texts: Sequence[str], batch_size: int = 64) -> dict[str, torch.Tensor]:
+        """A stacked head's (N, C) logits of each path and of their mix, in one pass over the texts:
+        {"rnn": the RNN head alone, "ngrams": the n-gram path alone, "stacked": what `probabilities` softmaxes}."""
+        if not self.model.stacked:
+            raise ValueError("path_logits needs a stacked head (trained with --ngram-features --ngram-combine stacked)")
+        rnn = text_logits(self.model, self.encode(texts), batch_size=batch_size, rnn_only=True)
         device = next(self.model.parameters()).device
-        out = torch.zeros(len(ids), len(self.labels))
-        for batch in bucket_batches([len(x) for x in ids], batch_size, shuffle=False):
-            tokens, lengths = pad_sequences([ids[i] for i in batch])
-            ngrams = None if bags is None else ngram_batch([bags[i] for i in batch], device)
-            out[batch] = torch.softmax(self.model(tokens.to(device), lengths, ngrams).float(), dim=-1).cpu()
-        return out
+        ngrams = self.model.ngram_logits(ngram_batch(ngram_bags(self.model.config, texts), device)).float().cpu()
+        return {"rnn": rnn, "ngrams": ngrams, "stacked": self.model.mix(rnn, ngrams)}
 
     def predict(self, texts: Sequence[str] | str, batch_size: int = 64) -> list[dict]:
         """[{"label": ..., "probabilities": {label: p, ...}}, ...] for each text (a string, or a list of strings;

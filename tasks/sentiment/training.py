@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -16,15 +18,18 @@ import torch.nn.functional as F
 from nlp_apps.commands.options import recipe_config
 from nlp_apps.commands.task_train import Prepared
 from nlp_apps.data.batching import bucket_batches, pad_sequences
+from nlp_apps.data.fileio import read_json_record
 from nlp_apps.errors import DataError
 from nlp_apps.io.checkpoint import check_backbone, load_model_tokenizer, resolve_model_dir
+from nlp_apps.training import distributed
 from nlp_apps.training.batched_task import BatchedTask
 from nlp_apps.training.finetune import RecipeConfig, RecipeOptions, discriminative_param_groups, pretrained_backbone, start_recipe
+from nlp_apps.training.records import write_metrics
 from nlp_apps.training.trainer import StepOutput, TrainerConfig, TrainResult
 from tasks.sentiment.adapter import Example
 from tasks.sentiment.cli import read
 from tasks.sentiment.defaults import HEAD_DEFAULTS, RECIPE_DEFAULTS, TRAINER_DEFAULTS
-from tasks.sentiment.head import NgramBatch, SentimentClassifier, build_head, ngram_bags, ngram_batch
+from tasks.sentiment.head import NgramBatch, SentimentClassifier, build_head, ngram_bags, ngram_batch, text_logits
 from tasks.sentiment.head_config import HeadConfig
 from tasks.sentiment.metric import classification_metrics
 from tasks.sentiment.pipeline import save_classifier
@@ -58,9 +63,9 @@ class ClassificationTask(BatchedTask):
         self.train_targets = [index[e.label] for e in train]
         self.valid_ids = encode_examples(tokenizer, valid)
         self.valid_labels = [e.label for e in valid]
-        # With n-gram features, each text's hashed n-grams, computed once (an epoch's batches take their share).
-        self.train_ngrams = ngram_bags(model.config, [e.text for e in train])
-        self.valid_ngrams = ngram_bags(model.config, [e.text for e in valid])
+        # With jointly trained n-gram features, each text's hashed n-grams, computed once (an epoch's batches take their share).
+        self.train_ngrams = ngram_bags(model.config, [e.text for e in train]) if model.trains_ngrams else None
+        self.valid_ngrams = ngram_bags(model.config, [e.text for e in valid]) if model.trains_ngrams else None
         self.groups = model.layer_groups()
 
     def param_groups(self) -> list[dict]:
@@ -81,16 +86,8 @@ class ClassificationTask(BatchedTask):
     def ngrams_of(self, bags: list[list[int]] | None, batch: list[int]) -> NgramBatch | None:
         return None if bags is None else ngram_batch([bags[i] for i in batch], self.device)
 
-    @torch.no_grad()
     def predict_ids(self, ids: list[list[int]], ngrams: list[list[int]] | None = None) -> list[str]:
-        self.model.eval()
-        predictions = [""] * len(ids)
-        for batch in bucket_batches([len(x) for x in ids], 64, shuffle=False):
-            tokens, lengths = pad_sequences([ids[i] for i in batch])
-            best = self.model(tokens.to(self.device), lengths, self.ngrams_of(ngrams, batch)).argmax(-1).tolist()
-            for i, b in zip(batch, best):
-                predictions[i] = self.labels[b]
-        return predictions
+        return [self.labels[b] for b in text_logits(self.model, ids, ngrams).argmax(-1).tolist()]
 
     def evaluate(self) -> dict[str, float]:
         scores = classification_metrics(self.valid_labels, self.predict_ids(self.valid_ids, self.valid_ngrams), self.labels)
@@ -136,8 +133,37 @@ def train_classifier(train: Sequence[Example], valid: Sequence[Example], out_dir
         return ClassificationTask(model, load_model_tokenizer(backbone_dir), train, valid, run.recipe, seed=run.trainer.seed,
                                   device=run.device, data_files=run.data_files)
 
-    return run.fit(out_dir, backbone_dir=resolve_model_dir(backbone), texts=[e.text for e in train] + [e.text for e in valid],
-                   build_task=build_task)
+    result = run.fit(out_dir, backbone_dir=resolve_model_dir(backbone), texts=[e.text for e in train] + [e.text for e in valid],
+                     build_task=build_task)
+    if head.ngram_features and head.ngram_combine == "stacked" and result.status != "interrupted":
+        if distributed.is_main():
+            result = stack_ngram_path(Path(out_dir), train, valid, result, run.log)
+        distributed.barrier()
+    return result
+
+
+def stack_ngram_path(out_dir: Path, train: Sequence[Example], valid: Sequence[Example], result: TrainResult, log) -> TrainResult:
+    """Fit the stacked n-gram path and its mix on the trained model in `out_dir` (tasks/sentiment/stacking.py), save the
+    model again, and record the choice in metrics.json ("stacking") with the validation scores of what was kept."""
+    from tasks.sentiment.pipeline import load
+    from tasks.sentiment.stacking import fit_stacking
+
+    started = time.monotonic()
+    pipeline = load(out_dir)
+    model, labels = pipeline.model, pipeline.labels
+    index = {label: i for i, label in enumerate(labels)}
+    rnn_logits = text_logits(model, encode_examples(pipeline.tokenizer, valid), rnn_only=True)
+    report = fit_stacking(model, rnn_logits, [e.text for e in train], [index[e.label] for e in train],
+                          [e.text for e in valid], [index[e.label] for e in valid], log=log)
+    save_classifier(model, pipeline.tokenizer, out_dir)
+    predicted = [labels[i] for i in text_logits(model, encode_examples(pipeline.tokenizer, valid),
+                                                ngram_bags(model.config, [e.text for e in valid])).argmax(-1).tolist()]
+    scores = classification_metrics([e.label for e in valid], predicted, labels)
+    best = {**result.metrics, "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+    metrics = read_json_record(out_dir / "metrics.json")
+    write_metrics(out_dir / "metrics.json", {**metrics, "best": best, "stacking": {**report, "rnn_best": result.metrics,
+                                                                                   "seconds": round(time.monotonic() - started, 1)}})
+    return dataclasses.replace(result, best_metric=scores["accuracy"], metrics=best)
 
 
 # ---- the `sentiment train` command's two halves (nlp_apps.commands.task_train) ----------------------
@@ -152,11 +178,12 @@ def configure(values: dict, log) -> Prepared:
     train, valid = read(values["train_file"], **data_options), read(values["valid_file"], **data_options)
     check_known_labels(valid, label_set(train, str(values["train_file"])))
     check_backbone(values["backbone"])
-    ngram_features = values.get("ngram_features")
-    ngram_features = HEAD_DEFAULTS["ngram_features"] if ngram_features is None else ngram_features
+    head = {name: HEAD_DEFAULTS[name] if values.get(name) is None else values[name] for name in ("ngram_features", "ngram_combine")}
+    if values.get("ngram_combine") is not None and not head["ngram_features"]:
+        raise click.UsageError("--ngram-combine needs the n-gram path (--ngram-features)")
     run = {"data": {"train": str(values["train_file"]), "valid": str(values["valid_file"]), "options": data_options},
            "backbone": values["backbone"], "recipe": recipe.to_dict(),
-           "head": HeadConfig(dropout=recipe.backbone_dropout, ngram_features=ngram_features).to_dict()}
+           "head": HeadConfig(dropout=recipe.backbone_dropout, **head).to_dict()}
     return Prepared(run, (train, valid))
 
 
