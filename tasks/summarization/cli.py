@@ -10,7 +10,7 @@ from nlp_apps.commands.task_evaluate import Output, Scored, TaskEvaluation
 from nlp_apps.commands.task_predict import TaskPrediction
 from nlp_apps.commands.task_train import TaskTraining
 from nlp_apps.registry import lazy
-from tasks.summarization.defaults import RECIPE_DEFAULTS, TRAINER_DEFAULTS
+from tasks.summarization.defaults import DECODE_DEFAULTS, RECIPE_DEFAULTS, TRAINER_DEFAULTS
 
 field_options = option_group(  # train's and evaluate's
     click.option("--text-field", help="Document field/column [text; CSV/TSV: text, document, article, body or source]."),
@@ -19,12 +19,15 @@ field_options = option_group(  # train's and evaluate's
 )
 
 decode_options = option_group(  # evaluate's and predict's
-    click.option("--beam", "beam_size", type=click.IntRange(min=1), default=4, show_default=True, help="Beam size (1 = greedy)."),
-    click.option("--alpha", type=float, default=0.0, show_default=True, help="GNMT length penalty (0 = none)."),
-    click.option("--min-length", type=click.IntRange(min=0), default=1, show_default=True, help="Shortest summary, in tokens."),
-    click.option("--max-decode-len", "--max-length", "max_length", type=click.IntRange(min=1), default=30, show_default=True,
-                 help="Longest summary, in tokens (--max-length: its earlier name)."),
-    click.option("--block-ngram-repeat", type=click.IntRange(min=0), default=3, show_default=True,
+    click.option("--beam", "beam_size", type=click.IntRange(min=1), default=DECODE_DEFAULTS["beam_size"], show_default=True,
+                 help="Beam size (1 = greedy)."),
+    click.option("--alpha", type=float, default=DECODE_DEFAULTS["alpha"], show_default=True,
+                 help="GNMT length penalty (0 = none; higher favours longer summaries)."),
+    click.option("--min-length", type=click.IntRange(min=0), default=DECODE_DEFAULTS["min_length"], show_default=True,
+                 help="Shortest summary, in tokens."),
+    click.option("--max-decode-len", "--max-length", "max_length", type=click.IntRange(min=1), default=DECODE_DEFAULTS["max_length"],
+                 show_default=True, help="Longest summary, in tokens (--max-length: its earlier name)."),
+    click.option("--block-ngram-repeat", type=click.IntRange(min=0), default=DECODE_DEFAULTS["block_ngram_repeat"], show_default=True,
                  help="Never repeat an n-gram of this size (3 = trigram blocking; 0 = off)."),
     click.option("--max-source-len", type=click.IntRange(min=1), default=400, show_default=True, help="Longer documents are cut."),
     click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from nlp_apps.seq2seq.pipeline import TextToTextPipeline, detokenize, load_seq2seq, save_seq2seq  # noqa: F401 (detokenize re-exported)
+from tasks.summarization.defaults import DECODE_DEFAULTS
 from tasks.summarization.head import Summarizer
 from tasks.summarization.head_config import SummarizerConfig
 
@@ -15,7 +16,7 @@ DEFAULT_MAX_SOURCE_LEN = 400
 
 
 class SummarizationPipeline(TextToTextPipeline):
-    decode_defaults: ClassVar[dict] = dict(beam_size=4, alpha=0.0, min_length=1, max_length=30, block_ngram_repeat=3)
+    decode_defaults: ClassVar[dict] = DECODE_DEFAULTS
 
     def __init__(self, model: Summarizer, tokenizer, path: Path | None = None, max_source_len: int = DEFAULT_MAX_SOURCE_LEN):
         super().__init__(model, tokenizer, tokenizer, path, max_source_len)
