@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from benchmarks.lib.results import load_average, shared_data, store_row
+from tasks.summarization.defaults import DECODE_DEFAULTS
 
 ROWS = {"ours": [], "no_copy": ["--no-copy"], "no_coverage": ["--no-coverage"], "last_coverage": ["--coverage-from", "0.8"],
         "no_lm_init": ["--random-init"], "lead": None}
@@ -45,7 +46,8 @@ def main() -> None:
     args = parser.parse_args()
     data = shared_data("aeslc")
     row = run_lead(data) if args.row == "lead" else run_model(args, data)
-    store_row("aeslc", row, list(ROWS), NOTES)
+    # Rows with --extra options are stored beside the plain row of the same name and budget.
+    store_row("aeslc", row, list(ROWS), NOTES, key=lambda r: (r["row"], r.get("budget_minutes"), r.get("system", r["row"])))
 
 
 def cli(*arguments) -> list[str]:
@@ -77,6 +79,7 @@ def run_model(args, data: Path) -> dict:
     row.update(scores("ann", annotated["model"]))
     row.update(scores("subject", subject["model"]))
     row["decode_docs_per_s"] = annotated["documents_per_s"]
+    row["decode"] = "beam {beam_size}, alpha {alpha:g}, trigram blocking".format(**DECODE_DEFAULTS)  # rows before 2026-12-06: alpha 0
     row["test_documents"] = annotated["documents"]
     return row
 
