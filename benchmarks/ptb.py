@@ -1,6 +1,9 @@
 """PTB word-level language modelling, side by side: test perplexity and tokens/s after the same budget.
 
 Rows, one after another in one run (both cores, nothing else running, for the figures to compare):
+  defaults  `nlp-apps pretrain --tokenizer word` with nothing else but the files and --time-budget: the model,
+            batch, optimizer, rate and dropouts the run picks for this corpus and budget
+            (nlp_apps/training/model_size.py); its best model by validation scored on ptb.test.txt
   ours      our best PTB recipe through the public API (the code path of `nlp-apps pretrain --tokenizer
             word`): LSTM 2x512 tied with AWD dropouts, SGD lr 20 + cosine, batch 20x35; validated each
             epoch, the best model scored on ptb.test.txt
@@ -8,13 +11,15 @@ Rows, one after another in one run (both cores, nothing else running, for the fi
             published settings (200/200 tied, SGD lr 20 divided by 4 when validation stops improving,
             batch 20x35, dropout 0.2); its best model by validation scored on the test set
 
-    python -m benchmarks.ptb [--minutes 45] [--only ours,baseline] [--out runs/bench-ptb]
+    python -m benchmarks.ptb [--minutes 45] [--only defaults,ours,baseline] [--out runs/bench-ptb]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -30,7 +35,7 @@ from nlp_apps.models.lm import score_tokens
 from nlp_apps.training.pretraining import PretrainConfig, pretrain
 from nlp_apps.training.trainer import TrainerConfig, seed_everything
 
-ROWS = ["ours", "baseline"]
+ROWS = ["defaults", "ours", "baseline"]
 NOTES = ("PTB word level (10k vocabulary plus </s>), test perplexity of the best model by validation, the same budget each, "
          "one after another in one run. Target: ours lower perplexity and higher tokens/s than the baseline. "
          "load = 1-minute load average at the start and end of the row (about 1 per busy core).")
@@ -41,7 +46,7 @@ ARCH = BackboneConfig(cell="lstm", num_layers=2, emb_size=512, hidden_size=512, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=45.0)
-    parser.add_argument("--only", default=",".join(ROWS), help="comma-separated rows: ours, baseline")
+    parser.add_argument("--only", default="defaults,baseline", help="comma-separated rows: defaults, ours, baseline")
     parser.add_argument("--out", default="runs/bench-ptb")
     args = parser.parse_args()
     rows = args.only.split(",")
@@ -49,18 +54,46 @@ def main() -> None:
         parser.error(f"--only: unknown row(s) {', '.join(sorted(unknown))} (choose from {', '.join(ROWS)})")
     ptb = shared_data("ptb")
     measured = {}
+    if "defaults" in rows:
+        measured["defaults"] = run_defaults(ptb, args.minutes, args.out + "-defaults")
     if "ours" in rows:
         measured["ours"] = run_ours(ptb, args.minutes, args.out)
     if "baseline" in rows:
         measured["baseline"] = run_baseline(ptb, args.minutes)
     notes = NOTES
-    if len(measured) == 2:
-        ours, base = measured["ours"], measured["baseline"]
-        notes += (f" This run: ours/baseline {ours['tokens_per_s'] / base['tokens_per_s']:.2f}x tokens/s, "
+    if "baseline" in measured and len(measured) == 2:
+        ours, base = next(row for name, row in measured.items() if name != "baseline"), measured["baseline"]
+        notes += (f" This run: {ours['row']}/baseline {ours['tokens_per_s'] / base['tokens_per_s']:.2f}x tokens/s, "
                   f"{ours['train_gflops_per_s'] / base['train_gflops_per_s']:.2f}x training GFLOP/s, "
                   f"test ppl {ours['test_ppl']:.1f} against {base['test_ppl']:.1f}.")
     for row in measured.values():
         store_row("ptb", row, ROWS, notes)
+
+
+def run_defaults(ptb: Path, minutes: float, out: str) -> dict:
+    """`nlp-apps pretrain` as a user runs it on PTB: the files, a word vocabulary of PTB's size and the budget, nothing else."""
+    load_start = load_average()
+    command = [sys.executable, "-m", "nlp_apps.cli", "pretrain", "--train", str(ptb / "ptb.train.txt"), "--valid", str(ptb / "ptb.valid.txt"),
+               "--tokenizer", "word", "--vocab-size", "10004", "--time-budget", f"{minutes:g}m", "--out", out, "--overwrite",
+               "--no-progress", "--seed", "0", "--json"]
+    report = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    run = json.loads((Path(out) / "run_config.json").read_text())
+    backbone = BackboneConfig.from_dict(run["backbone"])
+    row = score_run(ptb, out, backbone, load_start)
+    return {"row": "defaults", "model": run["size_note"], "budget_minutes": minutes, **row, "valid_ppl": report["metrics"].get("word_ppl")}
+
+
+def score_run(ptb: Path, out: str, backbone: BackboneConfig, load_start: float) -> dict:
+    """Test perplexity of a pretraining run's best model, its epochs, tokens/s and achieved training GFLOP/s."""
+    model, tokenizer, _ = load_language_model(out)
+    tokens, words = encode_corpus_in_memory(ptb / "ptb.test.txt", tokenizer)
+    test = score_tokens(model, tokens, words, batch_size=1)
+    metrics = json.loads((Path(out) / "metrics.json").read_text())
+    train_tokens = len(encode_corpus_in_memory(ptb / "ptb.train.txt", tokenizer)[0])
+    return {"epochs": round(metrics["tok_per_s"] * metrics["train_seconds"] / train_tokens, 2), "test_ppl": test.word_perplexity,
+            "tokens_per_s": metrics["tok_per_s"], "threads": torch.get_num_threads(),
+            "train_gflops_per_s": achieved_gflops(metrics["tok_per_s"], backbone.layer_sizes(), backbone.output_size, tokenizer.vocab_size),
+            "load_start": load_start, "load_end": load_average()}
 
 
 def run_ours(ptb: Path, minutes: float, out: str) -> dict:
@@ -77,19 +110,8 @@ def run_ours(ptb: Path, minutes: float, out: str) -> dict:
     )
     load_start = load_average()
     result = pretrain(run, out, overwrite=True)
-    model, tokenizer, _ = load_language_model(out)
-    tokens, words = encode_corpus_in_memory(ptb / "ptb.test.txt", tokenizer)
-    test = score_tokens(model, tokens, words, batch_size=1)
-    metrics = json.loads((Path(out) / "metrics.json").read_text())
-    train_tokens = len(encode_corpus_in_memory(ptb / "ptb.train.txt", tokenizer)[0])
-    return {
-        "row": "ours", "model": "LSTM 2x512 tied, AWD dropouts, SGD lr 20 + cosine, batch 20x35",
-        "budget_minutes": minutes, "epochs": round(metrics["tok_per_s"] * metrics["train_seconds"] / train_tokens, 2),
-        "valid_ppl": result.metrics.get("word_ppl"), "test_ppl": test.word_perplexity,
-        "tokens_per_s": metrics["tok_per_s"], "threads": torch.get_num_threads(),
-        "train_gflops_per_s": achieved_gflops(metrics["tok_per_s"], ARCH.layer_sizes(), ARCH.output_size, tokenizer.vocab_size),
-        "load_start": load_start, "load_end": load_average(),
-    }
+    return {"row": "ours", "model": "LSTM 2x512 tied, AWD dropouts, SGD lr 20 + cosine, batch 20x35", "budget_minutes": minutes,
+            **score_run(ptb, out, ARCH, load_start), "valid_ppl": result.metrics.get("word_ppl")}
 
 
 def run_baseline(ptb: Path, minutes: float) -> dict:

@@ -35,11 +35,15 @@ def read_json(path):
 
 @pytest.mark.parametrize("tokens, budget, tier", [
     (190_000, 40, "small"),  # 5,000 lines of PTB in 40 seconds
-    (190_000, None, "small"),  # a small corpus stays small without a budget
-    (190_000, 12 * 3600, "small"),
-    (999_999, None, "small"),
+    (190_000, 599, "small"),  # under ten minutes: small, whatever the corpus
+    (190_000, 600, "compact"),
+    (930_000, 45 * 60, "compact"),  # PTB in 45 minutes (benchmarks.ptb's defaults row)
+    (190_000, None, "compact"),  # a small corpus stays compact without a budget
+    (190_000, 12 * 3600, "compact"),
+    (999_999, None, "compact"),
     (1_000_000, None, "medium"),
-    (5_000_000, 3599, "small"),  # a short budget keeps any corpus small
+    (5_000_000, 599, "small"),  # a short budget keeps any corpus small
+    (5_000_000, 3599, "compact"),
     (5_000_000, 3600, "medium"),
     (5_000_000, None, "medium"),
     (19_999_999, 24 * 3600, "medium"),
@@ -54,31 +58,35 @@ def test_the_tier_is_the_smaller_of_the_corpus_and_the_budget_tier(tokens, budge
 
 
 def test_tiers_grow_and_the_largest_is_the_dataclass_default():
-    assert [t.name for t in TIERS] == ["small", "medium", "default"]
+    assert [t.name for t in TIERS] == ["small", "compact", "medium", "default"]
     for smaller, larger in itertools.pairwise(TIERS):
         assert smaller.below_tokens < larger.below_tokens and smaller.below_budget < larger.below_budget
         assert smaller.num_layers * smaller.hidden_size <= larger.num_layers * larger.hidden_size
     top, backbone, run = TIERS[-1], BackboneConfig(), PretrainConfig(train="t.txt", valid="v.txt")
     assert (top.num_layers, top.emb_size, top.hidden_size) == (backbone.num_layers, backbone.emb_size, backbone.hidden_size)
-    assert (top.batch_size, top.bptt, top.lr) == (run.batch_size, run.bptt, TrainerConfig().lr)
+    assert (top.batch_size, top.bptt, top.lr, top.optimizer) == (run.batch_size, run.bptt, TrainerConfig().lr, TrainerConfig().optimizer)
+    assert top.dropout == backbone.input_dropout == backbone.hidden_dropout == backbone.output_dropout
 
 
 def test_the_one_line_says_what_was_picked_and_why():
     line = describe_pick(TIERS[0], AUTO_SETTINGS, 187_711, 40.0)
-    assert line == ("model: LSTM 1x192, emb 192; batch 16x35, lr 0.01 (auto, small tier: 0.19M training tokens, 40s budget); "
-                    "set --layers/--emb-size/--hidden-size to choose")
-    line = describe_pick(TIERS[2], ["model", "lr"], 50_000_000, None, cell="gru")
-    assert line.startswith("model: GRU 2x768, emb 256; lr 0.003 (auto, default tier: 50M training tokens, no time budget)")
+    assert line == ("model: LSTM 1x192, emb 192; batch 16x35, AdamW lr 0.01, dropout 0.1 (auto, small tier: 0.19M training tokens, "
+                    "40s budget); set --layers/--emb-size/--hidden-size to choose")
+    line = describe_pick(TIERS[1], AUTO_SETTINGS, 930_000, 2700.0)
+    assert line.startswith("model: LSTM 2x200, emb 200; batch 20x35, SGD lr 20, dropout 0.2 (auto, compact tier: 0.93M training tokens, 45 min")
+    line = describe_pick(TIERS[3], ["model", "lr"], 50_000_000, None, cell="gru")
+    assert line.startswith("model: GRU 2x768, emb 256; AdamW lr 0.003 (auto, default tier: 50M training tokens, no time budget)")
     assert "\n" not in line
 
 
 def test_any_size_option_or_init_from_turns_the_rule_off():
-    assert auto_size_settings({}) == ["model", "batch_size", "bptt", "lr"]
-    assert auto_size_settings({"lr": 0.005, "bptt": 20}) == ["model", "batch_size"]  # given settings win
+    assert auto_size_settings({}) == ["model", "batch_size", "bptt", "lr", "dropout"]
+    assert auto_size_settings({"lr": 0.005, "bptt": 20}) == ["model", "batch_size", "dropout"]  # given settings win
+    assert auto_size_settings({"optimizer": "adamw", "hidden_dropout": 0.3}) == ["model", "batch_size", "bptt"]  # the rate goes with the optimizer
     for given in ({"layers": 2}, {"emb_size": 64}, {"hidden_size": 512}, {"init_from": "default"}):
         assert auto_size_settings(given) == []
     with pytest.raises(ValueError, match="unknown setting"):
-        PretrainConfig(train="t.txt", valid="v.txt", auto_size=["dropout"])
+        PretrainConfig(train="t.txt", valid="v.txt", auto_size=["weight_decay"])
 
 
 def test_the_decoder_bias_starts_at_the_unigram_log_frequencies():
@@ -104,12 +112,13 @@ def auto_run(tmp_path_factory):
 def test_a_run_without_sizes_prints_and_records_its_pick(auto_run):
     out, output = auto_run
     lines = [line for line in output.splitlines() if PICKED in line]
-    assert len(lines) == 1 and lines[0].startswith("model: LSTM 1x192, emb 192; batch 16x35, lr 0.01 (auto, small tier: ")
+    assert len(lines) == 1 and lines[0].startswith("model: LSTM 1x192, emb 192; batch 16x35, AdamW lr 0.01, dropout 0.1 (auto, small tier: ")
     assert "40s budget); set --layers/--emb-size/--hidden-size to choose" in lines[0]
     run = read_json(out / "run_config.json")
     assert (run["backbone"]["num_layers"], run["backbone"]["emb_size"], run["backbone"]["hidden_size"]) == (1, 192, 192)
-    assert (run["batch_size"], run["bptt"], run["trainer"]["lr"]) == (16, 35, 0.01)
-    assert run["auto_size"] == ["model", "batch_size", "bptt", "lr"] and run["size_note"] == lines[0]
+    assert (run["batch_size"], run["bptt"], run["trainer"]["lr"], run["trainer"]["optimizer"]) == (16, 35, 0.01, "adamw")
+    assert run["backbone"]["input_dropout"] == run["backbone"]["hidden_dropout"] == run["backbone"]["output_dropout"] == 0.1
+    assert run["auto_size"] == ["model", "batch_size", "bptt", "lr", "dropout"] and run["size_note"] == lines[0]
     assert read_json(out / "manifest.json")["model_size"] == lines[0]
     model = read_json(out / "config.json")["parts"]["backbone"]["backbone"]
     assert (model["num_layers"], model["emb_size"]) == (1, 192)
@@ -131,9 +140,9 @@ def test_given_settings_win_over_the_pick(tiny_corpus, tmp_path):
     result = invoke("pretrain", "--train", train, "--valid", valid, "--out", tmp_path / "o", "--max-steps", 1,
                     "--lr", 0.004, "--bptt", 12, *FAST)
     assert result.exit_code == 0, result.output
-    assert "model: LSTM 1x192, emb 192; batch size 16 (auto, small tier:" in result.output
+    assert "model: LSTM 2x200, emb 200; batch size 20, dropout 0.2 (auto, compact tier:" in result.output  # no budget: by the corpus
     run = read_json(tmp_path / "o" / "run_config.json")
-    assert (run["batch_size"], run["bptt"], run["trainer"]["lr"]) == (16, 12, 0.004)
+    assert (run["batch_size"], run["bptt"], run["trainer"]["lr"], run["trainer"]["optimizer"]) == (20, 12, 0.004, "adamw")
 
 
 def test_a_size_option_keeps_the_dataclass_defaults(tiny_corpus, tmp_path):

@@ -24,15 +24,22 @@ BACKBONE_OPTIONS = {
 RUN_OPTIONS = ("tokenizer", "vocab_size", "batch_size", "bptt", "variable_length", "half", "device", "valid_tokens", "init_from")
 ARCHITECTURE_OPTIONS = ("cell", "activation", "layers", "emb_size", "hidden_size", "tie_weights", "bidirectional")
 SIZE_OPTIONS = ("layers", "emb_size", "hidden_size")  # none given (and no --init-from): the run picks the size
-AUTO_RUN_OPTIONS = ("batch_size", "bptt", "lr")  # picked with the size unless given
+AUTO_RUN_OPTIONS = ("batch_size", "bptt")  # picked with the size unless given
+DROPOUT_OPTIONS = ("embed_dropout", "input_dropout", "hidden_dropout", "output_dropout", "weight_dropout")
 
 
 def auto_size_settings(options: dict) -> list[str]:
     """What the run picks from its corpus size and time budget (nlp_apps/training/model_size.py): the model
-    size, and the batch, BPTT and peak rate left unset, when no size option and no --init-from is given."""
+    size, and the batch, BPTT, optimizer with its peak rate and dropouts left unset, when no size option and no
+    --init-from is given. The optimizer and rate go together: either given, neither is picked."""
     if options.get("init_from") or any(options.get(o) is not None for o in SIZE_OPTIONS):
         return []
-    return ["model", *(o for o in AUTO_RUN_OPTIONS if options.get(o) is None)]
+    picked = ["model", *(o for o in AUTO_RUN_OPTIONS if options.get(o) is None)]
+    if options.get("lr") is None and options.get("optimizer") is None:
+        picked.append("lr")
+    if all(options.get(o) is None for o in DROPOUT_OPTIONS):
+        picked.append("dropout")
+    return picked
 
 
 @click.command()
@@ -56,17 +63,17 @@ def auto_size_settings(options: dict) -> list[str]:
 @click.option("--cell", type=click.Choice(["rnn", "gru", "lstm"]), help="Recurrent cell [lstm].")
 @click.option("--activation", type=click.Choice(["tanh", "relu", "sigmoid"]), help="Activation of cell rnn [tanh].")
 @click.option("--layers", type=int, help="Recurrent layers [picked from the corpus and budget: 1 or 2].")
-@click.option("--emb-size", type=int, help="Embedding size [picked: 192 or 256].")
+@click.option("--emb-size", type=int, help="Embedding size [picked: 192 to 256].")
 @click.option("--hidden-size", type=int, help="Hidden size [picked: 192 to 768].")
 @click.option("--tie-weights/--no-tie-weights", default=None, help="Tie the decoder to the embedding [tied].")
 @click.option("--bidirectional/--forward-only", default=None, help="Also train a backward LM [forward only].")
 @click.option("--embed-dropout", type=float, help="Embedding (word-type) dropout [0].")
-@click.option("--input-dropout", type=float, help="Locked dropout on embeddings [0.1].")
-@click.option("--hidden-dropout", type=float, help="Locked dropout between layers [0.1].")
-@click.option("--output-dropout", type=float, help="Locked dropout on the top layer [0.1].")
+@click.option("--input-dropout", type=float, help="Locked dropout on embeddings [picked: 0.1 or 0.2].")
+@click.option("--hidden-dropout", type=float, help="Locked dropout between layers [picked: 0.1 or 0.2].")
+@click.option("--output-dropout", type=float, help="Locked dropout on the top layer [picked: 0.1 or 0.2].")
 @click.option("--weight-dropout", type=float, help="DropConnect on recurrent weights [0].")
-@click.option("--batch-size", type=int, help="Rows of the BPTT batch [32; 16 for a picked small model].")
-@click.option("--bptt", type=int, help="Truncated BPTT length [70; 35 for a picked small model].")
+@click.option("--batch-size", type=int, help="Rows of the BPTT batch [32; picked: 16 or 20 for a small model].")
+@click.option("--bptt", type=int, help="Truncated BPTT length [70; picked: 35 for a small model].")
 @click.option("--variable-length/--fixed-length", default=None, help="Vary the BPTT length per step [vary].")
 @click.option("--half", is_flag=True, default=None, help="Store the best model's weights in float16.")
 @click.option("--device", help="cpu, cuda, cuda:N or auto [auto].")

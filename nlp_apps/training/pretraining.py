@@ -391,7 +391,10 @@ def pick_size(run: PretrainConfig, train_tokens: int, log=print) -> None:
     if "bptt" in run.auto_size:
         run.bptt = tier.bptt
     if "lr" in run.auto_size:
-        run.trainer = dataclasses.replace(run.trainer, lr=tier.lr)
+        run.trainer = dataclasses.replace(run.trainer, lr=tier.lr, optimizer=tier.optimizer)
+    if "dropout" in run.auto_size:
+        run.backbone = dataclasses.replace(run.backbone, input_dropout=tier.dropout, hidden_dropout=tier.dropout,
+                                           output_dropout=tier.dropout)
     run.size_note = describe_pick(tier, run.auto_size, train_tokens, run.trainer.time_budget, run.backbone.cell)
     log(run.size_note)
     check_batch_shares(run.batch_size, unit="row")
