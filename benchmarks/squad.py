@@ -36,8 +36,9 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.lib.backbones import backbone_name
 from benchmarks.lib.results import shared_data, store_row, utc_stamp
-from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR, load_model_tokenizer
+from nlp_apps.io.checkpoint import load_model_tokenizer, resolve_model_dir
 from nlp_apps.training.finetune import RecipeConfig, pretrained_backbone
 from nlp_apps.training.trainer import Callback, Trainer, TrainerConfig, seed_everything
 from nlp_apps.training.unfreezing import GradualUnfreezing
@@ -87,6 +88,8 @@ def main() -> None:
     parser.add_argument("--train-questions", type=int, help="use only the first N training questions (smoke runs)")
     parser.add_argument("--dev-questions", type=int, help="score only the first N dev questions (smoke runs)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backbone", default="default",
+                        help="the backbone the run starts from: a shipped name or a model directory (marked in the row's name unless default)")
     parser.add_argument("--no-v2", action="store_true", help="skip the SQuAD v2.0 scoring at the last point (short comparisons)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out (a later session)")
     parser.add_argument("--out", default="runs/bench-squad")
@@ -107,6 +110,9 @@ def main() -> None:
 
     settings = {"attention": args.attention, "windows": args.windows, "checkpoints": checkpoints, "seed": args.seed,
                 "train_questions": len(train), "heldout_questions": len(heldout), "dev_questions": len(dev)}
+    if args.backbone != "default":  # recorded only then, so runs from before the option resume
+        settings["backbone"] = args.backbone
+    backbone_dir = resolve_model_dir(args.backbone)
     if args.resume:
         curve = json.loads((out / CURVE_FILE).read_text())
         if curve["settings"] != settings:
@@ -121,8 +127,8 @@ def main() -> None:
     trainer_config = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "patience": None, "time_budget": checkpoints[-1] * 60,
                                       "eval_every": args.eval_every, "progress": False, "seed": args.seed})
     seed_everything(args.seed)
-    model = build_head(pretrained_backbone(DEFAULT_MODEL_DIR, recipe), HeadConfig(attention=args.attention, windows=args.windows), train)
-    task = QATask(model, load_model_tokenizer(DEFAULT_MODEL_DIR), train, heldout, recipe, seed=args.seed, data_files=[str(train_file)])
+    model = build_head(pretrained_backbone(backbone_dir, recipe), HeadConfig(attention=args.attention, windows=args.windows), train)
+    task = QATask(model, load_model_tokenizer(backbone_dir), train, heldout, recipe, seed=args.seed, data_files=[str(train_file)])
     unfreezing = GradualUnfreezing(model.layer_groups(), recipe.unfreeze_span)
     for minutes in checkpoints[len(curve["points"]):]:
         resume = (out / "last" / "trainer_state.pt").is_file()
@@ -198,20 +204,17 @@ def row(point: dict, args, settings: dict) -> dict:
         variant += f" ({settings['checkpoints'][-1]:g}-minute run)"
     if args.seed:
         variant += f" (seed {args.seed})"
+    if args.backbone != "default":
+        variant += f" ({Path(args.backbone).name} backbone)"
     if torch.get_num_threads() > 1:
         variant += f" ({torch.get_num_threads()} threads)"
     return {"variant": variant, **point, "train_set": settings["train_questions"], "dev_set": settings["dev_questions"],
-            "threads": torch.get_num_threads(), "backbone": default_backbone_name()}
+            "threads": torch.get_num_threads(), "backbone": backbone_name(args.backbone)}
 
 
 def store(rows: list[dict]) -> None:
     """Replace this variant's rows in results/squad.json (they go last), keep the others (NLP_APPS_BENCH_DRY=1: print only)."""
     store_row("squad", rows, notes=NOTES, key=lambda r: r["variant"], last=True)
-
-
-def default_backbone_name() -> str:
-    manifest = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())
-    return f"default, {manifest['wall_time_s'] / 60:.0f} min pretraining"
 
 
 if __name__ == "__main__":

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.lib.backbones import backbone_name
 from benchmarks.lib.nbsvm import nbsvm_baseline
 from benchmarks.lib.results import shared_data, store_row
 from benchmarks.lib.sst2_split import drop_overlapping
 from benchmarks.lib.stacking import path_predictions, stacking_figures
 from benchmarks.lib.tfidf import tfidf_logistic_regression
-from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR, resolve_model_dir
 from nlp_apps.training.trainer import TrainerConfig
 from tasks.sentiment.adapter import read_dataset
 from tasks.sentiment.defaults import HEAD_DEFAULTS, RECIPE_DEFAULTS, TRAINER_DEFAULTS
@@ -202,14 +202,6 @@ def recipe_overrides(settings: list[str]) -> dict[str, float]:
             raise SystemExit(f"--recipe {setting}: expected KEY=VALUE with KEY one of {', '.join(known)}")
         overrides[key] = int(value) if key in ("batch_size", "lm_epochs", "unfreeze_steps") else bool(int(value)) if known[key] == "bool" else float(value)
     return overrides
-
-
-def backbone_name(backbone: str) -> str:
-    """Which backbone a row started from: rows of an earlier default stay comparable."""
-    directory = resolve_model_dir(backbone)
-    manifest = json.loads((directory / "manifest.json").read_text())
-    label = "default" if directory == DEFAULT_MODEL_DIR else directory.name
-    return f"{label}, {manifest['wall_time_s'] / 60:.0f} min pretraining"
 
 
 def variant_rank(row: dict) -> int:
