@@ -3,10 +3,12 @@
 # path alone, from the same model) against TF-IDF + LR and NBSVM, three seeds per budget. Runs go in pairs AT ONCE
 # (benchmarks/lib/pairs.sh: one process per core, one torch thread each), so both halves see the same machine.
 #
-#   bash benchmarks/sentiment_v3.sh [sst2] [imdb] [baselines]    (default: all three)
+#   bash benchmarks/sentiment_v3.sh [sst2] [imdb_chunks] [imdb] [baselines]    (default: sst2, imdb, baselines)
 #
 # sst2       budgets 2, 5, 10 and 30 minutes x seeds 0, 1, 2: each pair is SST-2 full (left) beside SST-2 on 8,000
 #            training sentences (right), same budget and seed (12 pairs, about 2 h 40 min)
+# imdb_chunks  IMDB, 20 minutes, seed 0: gradients through the last 4 chunks of 128 tokens (the default) beside the last 2
+#            (2.2x the training reviews/s in a one-thread probe); GRAD_CHUNKS then sets the imdb group's choice
 # imdb       60 minutes, seeds 0 and 1 as a pair, then seed 2 on core 0 alone (one thread, as in the pair; about 3 h)
 # baselines  TF-IDF + LR and NBSVM on the same splits (SST-2 full, SST-2 8k, IMDB; a few minutes)
 # Rows: benchmarks/results/{sst2,imdb}.json (python -m benchmarks.tables renders docs/benchmarks.md's tables).
@@ -16,6 +18,7 @@ PYTHON=${PYTHON:-python}
 export NLP_APPS_THREADS=1
 groups=("$@")
 [ ${#groups[@]} -eq 0 ] && groups=(sst2 imdb baselines)
+GRAD_CHUNKS=${GRAD_CHUNKS:-4}
 
 source benchmarks/lib/pairs.sh
 
@@ -29,18 +32,22 @@ for group in "${groups[@]}"; do
             -- "$PYTHON" -m benchmarks.sst2 --only no_lm_stacked --minutes $minutes --seed $seed --subset 8000 --out runs/bench-sst2-stacked-8k
         done
       done ;;
+    imdb_chunks)
+      pair imdb-chunks20 grad4 grad2 \
+        "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 20 --out runs/bench-imdb-grad4 \
+        -- "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 20 --grad-chunks 2 --out runs/bench-imdb-grad2 ;;
     imdb)
       pair imdb-stacked-seeds01 seed0 seed1 \
-        "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 60 --seed 0 --out runs/bench-imdb-seed0 \
-        -- "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 60 --seed 1 --out runs/bench-imdb-seed1
+        "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 60 --seed 0 --grad-chunks "$GRAD_CHUNKS" --out runs/bench-imdb-seed0 \
+        -- "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 60 --seed 1 --grad-chunks "$GRAD_CHUNKS" --out runs/bench-imdb-seed1
       mkdir -p runs/pairs
-      taskset -c 0 "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 60 --seed 2 --out runs/bench-imdb-seed2 \
-        > runs/pairs/imdb-stacked-seed2.log 2>&1
+      taskset -c 0 "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 60 --seed 2 --grad-chunks "$GRAD_CHUNKS" \
+        --out runs/bench-imdb-seed2 > runs/pairs/imdb-stacked-seed2.log 2>&1
       tail -n 2 runs/pairs/imdb-stacked-seed2.log ;;
     baselines)
       "$PYTHON" -m benchmarks.sst2 --baselines-only
       "$PYTHON" -m benchmarks.sst2 --baselines-only --subset 8000
       "$PYTHON" -m benchmarks.imdb --only tfidf ;;
-    *) echo "unknown group $group (sst2, imdb, baselines)" >&2; exit 2 ;;
+    *) echo "unknown group $group (sst2, imdb_chunks, imdb, baselines)" >&2; exit 2 ;;
   esac
 done
