@@ -5,8 +5,8 @@
 #
 #   bash benchmarks/sentiment_v3.sh [sst2] [imdb_chunks] [imdb] [baselines]    (default: sst2, imdb, baselines)
 #
-# sst2       budgets 2, 5, 10 and 30 minutes x seeds 0, 1, 2: each pair is SST-2 full (left) beside SST-2 on 8,000
-#            training sentences (right), same budget and seed (12 pairs, about 2 h 40 min)
+# sst2       budgets 2, 5, 6, 10 and 30 minutes x seeds 0, 1, 2: each pair is SST-2 full (left) beside SST-2 on 8,000
+#            training sentences (right), same budget and seed (15 pairs, about 3 h; 6 minutes for the seed-range target)
 # imdb_chunks  IMDB, 20 minutes, seed 0: gradients through the last 4 chunks of 128 tokens (the default) beside the last 2
 #            (2.2x the training reviews/s in a one-thread probe); GRAD_CHUNKS then sets the imdb group's choice
 # imdb       60 minutes, seeds 0 and 1 as a pair, then seed 2 on core 0 alone (one thread, as in the pair; about 3 h)
@@ -25,7 +25,7 @@ source benchmarks/lib/pairs.sh
 for group in "${groups[@]}"; do
   case $group in
     sst2)
-      for minutes in 2 5 10 30; do
+      for minutes in 2 5 6 10 30; do
         for seed in 0 1 2; do
           pair "sst2-stacked-${minutes}min-seed$seed" full 8k \
             "$PYTHON" -m benchmarks.sst2 --only no_lm_stacked --minutes $minutes --seed $seed --out runs/bench-sst2-stacked \
