@@ -19,13 +19,14 @@ export NLP_APPS_THREADS=1
 groups=("$@")
 [ ${#groups[@]} -eq 0 ] && groups=(sst2 imdb baselines)
 GRAD_CHUNKS=${GRAD_CHUNKS:-4}
+BUDGETS=${BUDGETS:-2 5 6 10 30}  # the sst2 group's budgets, in minutes (a subset splits the grid across sessions)
 
 source benchmarks/lib/pairs.sh
 
 for group in "${groups[@]}"; do
   case $group in
     sst2)
-      for minutes in 2 5 6 10 30; do
+      for minutes in $BUDGETS; do
         for seed in 0 1 2; do
           pair "sst2-stacked-${minutes}min-seed$seed" full 8k \
             "$PYTHON" -m benchmarks.sst2 --only no_lm_stacked --minutes $minutes --seed $seed --out runs/bench-sst2-stacked \
