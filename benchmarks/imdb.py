@@ -28,7 +28,7 @@ import torch
 
 from benchmarks.lib.nbsvm import nbsvm_baseline
 from benchmarks.lib.results import ROOT, shared_data, store_row
-from benchmarks.lib.stacking import path_predictions, stacking_figures
+from benchmarks.lib.stacking import predict_labels, stacking_figures
 from benchmarks.lib.tfidf import tfidf_logistic_regression
 
 NOTES = ("IMDB test accuracy (25,000 reviews). Target: >= 92.0 after at most 60 minutes of fine-tuning on 2 CPU threads "
@@ -108,11 +108,7 @@ def run_recipe(train, valid, test, args, variant: str) -> dict:
     result = train_classifier(train, valid, out, recipe=recipe, trainer=trainer, head=head)
     pipeline = load(out)
     started = time.perf_counter()
-    if pipeline.model.stacked:  # one pass scores the mix and each path alone
-        by_path = path_predictions(pipeline, [e.text for e in test])
-        predictions = by_path.pop("stacked")
-    else:
-        by_path, predictions = {}, [p["label"] for p in pipeline.predict([e.text for e in test])]
+    predictions, by_path = predict_labels(pipeline, [e.text for e in test])  # a stacked head: each path too, in one pass
     rate = len(test) / (time.perf_counter() - started)
     accuracy = sum(p == e.label for p, e in zip(predictions, test)) / len(test)
     metrics = json.loads((out / "metrics.json").read_text())

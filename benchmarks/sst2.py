@@ -26,7 +26,7 @@ from benchmarks.lib.backbones import backbone_name
 from benchmarks.lib.nbsvm import nbsvm_baseline
 from benchmarks.lib.results import shared_data, store_row
 from benchmarks.lib.sst2_split import drop_overlapping
-from benchmarks.lib.stacking import path_predictions, stacking_figures
+from benchmarks.lib.stacking import predict_labels, stacking_figures
 from benchmarks.lib.tfidf import tfidf_logistic_regression
 from nlp_apps.training.trainer import TrainerConfig
 from tasks.sentiment.adapter import read_dataset
@@ -159,11 +159,7 @@ def main() -> None:
         pipeline = load(out)
         pipeline.precision = args.precision
         start = time.perf_counter()
-        if pipeline.model.stacked:  # one pass scores the mix and each path alone
-            by_path = path_predictions(pipeline, [e.text for e in dev])
-            predictions = by_path.pop("stacked")
-        else:
-            by_path, predictions = {}, [p["label"] for p in pipeline.predict([e.text for e in dev])]
+        predictions, by_path = predict_labels(pipeline, [e.text for e in dev])  # a stacked head: each path too, in one pass
         predict_rate = len(dev) / (time.perf_counter() - start)
         scores = classification_metrics([e.label for e in dev], predictions, pipeline.labels)
         metrics = json.loads((out / "metrics.json").read_text())

@@ -75,14 +75,15 @@ def test_the_one_line_says_what_was_picked_and_why():
     line = describe_pick(TIERS[1], AUTO_SETTINGS, 930_000, 2700.0)
     assert line.startswith("model: LSTM 2x200, emb 200; batch 20x35, SGD lr 20, dropout 0.2 (auto, compact tier: 0.93M training tokens, 45 min")
     line = describe_pick(TIERS[3], ["model", "lr"], 50_000_000, None, cell="gru")
-    assert line.startswith("model: GRU 2x768, emb 256; AdamW lr 0.003 (auto, default tier: 50M training tokens, no time budget)")
+    assert line.startswith("model: GRU 2x768, emb 256; lr 0.003 (auto, default tier: 50M training tokens, no time budget)")
     assert "\n" not in line
 
 
 def test_any_size_option_or_init_from_turns_the_rule_off():
-    assert auto_size_settings({}) == ["model", "batch_size", "bptt", "lr", "dropout"]
-    assert auto_size_settings({"lr": 0.005, "bptt": 20}) == ["model", "batch_size", "dropout"]  # given settings win
-    assert auto_size_settings({"optimizer": "adamw", "hidden_dropout": 0.3}) == ["model", "batch_size", "bptt"]  # the rate goes with the optimizer
+    assert auto_size_settings({}) == ["model", "batch_size", "bptt", "optimizer", "lr", "dropout"]
+    assert auto_size_settings({"lr": 0.005, "bptt": 20}) == ["model", "batch_size", "dropout"]  # given settings win; a rate keeps AdamW
+    assert auto_size_settings({"optimizer": "adamw", "hidden_dropout": 0.3}) == ["model", "batch_size", "bptt", "lr"]
+    assert auto_size_settings({"weight_decay": 0.01}) == ["model", "batch_size", "bptt", "lr", "dropout"]  # AdamW's decay: no SGD
     for given in ({"layers": 2}, {"emb_size": 64}, {"hidden_size": 512}, {"init_from": "default"}):
         assert auto_size_settings(given) == []
     with pytest.raises(ValueError, match="unknown setting"):
@@ -118,7 +119,7 @@ def test_a_run_without_sizes_prints_and_records_its_pick(auto_run):
     assert (run["backbone"]["num_layers"], run["backbone"]["emb_size"], run["backbone"]["hidden_size"]) == (1, 192, 192)
     assert (run["batch_size"], run["bptt"], run["trainer"]["lr"], run["trainer"]["optimizer"]) == (16, 35, 0.01, "adamw")
     assert run["backbone"]["input_dropout"] == run["backbone"]["hidden_dropout"] == run["backbone"]["output_dropout"] == 0.1
-    assert run["auto_size"] == ["model", "batch_size", "bptt", "lr", "dropout"] and run["size_note"] == lines[0]
+    assert run["auto_size"] == ["model", "batch_size", "bptt", "optimizer", "lr", "dropout"] and run["size_note"] == lines[0]
     assert read_json(out / "manifest.json")["model_size"] == lines[0]
     model = read_json(out / "config.json")["parts"]["backbone"]["backbone"]
     assert (model["num_layers"], model["emb_size"]) == (1, 192)
@@ -135,12 +136,35 @@ def test_resume_rebuilds_the_picked_model_without_picking_again(auto_run, tmp_pa
     assert (after["batch_size"], after["bptt"], after["trainer"]["lr"]) == (16, 35, 0.01)
 
 
+@pytest.mark.parametrize("given, optimizer, lr, note", [
+    ([], "sgd", 20.0, "batch 20x35, SGD lr 20, dropout 0.2 (auto, compact tier:"),
+    (["--optimizer", "sgd"], "sgd", 20.0, "batch 20x35, lr 20, dropout 0.2 (auto, compact tier:"),  # the tier's own optimizer: its rate
+    (["--optimizer", "adamw"], "adamw", TrainerConfig().lr, "batch 20x35, dropout 0.2 (auto, compact tier:"),  # not SGD's rate 20
+    (["--weight-decay", "0.01"], "adamw", TrainerConfig().lr, "batch 20x35, dropout 0.2 (auto, compact tier:"),
+])
+def test_the_compact_tier_picks_sgd_only_where_the_user_left_the_optimizer(tiny_corpus, tmp_path, given, optimizer, lr, note):
+    train, valid = tiny_corpus
+    out = tmp_path / "o"
+    result = invoke("pretrain", "--train", train, "--valid", valid, "--out", out, "--max-steps", 2, "--time-budget", "15m", *given, *FAST)
+    assert result.exit_code == 0, result.output
+    assert "model: LSTM 2x200, emb 200; " + note in result.output
+    run = read_json(out / "run_config.json")
+    assert (run["trainer"]["optimizer"], run["trainer"]["lr"]) == (optimizer, lr)
+    assert run["backbone"]["input_dropout"] == run["backbone"]["hidden_dropout"] == run["backbone"]["output_dropout"] == 0.2
+    if not given:  # a resumed run rebuilds SGD and the dropouts from run_config.json, without picking again
+        resumed = invoke("pretrain", "--resume", out, "--max-steps", 3)
+        assert resumed.exit_code == 0 and PICKED not in resumed.output and "(auto" not in resumed.output
+        again = read_json(out / "run_config.json")
+        assert {**again["trainer"], "max_steps": 2} == run["trainer"] and again["backbone"] == run["backbone"]
+
+
 def test_given_settings_win_over_the_pick(tiny_corpus, tmp_path):
     train, valid = tiny_corpus
     result = invoke("pretrain", "--train", train, "--valid", valid, "--out", tmp_path / "o", "--max-steps", 1,
                     "--lr", 0.004, "--bptt", 12, *FAST)
     assert result.exit_code == 0, result.output
     assert "model: LSTM 2x200, emb 200; batch size 20, dropout 0.2 (auto, compact tier:" in result.output  # no budget: by the corpus
+    # a rate given is the documented default optimizer's (AdamW): the compact tier's SGD is not picked
     run = read_json(tmp_path / "o" / "run_config.json")
     assert (run["batch_size"], run["bptt"], run["trainer"]["lr"], run["trainer"]["optimizer"]) == (20, 12, 0.004, "adamw")
 

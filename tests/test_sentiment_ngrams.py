@@ -124,14 +124,15 @@ def test_naive_bayes_ratios_and_the_linear_path():
     torch.testing.assert_close(path.weight.grad[2], ratios[2])
 
 
-@pytest.mark.parametrize("flag", ["--ngram-features", "--no-ngram-features"])
+@pytest.mark.parametrize("flag", ["--ngram-features", "--no-ngram-features", "stacked"])
 def test_an_interrupted_run_resumes_to_the_same_weights_with_and_without_ngrams(tmp_path, tiny_language_model, plugins_on, monkeypatch, flag):
     from nlp_apps.training.trainer import Trainer
     from tests.test_trainer import InterruptAt
 
     files = TASK.demo_data()
+    head = ["--ngram-features", "--ngram-combine", "stacked"] if flag == "stacked" else [flag]
     common = ["sentiment", "train", "--train", files["valid"], "--valid", files["valid"], "--backbone", tiny_language_model, "--max-steps", 6,
-              "--eval-every", 3, "--batch-size", 4, "--no-progress", "--seed", 1, "--no-lm-finetune", flag]
+              "--eval-every", 3, "--batch-size", 4, "--no-progress", "--seed", 1, "--no-lm-finetune", *head]
     assert invoke(*common, "--out", tmp_path / "whole").exit_code == 0
     fit = Trainer.fit
 
@@ -147,12 +148,43 @@ def test_an_interrupted_run_resumes_to_the_same_weights_with_and_without_ngrams(
     ours, theirs = (load_file(tmp_path / run / "last" / "model.safetensors") for run in ("run", "whole"))
     if flag == "--ngram-features":
         assert bool(theirs["ngrams.weight"].abs().sum() > 0)
+    elif flag == "stacked":  # trained as the RNN head alone; the stacking (once, at the end) fitted the saved model only
+        assert not bool(theirs["ngrams.weight"].abs().sum() > 0)
+        stacked = [load_file(tmp_path / run / "model.safetensors") for run in ("run", "whole")]
+        assert all(torch.equal(stacked[0][name], stacked[1][name]) for name in stacked[1]) and bool(stacked[0]["ngrams.weight"].abs().sum() > 0)
+        records = [json.loads((tmp_path / run / "metrics.json").read_text())["stacking"] for run in ("run", "whole")]
+        assert records[0]["mix"] == records[1]["mix"] and records[0]["C"] == records[1]["C"]
     else:  # the RNN head alone
         assert not any(name.startswith("ngrams") for name in theirs)
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["head"]["ngram_features"] is (flag == "--ngram-features")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["head"]["ngram_features"] is (flag != "--no-ngram-features")
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[name], theirs[name]) for name in theirs)
-    refused = invoke("sentiment", "train", "--resume", tmp_path / "run", flag)
+    refused = invoke("sentiment", "train", "--resume", tmp_path / "run", head[0])
     assert refused.exit_code == 2 and "--ngram-features cannot change when resuming" in refused.output
+
+
+def test_a_stacking_cut_short_is_redone_on_resume_without_more_training(tmp_path, tiny_language_model, plugins_on, monkeypatch):
+    from tasks.sentiment import stacking
+
+    files = TASK.demo_data()
+    args = ["sentiment", "train", "--train", files["valid"], "--valid", files["valid"], "--backbone", tiny_language_model, "--max-steps", 4,
+            "--batch-size", 4, "--no-progress", "--seed", 1, "--ngram-features", "--ngram-combine", "stacked", "--out", tmp_path / "run"]
+    fit = stacking.fit_stacking
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stacking, "fit_stacking", killed)
+    cut = invoke(*args)
+    assert cut.exit_code == 130, cut.output  # an interrupt, as Ctrl-C during the stacking
+    trained = load_file(tmp_path / "run" / "model.safetensors")
+    assert "stacking" not in json.loads((tmp_path / "run" / "metrics.json").read_text())
+    monkeypatch.setattr(stacking, "fit_stacking", fit)
+    resumed = invoke("sentiment", "train", "--resume", tmp_path / "run")
+    assert resumed.exit_code == 0, resumed.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["steps"] == 4 and "stacking" in metrics
+    after = load_file(tmp_path / "run" / "model.safetensors")
+    assert all(torch.equal(trained[name], after[name]) for name in trained if not name.startswith(("ngrams", "stack_")))
 
 
 # ---- the stacked combination (`--ngram-combine stacked`, tasks/sentiment/stacking.py) ------------------------------
@@ -220,8 +252,9 @@ def test_the_mix_is_kept_only_where_it_beats_each_path_alone():
                        [Example(t, "first" if y == 0 else "second", "x") for t, y in zip(texts, targets)])
     # An RNN head that is right everywhere: the n-gram path cannot add to it and the pure RNN head is kept at (1, 0) ...
     perfect = torch.tensor([[2.0, -2.0] if y == 0 else [-2.0, 2.0] for y in targets])
-    report = fit_stacking(model, perfect, texts, targets, texts, targets, log=lambda line: None)
-    assert report["valid_accuracy"] == 1.0 and report["chosen"] in ("mix", "rnn")
+    report, logits = fit_stacking(model, perfect, texts, targets, texts, targets, log=lambda line: None)
+    assert report["valid_accuracy"] == 1.0 and report["chosen"] in ("mix", "rnn") and logits.shape == (56, 2)
     # ... and one that is wrong everywhere is outweighed: never below the better path alone.
-    report = fit_stacking(model, -perfect, texts, targets, texts, targets, log=lambda line: None)
+    report, logits = fit_stacking(model, -perfect, texts, targets, texts, targets, log=lambda line: None)
     assert report["valid_accuracy_rnn"] == 0.0 and report["valid_accuracy"] == report["valid_accuracy_ngrams"] == 1.0
+    assert (logits.argmax(-1) == torch.tensor(targets)).all()

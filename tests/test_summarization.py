@@ -129,3 +129,17 @@ def test_cli_train_stores_its_run_config_resumes_and_guards_an_earlier_run(tmp_p
     no_data = invoke("summarization", "train", "--valid", valid, "--out", out, "--overwrite", "--backbone", tiny_language_model)
     assert no_data.exit_code == 2 and "give the train data" in no_data.output
     assert sorted(p.name for p in out.iterdir()) == before and json.loads((out / "run_config.json").read_text())["limits"] == run["limits"]
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_the_command_line_and_the_pipeline_decode_with_the_same_defaults(command, plugins_on):
+    import click
+
+    from nlp_apps.cli import cli
+    from tasks.summarization.defaults import DECODE_DEFAULTS
+    from tasks.summarization.pipeline import SummarizationPipeline
+
+    context = click.Context(cli)
+    options = {p.name: p.default for p in cli.get_command(context, "summarization").get_command(context, command).params}
+    assert {name: options[name] for name in DECODE_DEFAULTS} == DECODE_DEFAULTS == SummarizationPipeline.decode_defaults
+    assert DECODE_DEFAULTS["alpha"] == 2.0  # the length penalty chosen on AESLC dev (tasks/summarization/defaults.py)

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def path_predictions(pipeline, texts: Sequence[str]) -> dict[str, list[str]]:
-    """The labels of the mix ("stacked") and of each path alone ("rnn", "ngrams"), in one pass over the texts."""
-    return {name: [pipeline.labels[i] for i in logits.argmax(-1).tolist()] for name, logits in pipeline.path_logits(texts).items()}
+def predict_labels(pipeline, texts: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """(the model's labels, {path: labels}): for a stacked head the mix's labels and each path's alone ("rnn", "ngrams"),
+    in one pass over the texts; for any other head its labels and {}."""
+    if not pipeline.model.stacked:
+        return [p["label"] for p in pipeline.predict(list(texts))], {}
+    by_path = {name: [pipeline.labels[i] for i in logits.argmax(-1).tolist()] for name, logits in pipeline.path_logits(texts).items()}
+    return by_path.pop("stacked"), by_path
 
 
 def stacking_figures(metrics: dict, by_path: dict[str, list[str]], gold: Sequence[str], scored_on: str) -> dict:

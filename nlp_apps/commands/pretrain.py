@@ -25,17 +25,20 @@ RUN_OPTIONS = ("tokenizer", "vocab_size", "batch_size", "bptt", "variable_length
 ARCHITECTURE_OPTIONS = ("cell", "activation", "layers", "emb_size", "hidden_size", "tie_weights", "bidirectional")
 SIZE_OPTIONS = ("layers", "emb_size", "hidden_size")  # none given (and no --init-from): the run picks the size
 AUTO_RUN_OPTIONS = ("batch_size", "bptt")  # picked with the size unless given
-DROPOUT_OPTIONS = ("embed_dropout", "input_dropout", "hidden_dropout", "output_dropout", "weight_dropout")
+OPTIMIZER_OPTIONS = ("optimizer", "weight_decay", "lr")  # any given: the optimizer is not picked (a rate or decay meant for AdamW)
+DROPOUT_OPTIONS = tuple(option for option in BACKBONE_OPTIONS if option.endswith("dropout"))  # any given: no dropout is picked
 
 
 def auto_size_settings(options: dict) -> list[str]:
     """What the run picks from its corpus size and time budget (nlp_apps/training/model_size.py): the model
-    size, and the batch, BPTT, optimizer with its peak rate and dropouts left unset, when no size option and no
-    --init-from is given. The optimizer and rate go together: either given, neither is picked."""
+    size, and the batch, BPTT, optimizer, peak rate and dropouts left unset, when no size option and no
+    --init-from is given (the rate only where the run's optimizer is the tier's: see pick_size)."""
     if options.get("init_from") or any(options.get(o) is not None for o in SIZE_OPTIONS):
         return []
     picked = ["model", *(o for o in AUTO_RUN_OPTIONS if options.get(o) is None)]
-    if options.get("lr") is None and options.get("optimizer") is None:
+    if all(options.get(o) is None for o in OPTIMIZER_OPTIONS):
+        picked.append("optimizer")
+    if options.get("lr") is None:
         picked.append("lr")
     if all(options.get(o) is None for o in DROPOUT_OPTIONS):
         picked.append("dropout")
@@ -78,7 +81,7 @@ def auto_size_settings(options: dict) -> list[str]:
 @click.option("--half", is_flag=True, default=None, help="Store the best model's weights in float16.")
 @click.option("--device", help="cpu, cuda, cuda:N or auto [auto].")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON object (status, steps, scores, model directory) instead of the last line.")
-@trainer_options(defaults={"lr": "0.003; 0.01 for a picked small model"})
+@trainer_options(defaults={"lr": "0.003; picked: 0.01 (small model), 20 (compact, SGD)", "optimizer": "adamw; picked: sgd for a compact model"})
 def pretrain(train_files, valid_files, weights, paragraphs, corpora_file, out_dir, resume_dir, overwrite, as_json, **options) -> None:
     """Train a subword tokenizer and an RNN language model on raw text.
 
@@ -92,9 +95,10 @@ def pretrain(train_files, valid_files, weights, paragraphs, corpora_file, out_di
     the latest resumable state to OUT/last.
 
     Without --layers, --emb-size, --hidden-size and --init-from, the model is sized to the corpus and
-    the time budget (with the batch, BPTT and peak lr, where not given): a small corpus or a short
-    budget gets a small, fast model (LSTM 1x192 under 1M training tokens or an hour), a large one
-    with a long budget LSTM 2x768. The run prints what it picked.
+    the time budget (with the batch, BPTT, optimizer, peak lr and dropouts, where not given): a budget
+    under 10 minutes gets a small, fast model (LSTM 1x192), a small corpus (under 1M training tokens)
+    or a budget under an hour LSTM 2x200 trained with SGD, a large corpus with a long budget LSTM
+    2x768. The run prints what it picked.
     """
     from nlp_apps.models.backbone import BackboneConfig
     from nlp_apps.training import distributed

@@ -44,9 +44,11 @@ whatever the corpus size. The medium and default tiers are not measured against 
 the size of the shipped default backbone, default the old fixed default.
 
 Only the settings the user left unset come from the tier: --lr, --batch-size and --bptt given on the
-command line win. The optimizer and the peak rate are picked together, and only when neither --optimizer
-nor --lr is given (an SGD rate means nothing to AdamW); the dropouts only when no dropout option is
-given. Any size option (or --init-from) turns the rule off; the run then gets the dataclass defaults
+command line win. The optimizer is picked unless --optimizer, --lr or --weight-decay is given (a rate or a
+weight decay given for the documented default, AdamW, would wreck SGD); the peak rate unless --lr is
+given, and only where the run's optimizer is the tier's (an SGD rate means nothing to AdamW: `--optimizer
+adamw` on a compact-tier run keeps AdamW's default rate, `--optimizer sgd` gets the compact tier's 20); the
+dropouts unless a dropout option is given. Any size option (or --init-from) turns the rule off; the run then gets the dataclass defaults
 (BackboneConfig, PretrainConfig, TrainerConfig), the default tier. The Python API
 (`PretrainConfig`) picks only when asked (`auto_size`). The pick is recorded in run_config.json (the
 settings themselves, `auto_size` and the logged line, `size_note`), so --resume rebuilds the same model.
@@ -56,9 +58,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# What the rule may set: "model" = layers, emb and hidden size; "lr" = the optimizer and its peak rate; "dropout" = the
-# locked dropouts (input, hidden, output).
-AUTO_SETTINGS = ("model", "batch_size", "bptt", "lr", "dropout")
+# What the rule may set: "model" = layers, emb and hidden size; "lr" = the peak rate, set only where the run's optimizer
+# is the tier's (an SGD rate means nothing to AdamW); "dropout" = the locked dropouts (input, hidden, output).
+AUTO_SETTINGS = ("model", "batch_size", "bptt", "optimizer", "lr", "dropout")
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,13 @@ def describe_pick(tier: SizeTier, settings, train_tokens: int, time_budget: floa
         picked.append(f"batch size {tier.batch_size}")
     elif "bptt" in settings:
         picked.append(f"bptt {tier.bptt}")
-    if "lr" in settings:
-        picked.append(f"{'SGD' if tier.optimizer == 'sgd' else 'AdamW'} lr {tier.lr:g}")
+    optimizer = "SGD" if tier.optimizer == "sgd" else "AdamW"
+    if "optimizer" in settings and "lr" in settings:
+        picked.append(f"{optimizer} lr {tier.lr:g}")
+    elif "optimizer" in settings:
+        picked.append(optimizer)
+    elif "lr" in settings:
+        picked.append(f"lr {tier.lr:g}")
     if "dropout" in settings:
         picked.append(f"dropout {tier.dropout:g}")
     if "model" in settings:

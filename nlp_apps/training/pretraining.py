@@ -180,7 +180,7 @@ class PretrainConfig:
 
     The corpora are `corpora` (several named corpora, see nlp_apps.data.corpora), or one `train`/`valid`
     pair of text files, which becomes a single corpus. With `auto_size`, the model size (and the batch,
-    BPTT and peak lr, as listed) is picked from the training tokens and the time budget when the run
+    BPTT, optimizer, peak lr and dropouts, as listed) is picked from the training tokens and the time budget when the run
     starts (nlp_apps/training/model_size.py); the fields then hold the picked values.
     """
 
@@ -383,6 +383,7 @@ def build_pretraining(run: PretrainConfig, out_dir: Path, *, resume: bool, log=p
 def pick_size(run: PretrainConfig, train_tokens: int, log=print) -> None:
     """Set the settings `run.auto_size` names from the tier for its corpus and budget (see model_size), say so in one line."""
     tier = choose_tier(train_tokens, run.trainer.time_budget)
+    picked = [s for s in run.auto_size if s != "lr" or ("optimizer" in run.auto_size or run.trainer.optimizer == tier.optimizer)]
     if "model" in run.auto_size:
         run.backbone = dataclasses.replace(run.backbone, num_layers=tier.num_layers, emb_size=tier.emb_size,
                                            hidden_size=tier.hidden_size)
@@ -390,12 +391,14 @@ def pick_size(run: PretrainConfig, train_tokens: int, log=print) -> None:
         run.batch_size = tier.batch_size
     if "bptt" in run.auto_size:
         run.bptt = tier.bptt
-    if "lr" in run.auto_size:
-        run.trainer = dataclasses.replace(run.trainer, lr=tier.lr, optimizer=tier.optimizer)
+    if "optimizer" in run.auto_size:
+        run.trainer = dataclasses.replace(run.trainer, optimizer=tier.optimizer)
+    if "lr" in picked:  # only where the run's optimizer is the tier's
+        run.trainer = dataclasses.replace(run.trainer, lr=tier.lr)
     if "dropout" in run.auto_size:
         run.backbone = dataclasses.replace(run.backbone, input_dropout=tier.dropout, hidden_dropout=tier.dropout,
                                            output_dropout=tier.dropout)
-    run.size_note = describe_pick(tier, run.auto_size, train_tokens, run.trainer.time_budget, run.backbone.cell)
+    run.size_note = describe_pick(tier, picked, train_tokens, run.trainer.time_budget, run.backbone.cell)
     log(run.size_note)
     check_batch_shares(run.batch_size, unit="row")
 

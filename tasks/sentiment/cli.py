@@ -47,7 +47,7 @@ TRAIN_OPTIONS = [
     click.option("--ngram-combine", type=click.Choice(["joint", "stacked"]), default=None,
                  help="How the n-gram path joins the RNN head. joint: trained together, logits added. stacked: the RNN head trains "
                       "alone, then the n-gram path is fitted as NBSVM on --train and the two are mixed by weights fitted on --valid "
-                      f"(kept only where the mix beats each path alone there).  [default: {HEAD_DEFAULTS['ngram_combine']}]"),
+                      f"(kept where it is at least as accurate there as each path alone, else the better path).  [default: {HEAD_DEFAULTS['ngram_combine']}]"),
     data_options,
 ]
 

@@ -76,7 +76,7 @@ class SentimentClassifier(nn.Module):
         if self.stacked:
             if ngrams is None and not bool(self.stack_mix[1]):  # not fitted yet: the RNN head alone
                 return logits
-            return self.mix(logits, self.ngram_logits(ngrams)).to(logits.dtype)
+            return self.mix(logits, self.ngram_logits(ngrams))  # float: the mix is fitted on float logits
         return logits + self.ngram_logits(ngrams).to(logits.dtype)
 
     def rnn_logits(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -31,14 +31,19 @@ class SentimentPipeline:
 
     @torch.no_grad()
     @inference
-    def path_logits(self, texts: Sequence[str], batch_size: int = 64) -> dict[str, torch.Tensor]:
+    def path_logits(self, texts: Sequence[str], batch_size: int = 64, rnn_only: bool = False) -> dict[str, torch.Tensor]:
         """A stacked head's (N, C) logits of each path and of their mix, in one pass over the texts:
-        {"rnn": the RNN head alone, "ngrams": the n-gram path alone, "stacked": what `probabilities` softmaxes}."""
+        {"rnn": the RNN head alone, "ngrams": the n-gram path alone, "stacked": what `probabilities` softmaxes}
+        (with `rnn_only`, {"rnn": ...} alone; any head has one)."""
+        rnn = text_logits(self.model, self.encode(texts), batch_size=batch_size, rnn_only=True)
+        if rnn_only:
+            return {"rnn": rnn}
         if not self.model.stacked:
             raise ValueError("path_logits needs a stacked head (trained with --ngram-features --ngram-combine stacked)")
-        rnn = text_logits(self.model, self.encode(texts), batch_size=batch_size, rnn_only=True)
         device = next(self.model.parameters()).device
-        ngrams = self.model.ngram_logits(ngram_batch(ngram_bags(self.model.config, texts), device)).float().cpu()
+        bags = ngram_bags(self.model.config, texts)
+        ngrams = torch.cat([self.model.ngram_logits(ngram_batch(bags[start:start + 1024], device)).float().cpu()
+                            for start in range(0, len(bags), 1024)]) if bags else torch.zeros(0, len(self.labels))
         return {"rnn": rnn, "ngrams": ngrams, "stacked": self.model.mix(rnn, ngrams)}
 
     def predict(self, texts: Sequence[str] | str, batch_size: int = 64) -> list[dict]:

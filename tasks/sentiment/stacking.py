@@ -2,10 +2,11 @@
 
 1. NBSVM (Wang & Manning 2012) on the training set: the head's hashed word 1-2 grams scaled by their
    naive-Bayes log-count ratios, a linear layer trained as L2-regularised logistic regression (full-batch
-   L-BFGS; the inverse strength C, as scikit-learn's, chosen from `C_GRID` by validation accuracy).
+   L-BFGS; the inverse strength C, as scikit-learn's, chosen from `C_GRID` by validation accuracy; no intercept,
+   the mix's bias below plays its part).
 2. The mix on the validation set: logits = a * RNN logits + b * n-gram logits + bias, fitted by L-BFGS on
-   the validation cross-entropy; kept only if its validation accuracy is at least that of either path
-   alone, else the better path alone is kept ((1, 0) or (0, 1)).
+   the validation cross-entropy; kept when its validation accuracy is at least that of either path alone
+   (ties keep the mix), else the better path alone is kept ((1, 0) or (0, 1)).
 
 Every choice is made on the validation set, which is also what chose the RNN head's checkpoint: the
 validation accuracy this reports is optimistic, like any figure a set chose; score a held-out set.
@@ -13,6 +14,7 @@ validation accuracy this reports is optimistic, like any figure a set chose; sco
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 
 import torch
@@ -25,18 +27,19 @@ LBFGS_STEPS = 100  # per fit; a logistic regression this size converges well wit
 
 
 def fit_stacking(model: SentimentClassifier, rnn_valid_logits: torch.Tensor, train_texts: Sequence[str], train_targets: Sequence[int],
-                 valid_texts: Sequence[str], valid_targets: Sequence[int], log: Callable[[str], None] = print) -> dict:
-    """Fit `model`'s stacked n-gram path and mix in place. `rnn_valid_logits` (N_valid, C): the trained RNN head's logits
-    on the validation texts. -> what was chosen and the validation accuracy of each path and of the mix."""
+                 valid_texts: Sequence[str], valid_targets: Sequence[int], log: Callable[[str], None] = print) -> tuple[dict, torch.Tensor]:
+    """Fit `model`'s stacked n-gram path and mix in place (the model may live on any device; the fit runs on the CPU).
+    `rnn_valid_logits` (N_valid, C): the trained RNN head's logits on the validation texts. -> (what was chosen with the
+    validation accuracy of each path and of what was kept, the kept head's (N_valid, C) logits on the validation texts)."""
     if not model.stacked:
         raise ValueError("this classifier has no stacked n-gram path (HeadConfig(ngram_features=True, ngram_combine='stacked'))")
     buckets, classes = model.config.ngram_buckets, len(model.config.labels)
     train_bags = [ngram_ids(t, buckets) for t in train_texts]
     valid_batch = ngram_batch([ngram_ids(t, buckets) for t in valid_texts])
     train_y, valid_y = torch.tensor(list(train_targets)), torch.tensor(list(valid_targets))
-    path = model.ngrams.cpu()
+    path = copy.deepcopy(model.ngrams).cpu()  # fitted on the CPU, then copied into the model wherever it lives
     with torch.no_grad():
-        path.ratios.copy_(nb_ratios(train_bags, train_targets, classes, buckets))
+        path.ratios.copy_(nb_ratios(train_bags, train_targets, classes, buckets))  # the training texts' (as build_head set them)
     train_batch = ngram_batch(train_bags)
 
     best = None
@@ -51,7 +54,8 @@ def fit_stacking(model: SentimentClassifier, rnn_valid_logits: torch.Tensor, tra
             best = (score, c, weight.clone())
     _, c, weight = best
     with torch.no_grad():
-        path.weight.copy_(weight)
+        model.ngrams.weight.copy_(weight)
+        model.ngrams.ratios.copy_(path.ratios)
         ngram_valid_logits = path_logits(path, weight, valid_batch)
 
     rnn_valid_logits = rnn_valid_logits.float().cpu()
@@ -70,7 +74,7 @@ def fit_stacking(model: SentimentClassifier, rnn_valid_logits: torch.Tensor, tra
               "valid_accuracy_rnn": scores["rnn"], "valid_accuracy_ngrams": scores["ngrams"], "valid_accuracy": scores[chosen]}
     log(f"stacking: validation accuracy RNN head {scores['rnn']:.4f}, n-gram path {scores['ngrams']:.4f} (C={c:g}), "
         f"mix {scores['mix']:.4f} (a={report['mix'][0]}, b={report['mix'][1]}); kept: {chosen}")
-    return report
+    return report, mixed(rnn_valid_logits, ngram_valid_logits, mix, bias)
 
 
 def path_logits(path, weight: torch.Tensor, batch: NgramBatch) -> torch.Tensor:

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import click
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -133,32 +132,41 @@ def train_classifier(train: Sequence[Example], valid: Sequence[Example], out_dir
         return ClassificationTask(model, load_model_tokenizer(backbone_dir), train, valid, run.recipe, seed=run.trainer.seed,
                                   device=run.device, data_files=run.data_files)
 
-    result = run.fit(out_dir, backbone_dir=resolve_model_dir(backbone), texts=[e.text for e in train] + [e.text for e in valid],
-                     build_task=build_task)
-    if head.ngram_features and head.ngram_combine == "stacked" and result.status != "interrupted":
+    stacked = head.ngram_features and head.ngram_combine == "stacked"
+    record = read_json_record(Path(out_dir) / "metrics.json") if run.resume else {}
+    if stacked and record.get("status") not in (None, "interrupted") and "stacking" not in record:
+        # Training had ended and the stacking was cut short: stack only (more training would change the model).
+        result = TrainResult(record["status"], record["steps"], record["best"].get("accuracy"), record["best"])
+    else:
+        result = run.fit(out_dir, backbone_dir=resolve_model_dir(backbone), texts=[e.text for e in train] + [e.text for e in valid],
+                         build_task=build_task)
+    if stacked and result.status != "interrupted":
         if distributed.is_main():
-            result = stack_ngram_path(Path(out_dir), train, valid, result, run.log)
+            try:
+                result = stack_ngram_path(Path(out_dir), train, valid, result, run.device, run.log)
+            except KeyboardInterrupt:  # the trained model is saved; --resume stacks it without training further
+                run.log("interrupted while stacking the n-gram path")
+                result = dataclasses.replace(result, status="interrupted")
         distributed.barrier()
     return result
 
 
-def stack_ngram_path(out_dir: Path, train: Sequence[Example], valid: Sequence[Example], result: TrainResult, log) -> TrainResult:
+def stack_ngram_path(out_dir: Path, train: Sequence[Example], valid: Sequence[Example], result: TrainResult, device, log) -> TrainResult:
     """Fit the stacked n-gram path and its mix on the trained model in `out_dir` (tasks/sentiment/stacking.py), save the
-    model again, and record the choice in metrics.json ("stacking") with the validation scores of what was kept."""
+    model again, and record the choice in metrics.json ("stacking") with the validation scores of what was kept. The RNN
+    head's validation logits are computed once, on the run's device and under the precision predictions use."""
     from tasks.sentiment.pipeline import load
     from tasks.sentiment.stacking import fit_stacking
 
     started = time.monotonic()
-    pipeline = load(out_dir)
-    model, labels = pipeline.model, pipeline.labels
+    pipeline = load(out_dir, device=str(device))
+    labels, texts = pipeline.labels, [e.text for e in valid]
     index = {label: i for i, label in enumerate(labels)}
-    rnn_logits = text_logits(model, encode_examples(pipeline.tokenizer, valid), rnn_only=True)
-    report = fit_stacking(model, rnn_logits, [e.text for e in train], [index[e.label] for e in train],
-                          [e.text for e in valid], [index[e.label] for e in valid], log=log)
-    save_classifier(model, pipeline.tokenizer, out_dir)
-    predicted = [labels[i] for i in text_logits(model, encode_examples(pipeline.tokenizer, valid),
-                                                ngram_bags(model.config, [e.text for e in valid])).argmax(-1).tolist()]
-    scores = classification_metrics([e.label for e in valid], predicted, labels)
+    rnn_logits = pipeline.path_logits(texts, rnn_only=True)["rnn"]
+    report, kept = fit_stacking(pipeline.model, rnn_logits, [e.text for e in train], [index[e.label] for e in train], texts,
+                                [index[e.label] for e in valid], log=log)
+    save_classifier(pipeline.model, pipeline.tokenizer, out_dir)
+    scores = classification_metrics([e.label for e in valid], [labels[i] for i in kept.argmax(-1).tolist()], labels)
     best = {**result.metrics, "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
     metrics = read_json_record(out_dir / "metrics.json")
     write_metrics(out_dir / "metrics.json", {**metrics, "best": best, "stacking": {**report, "rnn_best": result.metrics,
@@ -180,7 +188,7 @@ def configure(values: dict, log) -> Prepared:
     check_backbone(values["backbone"])
     head = {name: HEAD_DEFAULTS[name] if values.get(name) is None else values[name] for name in ("ngram_features", "ngram_combine")}
     if values.get("ngram_combine") is not None and not head["ngram_features"]:
-        raise click.UsageError("--ngram-combine needs the n-gram path (--ngram-features)")
+        raise ValueError("--ngram-combine needs the n-gram path (--ngram-features)")
     run = {"data": {"train": str(values["train_file"]), "valid": str(values["valid_file"]), "options": data_options},
            "backbone": values["backbone"], "recipe": recipe.to_dict(),
            "head": HeadConfig(dropout=recipe.backbone_dropout, **head).to_dict()}

@@ -16,7 +16,7 @@ DEFAULT_MAX_SOURCE_LEN = 400
 
 
 class SummarizationPipeline(TextToTextPipeline):
-    decode_defaults: ClassVar[dict] = DECODE_DEFAULTS
+    decode_defaults: ClassVar[dict] = dict(DECODE_DEFAULTS)
 
     def __init__(self, model: Summarizer, tokenizer, path: Path | None = None, max_source_len: int = DEFAULT_MAX_SOURCE_LEN):
         super().__init__(model, tokenizer, tokenizer, path, max_source_len)
