@@ -3,7 +3,7 @@
 #   - the shipped v2 moves to nlp_apps/pretrained/backbone-v2 (a rename: git keeps one copy of its weights), loadable
 #     by that name as gutenberg-v1 is;
 #   - the run's best model and its records become nlp_apps/pretrained/default;
-#   - the intermediate weights (benchmarks/weights/backbone-v3-partial) are removed.
+#   - the intermediate weights (benchmarks/weights: backbone-v3-partial and its README) are removed.
 # It stages the changes with git and commits nothing: check `git status`, the tests and the docs, then commit.
 #
 #   bash benchmarks/ship_backbone_v3.sh [RUN_DIR]      (default: ~/nlp-apps-runs/backbone-v3)
@@ -21,7 +21,7 @@ mkdir nlp_apps/pretrained/default
 cp "$RUN"/{config.json,model.safetensors,tokenizer.model,metrics.json,manifest.json,log.csv,curves.png,run_config.json} \
    "$RUN"/data/corpora.json nlp_apps/pretrained/default/
 git add nlp_apps/pretrained/default
-git rm -r -q benchmarks/weights/backbone-v3-partial
+git rm -r -q benchmarks/weights
 python3 - <<'EOF'
 from pathlib import Path
 path = Path("pyproject.toml")
