@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Backbone v3: the long pretraining that continues backbone v2 (the shipped default) on the same four
-# corpora. It outlives a session, so its run directory lives outside the checkout and every session
-# calls this script again:
+# Backbone v3: the long pretraining that continued backbone v2 on the same four corpora. It finished and
+# shipped as the default on 2026-12-06 (benchmarks/ship_backbone_v3.sh); this script stays as the record of
+# how. To reproduce it now that `default` is v3: INIT_FROM=backbone-v2 bash benchmarks/backbone_v3.sh, then the
+# resumes with the budgets the default model's manifest.json lists. It outlived a session, so its run
+# directory lived outside the checkout and every session called this script again:
 #   - the run directory still exists      -> --resume it (exact continuation, same precision);
 #   - it is gone but weights were saved   -> start again with --init-from those weights: the committed
 #     intermediate benchmarks/weights/backbone-v3-partial when present (set BUDGET to what is left of the

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from nlp_apps.io.checkpoint import DEFAULT_MODEL_DIR, read_config, resolve_model_dir, shipped_backbones
@@ -40,10 +41,18 @@ def test_default_language_model_beats_uniform_on_the_demo_text():
     assert lm.generate("It was", max_tokens=5, seed=0) == lm.generate("It was", max_tokens=5, seed=0)
 
 
-def test_the_earlier_default_stays_loadable_by_name():
-    assert "gutenberg-v1" in shipped_backbones()
+@pytest.mark.parametrize("name", ["gutenberg-v1", "backbone-v2"])
+def test_the_earlier_defaults_stay_loadable_by_name(name):
+    assert name in shipped_backbones()
     import nlp_apps
 
-    earlier = nlp_apps.load("gutenberg-v1")
-    assert resolve_model_dir("gutenberg-v1").name == "gutenberg-v1" and earlier.tokenizer.vocab_size == 8000
+    earlier = nlp_apps.load(name)
+    assert resolve_model_dir(name).name == name and earlier.tokenizer.vocab_size == 8000
     assert earlier.perplexity("It was a dark and stormy night.").token_perplexity < 8000
+
+
+def test_the_default_is_backbone_v3_continued_from_v2():
+    manifest = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())
+    first = manifest["earlier_sessions"][0]["command"] if manifest.get("earlier_sessions") else manifest["command"]
+    assert "--init-from" in first and (DEFAULT_MODEL_DIR / "tokenizer.model").read_bytes() == (
+        resolve_model_dir("backbone-v2") / "tokenizer.model").read_bytes()
