@@ -39,7 +39,7 @@ def test_bigrams_alone_are_learned_and_the_model_saves_and_loads_identically(tmp
     data = word_order_set(tmp_path / "order.tsv")
     out = tmp_path / "clf"
     result = invoke("sentiment", "train", "--train", data, "--valid", data, "--out", out, "--backbone", tiny_language_model, "--ngram-features",
-                    "--epochs", 8, "--patience", 8, "--batch-size", 8, "--dropout", 0, "--no-progress", "--seed", 0)
+                    "--ngram-combine", "joint", "--epochs", 8, "--patience", 8, "--batch-size", 8, "--dropout", 0, "--no-progress", "--seed", 0)
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())["head"]
     assert config["ngram_features"] is True and config["ngram_buckets"] == 2**18
@@ -124,13 +124,14 @@ def test_naive_bayes_ratios_and_the_linear_path():
     torch.testing.assert_close(path.weight.grad[2], ratios[2])
 
 
-@pytest.mark.parametrize("flag", ["--ngram-features", "--no-ngram-features", "stacked"])
+@pytest.mark.parametrize("flag", ["joint", "--no-ngram-features", "stacked"])
 def test_an_interrupted_run_resumes_to_the_same_weights_with_and_without_ngrams(tmp_path, tiny_language_model, plugins_on, monkeypatch, flag):
     from nlp_apps.training.trainer import Trainer
     from tests.test_trainer import InterruptAt
 
     files = TASK.demo_data()
-    head = ["--ngram-features", "--ngram-combine", "stacked"] if flag == "stacked" else [flag]
+    # stacked: the default head, no head options at all
+    head = {"joint": ["--ngram-features", "--ngram-combine", "joint"], "stacked": []}.get(flag, [flag])
     common = ["sentiment", "train", "--train", files["valid"], "--valid", files["valid"], "--backbone", tiny_language_model, "--max-steps", 6,
               "--eval-every", 3, "--batch-size", 4, "--no-progress", "--seed", 1, "--no-lm-finetune", *head]
     assert invoke(*common, "--out", tmp_path / "whole").exit_code == 0
@@ -146,7 +147,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights_with_and_without_ngrams(
     monkeypatch.setattr(Trainer, "fit", fit)
     assert invoke("sentiment", "train", "--resume", tmp_path / "run").exit_code == 0
     ours, theirs = (load_file(tmp_path / run / "last" / "model.safetensors") for run in ("run", "whole"))
-    if flag == "--ngram-features":
+    if flag == "joint":
         assert bool(theirs["ngrams.weight"].abs().sum() > 0)
     elif flag == "stacked":  # trained as the RNN head alone; the stacking (once, at the end) fitted the saved model only
         assert not bool(theirs["ngrams.weight"].abs().sum() > 0)
@@ -158,7 +159,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights_with_and_without_ngrams(
         assert not any(name.startswith("ngrams") for name in theirs)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["head"]["ngram_features"] is (flag != "--no-ngram-features")
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[name], theirs[name]) for name in theirs)
-    refused = invoke("sentiment", "train", "--resume", tmp_path / "run", head[0])
+    refused = invoke("sentiment", "train", "--resume", tmp_path / "run", head[0] if head else "--ngram-features")
     assert refused.exit_code == 2 and "--ngram-features cannot change when resuming" in refused.output
 
 
@@ -216,7 +217,7 @@ def test_a_stacked_head_trains_as_the_rnn_head_and_is_fitted_after(tmp_path, tin
     for name in ("rnn", "ngrams"):
         right = sum(loaded.labels[i] == e.label for i, e in zip(paths[name].argmax(-1).tolist(), examples))
         assert right / len(examples) == pytest.approx(stacking[f"valid_accuracy_{name}"])
-    refused = invoke("sentiment", "train", "--train", data, "--valid", data, "--out", tmp_path / "x", "--ngram-combine", "stacked")
+    refused = invoke("sentiment", "train", "--train", data, "--valid", data, "--out", tmp_path / "x", "--no-ngram-features", "--ngram-combine", "stacked")
     assert refused.exit_code == 2 and "--ngram-combine needs the n-gram path (--ngram-features)" in refused.output
 
 

@@ -42,7 +42,7 @@ TRAIN_OPTIONS = [
                      "pretrained", "batch_size", "backbone_dropout"], RECIPE_DEFAULTS),
     click.option("--ngram-features/--no-ngram-features", "ngram_features", default=None,
                  help="Add an n-gram path to the head: hashed word uni- and bigrams, naive-Bayes weighted, a linear layer "
-                      f"whose logits add to the RNN head's, trained jointly; --no-ngram-features: the RNN head alone.  "
+                      f"whose logits join the RNN head's (see --ngram-combine); --no-ngram-features: the RNN head alone.  "
                       f"[default: {'on' if HEAD_DEFAULTS['ngram_features'] else 'off'}]"),
     click.option("--ngram-combine", type=click.Choice(["joint", "stacked"]), default=None,
                  help="How the n-gram path joins the RNN head. joint: trained together, logits added. stacked: the RNN head trains "
