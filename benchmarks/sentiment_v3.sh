@@ -3,23 +3,27 @@
 # path alone, from the same model) against TF-IDF + LR and NBSVM, three seeds per budget. Runs go in pairs AT ONCE
 # (benchmarks/lib/pairs.sh: one process per core, one torch thread each), so both halves see the same machine.
 #
-#   bash benchmarks/sentiment_v3.sh [sst2] [imdb_chunks] [imdb] [baselines]    (default: sst2, imdb, baselines)
+#   bash benchmarks/sentiment_v3.sh [sst2] [sst2_long] [imdb_chunks] [imdb] [baselines]    (default: all four)
 #
 # sst2       budgets 2, 5, 6, 10 and 30 minutes x seeds 0, 1, 2: each pair is SST-2 full (left) beside SST-2 on 8,000
 #            training sentences (right), same budget and seed (15 pairs, about 3 h; 6 minutes for the seed-range target)
-# imdb_chunks  IMDB, 20 minutes, seed 0: gradients through the last 4 chunks of 128 tokens (the default) beside the last 2
-#            (2.2x the training reviews/s in a one-thread probe); GRAD_CHUNKS then sets the imdb group's choice
-# imdb       60 minutes, seeds 0 and 1 as a pair, then seed 2 on core 0 alone (one thread, as in the pair; about 3 h)
-# baselines  TF-IDF + LR and NBSVM on the same splits (SST-2 full, SST-2 8k, IMDB; a few minutes)
+# sst2_long  the sst2 group with checkpoints and the mix chosen on 2,000 held-out phrases of 10 words or more (`--heldout
+#            long`: sentence-like, as dev is), LONG_BUDGETS (default 30) x seeds 0, 1, 2,
+#            and the baselines on its training sets (about 1 h 50 at 30 minutes)
+# imdb_chunks  IMDB, 60 minutes, seed 0: gradients through the last 4 chunks of 128 tokens (the default) beside the last 2
+#            (2.2x the training reviews/s in a one-thread probe); the better on the validation slice is GRAD_CHUNKS (about 1.5 h)
+# imdb       60 minutes, seeds 1 and 2 as a pair with GRAD_CHUNKS (seed 0 is imdb_chunks' row of that choice; about 1.5 h)
+# baselines  TF-IDF + LR and NBSVM on the same splits (SST-2 full, SST-2 8k, IMDB with each seed's held-out slice; minutes)
 # Rows: benchmarks/results/{sst2,imdb}.json (python -m benchmarks.tables renders docs/benchmarks.md's tables).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 export NLP_APPS_THREADS=1
 groups=("$@")
-[ ${#groups[@]} -eq 0 ] && groups=(sst2 imdb baselines)
+[ ${#groups[@]} -eq 0 ] && groups=(sst2 imdb_chunks imdb baselines)
 GRAD_CHUNKS=${GRAD_CHUNKS:-4}
 BUDGETS=${BUDGETS:-2 5 6 10 30}  # the sst2 group's budgets, in minutes (a subset splits the grid across sessions)
+LONG_BUDGETS=${LONG_BUDGETS:-30}
 
 source benchmarks/lib/pairs.sh
 
@@ -33,22 +37,28 @@ for group in "${groups[@]}"; do
             -- "$PYTHON" -m benchmarks.sst2 --only no_lm_stacked --minutes $minutes --seed $seed --subset 8000 --out runs/bench-sst2-stacked-8k
         done
       done ;;
+    sst2_long)
+      for minutes in $LONG_BUDGETS; do
+        for seed in 0 1 2; do
+          pair "sst2-long-${minutes}min-seed$seed" full 8k \
+            "$PYTHON" -m benchmarks.sst2 --only no_lm_stacked --heldout long --minutes $minutes --seed $seed --out runs/bench-sst2-long \
+            -- "$PYTHON" -m benchmarks.sst2 --only no_lm_stacked --heldout long --minutes $minutes --seed $seed --subset 8000 --out runs/bench-sst2-long-8k
+        done
+      done
+      "$PYTHON" -m benchmarks.sst2 --baselines-only --heldout long  # the baselines on the same training sets
+      "$PYTHON" -m benchmarks.sst2 --baselines-only --heldout long --subset 8000 ;;
     imdb_chunks)
-      pair imdb-chunks20 grad4 grad2 \
-        "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 20 --out runs/bench-imdb-grad4 \
-        -- "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 20 --grad-chunks 2 --out runs/bench-imdb-grad2 ;;
+      pair imdb-chunks60 grad4 grad2 \
+        "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 60 --seed 0 --out runs/bench-imdb-grad4 \
+        -- "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 60 --seed 0 --grad-chunks 2 --out runs/bench-imdb-grad2 ;;
     imdb)
-      pair imdb-stacked-seeds01 seed0 seed1 \
-        "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 60 --seed 0 --grad-chunks "$GRAD_CHUNKS" --out runs/bench-imdb-seed0 \
-        -- "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 60 --seed 1 --grad-chunks "$GRAD_CHUNKS" --out runs/bench-imdb-seed1
-      mkdir -p runs/pairs
-      taskset -c 0 "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 60 --seed 2 --grad-chunks "$GRAD_CHUNKS" \
-        --out runs/bench-imdb-seed2 > runs/pairs/imdb-stacked-seed2.log 2>&1
-      tail -n 2 runs/pairs/imdb-stacked-seed2.log ;;
+      pair "imdb-stacked-grad$GRAD_CHUNKS-seeds12" seed1 seed2 \
+        "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 60 --seed 1 --grad-chunks "$GRAD_CHUNKS" --out runs/bench-imdb-seed1 \
+        -- "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 60 --seed 2 --grad-chunks "$GRAD_CHUNKS" --out runs/bench-imdb-seed2 ;;
     baselines)
       "$PYTHON" -m benchmarks.sst2 --baselines-only
       "$PYTHON" -m benchmarks.sst2 --baselines-only --subset 8000
-      "$PYTHON" -m benchmarks.imdb --only tfidf ;;
-    *) echo "unknown group $group (sst2, imdb_chunks, imdb, baselines)" >&2; exit 2 ;;
+      for seed in 0 1 2; do "$PYTHON" -m benchmarks.imdb --only tfidf --seed $seed; done ;;
+    *) echo "unknown group $group (sst2, sst2_long, imdb_chunks, imdb, baselines)" >&2; exit 2 ;;
   esac
 done

@@ -25,7 +25,7 @@ import torch
 from benchmarks.lib.backbones import backbone_name
 from benchmarks.lib.nbsvm import nbsvm_baseline
 from benchmarks.lib.results import shared_data, store_row
-from benchmarks.lib.sst2_split import drop_overlapping
+from benchmarks.lib.sst2_split import drop_overlapping, take_long
 from benchmarks.lib.stacking import predict_labels, stacking_figures
 from benchmarks.lib.tfidf import tfidf_logistic_regression
 from nlp_apps.training.trainer import TrainerConfig
@@ -66,6 +66,9 @@ NOTES = ("SST-2 target: dev accuracy >= 88.0 after at most 30 minutes of fine-tu
          "chosen on dev' were measured before the held-out slice and chose it on the reported dev set, so they are optimistic.")
 
 
+LONG_PHRASE_WORDS = 10  # --heldout long: 25,152 of SST-2's 67,349 training phrases are this long
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=30.0)
@@ -76,9 +79,10 @@ def main() -> None:
     parser.add_argument("--subset", type=int, help="train on this many training sentences (a seeded sample)")
     parser.add_argument("--valid", type=int, default=2000,
                         help="training sentences held out (seeded) to choose the best checkpoint; dev is only reported")
-    parser.add_argument("--heldout", choices=["disjoint", "random"], default="disjoint",
+    parser.add_argument("--heldout", choices=["disjoint", "long", "random"], default="disjoint",
                         help="disjoint: drop the training phrases contained in or containing a held-out phrase; "
-                             "random: keep them (the split of the earlier rows; marked in the row's name)")
+                             f"long: the same with held-out phrases of at least {LONG_PHRASE_WORDS} words, sentence-like as dev's are "
+                             "(marked in the row's name); random: keep them (the split of the earlier rows; marked in the row's name)")
     parser.add_argument("--baselines-only", action="store_true", help="only the TF-IDF and NBSVM rows (same as --only tfidf,nbsvm)")
     parser.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
                         help="a recipe setting for this run's rows, e.g. batch_size=64 (a probe; marked in the row's name)")
@@ -102,9 +106,12 @@ def main() -> None:
     # The best checkpoint is chosen on a seeded slice of train, never on the dev set that is reported;
     # the baseline rows train on the same remainder (NBSVM chooses its C on the same slice).
     shuffled = random.Random(0).sample(train, len(train))
-    heldout, train = shuffled[: args.valid], shuffled[args.valid :]
+    if args.heldout == "long":
+        heldout, train = take_long(shuffled, args.valid, LONG_PHRASE_WORDS)
+    else:
+        heldout, train = shuffled[: args.valid], shuffled[args.valid :]
     split = {}  # what the rows record about the held-out slice
-    if args.heldout == "disjoint":
+    if args.heldout in ("disjoint", "long"):
         # SST-2's phrases are cut from the same sentences: without this, held-out phrases share sub-phrases with train.
         train, counts = drop_overlapping(heldout, train)
         split = {"train_phrases_dropped": counts["dropped"]}
@@ -113,7 +120,8 @@ def main() -> None:
               file=sys.stderr, flush=True)
     if args.subset:
         train = random.Random(0).sample(train, args.subset)
-    chosen_on = f"{len(heldout):,} held-out train sentences" + (", disjoint" if args.heldout == "disjoint" else "")
+    chosen_on = f"{len(heldout):,} held-out train sentences" + {"disjoint": ", disjoint", "long": f", disjoint, at least {LONG_PHRASE_WORDS} words",
+                                                                 "random": ""}[args.heldout]
     measured = {}
     for variant in variants:
         key = variant
@@ -133,8 +141,8 @@ def main() -> None:
             name, key = f"{name} ({label} backbone)", f"{key}_{label}"
         if changes is not None and len(VARIANTS[variant]) == 2 and lr != TRAINER_DEFAULTS["lr"]:  # --lr, not the variant's own
             name, key = f"{name} (lr={lr:g})", f"{key}_lr{lr:g}"
-        if args.heldout == "random":
-            name, key = f"{name} (random held-out)", f"{key}_random_heldout"
+        if args.heldout != "disjoint":
+            name, key = f"{name} ({args.heldout} held-out)", f"{key}_{args.heldout}_heldout"
         if args.warmup_steps is not None and changes is not None:
             name, key = f"{name} (warmup_steps={args.warmup_steps})", f"{key}_warmup{args.warmup_steps}"
         base = {**RECIPE_DEFAULTS, **(changes or {})}
@@ -211,7 +219,7 @@ def base_variant(name: str) -> str:
     """The variant's name without the ' (seed N)', ' (N threads)', ' (earlier backbone)' ... that mark extra rows."""
     marks = (r" \(seed \d+\)", r" \(\d+ threads\)", r" \(earlier backbone\)", r" \(after the Core v2 move\)", r" \([\d.]+ min\)",
              r" \(\d+ train sentences\)", r" \([\w.-]+ backbone\)", r" \(checkpoint chosen on dev\)", r" \([a-z_]+=[\d.e-]+\)",
-             r" \(\d{4}-\d\d-\d\d\)", r" \((fp32|bf16)\)", r" \(random held-out\)")
+             r" \(\d{4}-\d\d-\d\d\)", r" \((fp32|bf16)\)", r" \((random|long) held-out\)")
     return re.sub("(" + "|".join(marks) + ")+$", "", name)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks.lib.nbsvm import NBSVM, log_count_ratio, nbsvm_baseline
-from benchmarks.lib.sst2_split import drop_overlapping, normalise, overlap_mask
+from benchmarks.lib.sst2_split import drop_overlapping, normalise, overlap_mask, take_long
 from tests.conftest import SHARED_DATA
 
 FILLER = ["the", "film", "plot", "actor", "scene", "story", "music", "ending", "cast", "script", "camera", "light"]
@@ -94,3 +94,12 @@ def test_split_on_real_sst2_phrases():
     held_blob, kept_blob = "\n".join(padded(heldout)), "\n".join(padded(kept))
     assert not any(t in held_blob for t in padded(kept))
     assert not any(h in kept_blob for h in padded(heldout))
+
+
+def test_long_slice_takes_the_first_long_phrases_and_keeps_the_rest_in_order():
+    phrases = ["a b c", "short", "one two three four", "x y z", "tiny", "p q r s t"]
+    heldout, rest = take_long(phrases, 2, 3, text=lambda t: t)
+    assert heldout == ["a b c", "one two three four"]
+    assert rest == ["short", "x y z", "tiny", "p q r s t"]
+    heldout, rest = take_long(phrases, 10, 5, text=lambda t: t)  # fewer long ones than asked: all of them
+    assert heldout == ["p q r s t"] and len(rest) == 5

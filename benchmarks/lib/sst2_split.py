@@ -45,3 +45,13 @@ def drop_overlapping(heldout: Sequence[T], train: Sequence[T], text: Callable[[T
     kept = [e for e, a, b in zip(train, inside, contains) if not (a or b)]
     counts = {"dropped": len(train) - len(kept), "contained_in_heldout": sum(inside), "containing_heldout": sum(contains), "kept": len(kept)}
     return kept, counts
+
+
+def take_long(examples: Sequence[T], n: int, min_words: int, text: Callable[[T], str] = lambda e: e.text) -> tuple[list[T], list[T]]:
+    """The first `n` examples of at least `min_words` words (the held-out slice), and all the others in their order.
+
+    SST-2's dev set is whole sentences (median 19 words) while most training phrases are short (mean 9): a slice of
+    long phrases chooses checkpoints on text like the reported set's."""
+    picked = [i for i, e in enumerate(examples) if len(text(e).split()) >= min_words][:n]
+    chosen = set(picked)
+    return [examples[i] for i in picked], [e for i, e in enumerate(examples) if i not in chosen]
