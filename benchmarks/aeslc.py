@@ -1,9 +1,11 @@
 """AESLC (e-mail body -> subject line): test ROUGE-1/2/L after a training budget, beside the lead baseline.
 
 Rows (each trained on its own; record whether the machine was otherwise idle):
-    ours         nlp-apps summarization train, defaults (copy, coverage, encoder and decoder from the default backbone)
+    ours         nlp-apps summarization train, defaults (copy, no coverage, encoder and decoder from the default backbone;
+                 coverage was on by default until 2026-12-07, so stored "ours" rows from before had it)
+    coverage     the same with --coverage (from the first step)
     no_copy      the same with --no-copy
-    no_coverage  the same with --no-coverage
+    no_coverage  the same with --no-coverage (the defaults since 2026-12-07)
     last_coverage  the same with --coverage-from 0.8: coverage (feature and loss) joins for the last 20% of the budget only
     no_lm_init   the same with --random-init (no LM initialisation)
     lead         the first sentence of the body, at most 15 words (no training)
@@ -28,7 +30,7 @@ from pathlib import Path
 from benchmarks.lib.results import load_average, shared_data, store_row
 from tasks.summarization.defaults import DECODE_DEFAULTS
 
-ROWS = {"ours": [], "no_copy": ["--no-copy"], "no_coverage": ["--no-coverage"], "last_coverage": ["--coverage-from", "0.8"],
+ROWS = {"ours": [], "coverage": ["--coverage"], "no_copy": ["--no-copy"], "no_coverage": ["--no-coverage"], "last_coverage": ["--coverage-from", "0.8"],
         "no_lm_init": ["--random-init"], "lead": None}
 NOTES = ("AESLC test, ROUGE F1 x 100 with stemming (rouge-score). ann = best of ann0-ann2 per e-mail, averaged (the headline); "
          "subject = against the original subject_line alone (the dataset paper's best system: 23.67 / 10.29 / 23.44). "

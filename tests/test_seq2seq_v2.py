@@ -145,12 +145,18 @@ def test_cli_coverage_from_is_stored_logged_and_resumed(tmp_path, tiny_language_
     assert result.exit_code == 0, result.output
     run = json.loads((out / "run_config.json").read_text())
     assert run["head"]["coverage_from"] == 0.9 and json.loads((out / "config.json").read_text())["head"]["coverage_from"] == 0.9
+    assert run["head"]["coverage"] is True  # --coverage-from alone turns coverage on (it is off by default)
     assert "coverage joins" not in result.output  # 2 steps planned: step 1 is at 50% of training
     resumed = invoke("summarization", "train", "--resume", out, "--max-steps", 10)  # 10 planned now: joins at step 9
     assert resumed.exit_code == 0, resumed.output
     assert "step 9: coverage joins (attention feature and loss, weight 1) at 90% of training" in resumed.output
     refused = invoke("summarization", "train", *common, "--out", tmp_path / "x", "--no-coverage", "--coverage-from", 0.5)
     assert refused.exit_code == 2 and "needs coverage" in refused.output
+    plain = invoke("summarization", "train", *common, "--out", tmp_path / "plain", "--max-steps", 1)
+    assert plain.exit_code == 0, plain.output
+    assert json.loads((tmp_path / "plain" / "config.json").read_text())["head"]["coverage"] is False  # the default since 2026-12-07
+    on = invoke("summarization", "train", *common, "--out", tmp_path / "on", "--max-steps", 1, "--coverage")
+    assert on.exit_code == 0 and json.loads((tmp_path / "on" / "config.json").read_text())["head"]["coverage"] is True
 
 
 def test_a_random_start_translator_overfits_a_dozen_pairs_exactly(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""Summarization plug-in: a pointer-generator with coverage on the core's encoder-decoder, ROUGE via rouge-score.
+"""Summarization plug-in: a pointer-generator (coverage optional) on the core's encoder-decoder, ROUGE via rouge-score.
 
 Importing this package is cheap: torch and rouge-score load only when a command or model runs.
 """
@@ -14,7 +14,7 @@ __all__ = ["TASK", "Summarizer", "SummarizerConfig", "build_head", "load"]
 
 TASK = package_spec(
     "tasks.summarization",
-    "summarization: pointer-generator with coverage on the LM backbone, ROUGE (rouge-score)",
+    "summarization: pointer-generator on the LM backbone, ROUGE (rouge-score)",
     cli=_cli, head_config=SummarizerConfig, training=TRAINING, evaluation=EVALUATION, prediction=PREDICTION, demo_data=("demo/train.jsonl", "demo/valid.jsonl"),
     metric_name="rouge", metric_best=100.0, save="save_summarizer", pipeline="SummarizationPipeline",
 )

@@ -37,7 +37,7 @@ decode_options = option_group(  # evaluate's and predict's
 
 @click.group()
 def summarization() -> None:
-    """Abstractive summarization: a pointer-generator with coverage on the LM backbone, scored with ROUGE."""
+    """Abstractive summarization: a pointer-generator on the LM backbone (coverage optional), scored with ROUGE."""
 
 
 def read(path, src, tgt, text_field, summary_field, skip_empty, what, log, ref_fields=()):
@@ -63,10 +63,11 @@ TRAIN_OPTIONS = [
     field_options,
     click.option("--backbone", default="default", show_default=True, help="Encoder and decoder init: 'default' or a pretrained LM directory."),
     click.option("--copy/--no-copy", default=True, show_default=True, help="Pointer-generator copying from the document."),
-    click.option("--coverage/--no-coverage", default=True, show_default=True, help="Coverage attention and loss."),
+    click.option("--coverage/--no-coverage", default=None, help="Coverage attention and loss (See et al. 2017); off unless "
+                 "--coverage or --coverage-from is given."),
     click.option("--coverage-from", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0, show_default=True,
                  help="Coverage joins at this fraction of training (of --max-steps/epochs or --time-budget, whichever is further): "
-                      "0 = from the start, 0.8 = the last 20% only (See et al. 2017)."),
+                      "0 = from the start, 0.8 = the last 20% only; a value above 0 turns coverage on."),
     *recipe_options(["pretrained"], RECIPE_DEFAULTS, helps={"pretrained": "Start from the backbone's weights or random ones."}),
     click.option("--attention", type=click.Choice(["general", "bahdanau"]), default="bahdanau", show_default=True),
     click.option("--label-smoothing", type=float, default=0.1, show_default=True),

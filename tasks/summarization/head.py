@@ -1,4 +1,4 @@
-"""The summarization head: the core's encoder-decoder with copy and coverage, both sides on one backbone's
+"""The summarization head: the core's encoder-decoder with copy (and coverage when asked), both sides on one backbone's
 tokenizer (the default English LM initialises the encoder and the decoder)."""
 
 from __future__ import annotations

@@ -89,8 +89,9 @@ def configure(values: dict, log) -> Prepared:
     run["data"] keeps each side as the argument list of `cli.read` (file, src, tgt, text field, summary
     field, skip-empty): the layout of the runs before the core built the command, so they still resume.
     """
-    head = SummarizerConfig(attention=values["attention"], copy=values["copy"], coverage=values["coverage"],
-                            coverage_from=values.get("coverage_from", 0.0), label_smoothing=values["label_smoothing"],
+    coverage_from = values.get("coverage_from", 0.0)
+    coverage = bool(coverage_from) if values["coverage"] is None else values["coverage"]  # --coverage-from F turns it on
+    head = SummarizerConfig(attention=values["attention"], copy=values["copy"], coverage=coverage, coverage_from=coverage_from, label_smoothing=values["label_smoothing"],
                             dropout=values["backbone_dropout"])
     recipe = recipe_config(values, RECIPE_DEFAULTS)
     limits = SummaryLimits(max_source_len=values["max_source_len"], max_target_len=values["max_target_len"])
