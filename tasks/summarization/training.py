@@ -91,8 +91,8 @@ def configure(values: dict, log) -> Prepared:
     """
     coverage_from = values.get("coverage_from", 0.0)
     coverage = bool(coverage_from) if values["coverage"] is None else values["coverage"]  # --coverage-from F turns it on
-    head = SummarizerConfig(attention=values["attention"], copy=values["copy"], coverage=coverage, coverage_from=coverage_from, label_smoothing=values["label_smoothing"],
-                            dropout=values["backbone_dropout"])
+    head = SummarizerConfig(attention=values["attention"], copy=values["copy"], coverage=coverage, coverage_from=coverage_from,
+                            label_smoothing=values["label_smoothing"], dropout=values["backbone_dropout"])
     recipe = recipe_config(values, RECIPE_DEFAULTS)
     limits = SummaryLimits(max_source_len=values["max_source_len"], max_target_len=values["max_target_len"])
     fields = [values["text_field"], values["summary_field"], values["skip_empty"]]
