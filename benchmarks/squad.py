@@ -90,6 +90,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backbone", default="default",
                         help="the backbone the run starts from: a shipped name or a model directory (marked in the row's name unless default)")
+    parser.add_argument("--average-decay", type=float,
+                        help="validate and keep a moving average of the weights (the Trainer's --average-decay) [off]")
     parser.add_argument("--no-v2", action="store_true", help="skip the SQuAD v2.0 scoring at the last point (short comparisons)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out (a later session)")
     parser.add_argument("--out", default="runs/bench-squad")
@@ -112,6 +114,8 @@ def main() -> None:
                 "train_questions": len(train), "heldout_questions": len(heldout), "dev_questions": len(dev)}
     if args.backbone != "default":  # recorded only then, so runs from before the option resume
         settings["backbone"] = args.backbone
+    if args.average_decay:
+        settings["average_decay"] = args.average_decay
     backbone_dir = resolve_model_dir(args.backbone)
     if args.resume:
         curve = json.loads((out / CURVE_FILE).read_text())
@@ -125,7 +129,8 @@ def main() -> None:
 
     recipe = RecipeConfig(**RECIPE_DEFAULTS)
     trainer_config = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "patience": None, "time_budget": checkpoints[-1] * 60,
-                                      "eval_every": args.eval_every, "progress": False, "seed": args.seed})
+                                      "eval_every": args.eval_every, "progress": False, "seed": args.seed,
+                                      "average_decay": args.average_decay})
     seed_everything(args.seed)
     model = build_head(pretrained_backbone(backbone_dir, recipe), HeadConfig(attention=args.attention, windows=args.windows), train)
     task = QATask(model, load_model_tokenizer(backbone_dir), train, heldout, recipe, seed=args.seed, data_files=[str(train_file)])
@@ -206,6 +211,8 @@ def row(point: dict, args, settings: dict) -> dict:
         variant += f" (seed {args.seed})"
     if args.backbone != "default":
         variant += f" ({Path(args.backbone).name} backbone)"
+    if args.average_decay:
+        variant += f" (weights averaged, decay {args.average_decay:g})"
     if torch.get_num_threads() > 1:
         variant += f" ({torch.get_num_threads()} threads)"
     return {"variant": variant, **point, "train_set": settings["train_questions"], "dev_set": settings["dev_questions"],
@@ -213,8 +220,9 @@ def row(point: dict, args, settings: dict) -> dict:
 
 
 def store(rows: list[dict]) -> None:
-    """Replace this variant's rows in results/squad.json (they go last), keep the others (NLP_APPS_BENCH_DRY=1: print only)."""
-    store_row("squad", rows, notes=NOTES, key=lambda r: r["variant"], last=True)
+    """Replace this variant's rows from the same backbone in results/squad.json (they go last), keep the others
+    (NLP_APPS_BENCH_DRY=1: print only)."""
+    store_row("squad", rows, notes=NOTES, key=lambda r: (r["variant"], r["backbone"]), last=True)
 
 
 if __name__ == "__main__":

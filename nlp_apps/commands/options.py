@@ -26,6 +26,7 @@ TRAINER_FIELDS = {
     "warmup": "warmup",
     "warmup_steps": "warmup_steps",
     "clip": "clip",
+    "average_decay": "average_decay",
     "patience": "patience",
     "eval_every": "eval_every",
     "checkpoint_every": "checkpoint_every",
@@ -80,6 +81,9 @@ def trainer_options(command=None, *, defaults: dict | None = None):
         click.option("--warmup-steps", type=click.IntRange(min=0),
                      help=f"At most this many warm-up steps, whatever the fraction [{'no cap' if shown['warmup_steps'] is None else shown['warmup_steps']}]."),
         click.option("--clip", type=float, help=f"Max gradient norm, 0 = off [{shown['clip']:g}]."),
+        click.option("--average-decay", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                     help="Validate and save an exponential moving average of the weights with this decay, e.g. 0.999 "
+                          f"(training steps the raw weights) [{'off' if shown['average_decay'] is None else shown['average_decay']}]."),
         click.option("--patience", type=int, help=f"Evaluations without improvement before early stopping [{shown['patience']}]."),
         click.option("--eval-every", type=int, help="Validate every N steps [each epoch]."),
         click.option("--checkpoint-every", type=duration, help="Time between resumable checkpoints [10m]."),

@@ -15,6 +15,7 @@ import torch
 from nlp_apps.errors import CheckpointError
 from nlp_apps.precision import Choice, check_precision
 from nlp_apps.training import distributed
+from nlp_apps.training.weight_average import WeightAverage
 
 TRAINER_STATE_FILE = "trainer_state.pt"
 
@@ -54,6 +55,8 @@ def save_last(trainer) -> None:
         "rng_per_process": rng_states,
         "precision": [trainer.precision.precision, trainer.precision.reason],
     }
+    if trainer.weight_average is not None:
+        state["weight_average"] = trainer.weight_average.state_dict()
     torch.save(state, staging / TRAINER_STATE_FILE)
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)
@@ -86,6 +89,12 @@ def load_last(trainer) -> None:
     except ValueError as exc:  # the task's parameter groups changed since the state was saved
         raise CheckpointError(state_path, f"optimizer state does not fit this run's parameter groups: {exc}") from None
     trainer.task.load_state_dict(state["task"])
+    if trainer.config.average_decay and "weight_average" in state:  # else the average starts from the weights resumed
+        trainer.weight_average = WeightAverage(trainer.task.model, trainer.config.average_decay)
+        try:
+            trainer.weight_average.load_state_dict(state["weight_average"])
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(state_path, f"cannot restore the weight average: {exc}") from None
     for callback, callback_state in zip(trainer.callbacks, state.get("callbacks", [])):
         callback.load_state_dict(callback_state)
     for key in ("step", "epoch", "units", "mid_epoch", "best_metric", "best_metrics", "bad_evals", "last_eval_step", "log_rows"):

@@ -10,6 +10,7 @@ A run directory looks like:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -43,6 +44,7 @@ from nlp_apps.training.records import (
 from nlp_apps.training.runs import prepare_run_dir  # noqa: F401 (re-exported)
 from nlp_apps.training.schedules import SLANTED_CUT, lr_multiplier
 from nlp_apps.training.trainer_config import TrainerConfig, parse_duration  # noqa: F401 (re-exported)
+from nlp_apps.training.weight_average import WeightAverage
 
 
 @dataclass
@@ -159,6 +161,7 @@ class Trainer:
         self._signal = None
         self._parallel: distributed.DataParallelStep | None = None  # under torchrun, while fit runs
         self.precision: Choice | None = None  # resolved when fit starts; a resumed run keeps its own
+        self.weight_average: WeightAverage | None = None  # with config.average_decay: made when fit starts, or loaded
 
     # ---- setup -------------------------------------------------------------------------
 
@@ -228,6 +231,8 @@ class Trainer:
             if distributed.rank() > 0:  # its own dropout masks; data order comes from the task's seeded generators
                 torch.manual_seed(self.config.seed + 7919 * distributed.rank())  # (CUDA generators too)
         distributed.broadcast_parameters(self.task.model)
+        if self.config.average_decay and self.weight_average is None:
+            self.weight_average = WeightAverage(self.task.model, self.config.average_decay)
         if distributed.active():
             trained = [p for group in self.optimizer.param_groups for p in group["params"]]
             self._parallel = distributed.DataParallelStep(self.task.model, self.task.training_step, extra=trained)
@@ -330,6 +335,8 @@ class Trainer:
         if self.config.clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.clip)
         self.optimizer.step()
+        if self.weight_average is not None:
+            self.weight_average.update()
         return loss_value, units
 
     def _agree(self, status: str | None, checkpoint_due: bool) -> tuple[str | None, bool]:
@@ -353,6 +360,13 @@ class Trainer:
         return None
 
     def _evaluate(self) -> str | None:
+        with self._averaged_weights():  # the weights validated are the weights a new best saves
+            return self._evaluate_and_keep_best()
+
+    def _averaged_weights(self):
+        return self.weight_average.applied() if self.weight_average is not None else contextlib.nullcontext()
+
+    def _evaluate_and_keep_best(self) -> str | None:
         metrics = None
         if distributed.is_main():
             with autocast(self.precision.precision, self.task.device):

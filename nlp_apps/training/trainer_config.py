@@ -24,6 +24,7 @@ class TrainerConfig:
     warmup: float = 0.0  # fraction of training spent warming up (not for slanted_triangular, which rises for 0.1)
     warmup_steps: int | None = None  # at most this many steps of warm-up (the slanted triangle's rise included)
     clip: float = 0.25  # max gradient norm; 0 turns clipping off
+    average_decay: float | None = None  # validate and keep an exponential moving average of the weights; None: off
     patience: int | None = 3  # evaluations without improvement before stopping; None: never stop early
     eval_every: int | None = None  # steps between evaluations; None: at the end of each epoch
     checkpoint_every: float = 600.0  # seconds between saves of last/
@@ -49,6 +50,8 @@ class TrainerConfig:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.warmup_steps is not None and self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be at least 0, got {self.warmup_steps}")
+        if self.average_decay is not None and not 0.0 < self.average_decay < 1.0:
+            raise ValueError(f"average_decay must lie between 0 and 1, got {self.average_decay}")
         if self.time_budget is not None and self.time_budget <= 0:
             raise ValueError(f"time_budget must be positive, got {self.time_budget}")
 
