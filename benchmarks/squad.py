@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.lib.backbones import backbone_name
+from benchmarks.lib.fingerprint import machine_fingerprint
 from benchmarks.lib.results import shared_data, store_row, utc_stamp
 from nlp_apps.io.checkpoint import load_model_tokenizer, resolve_model_dir
 from nlp_apps.training.finetune import RecipeConfig, pretrained_backbone
@@ -146,7 +147,7 @@ def main() -> None:
                                 "steps": result.steps, "heldout_f1": result.best_metric, **score_on_dev(out, dev),
                                 "train_questions_per_s": metrics["ex_per_s"],
                                 "epochs_seen": round(metrics["ex_trained"] / max(1, len(task.train.features)), 2),
-                                "measured": utc_stamp()})  # points of one run span sessions
+                                "measured": utc_stamp(), "machine": machine_fingerprint()})  # points of one run span sessions
         (out / CURVE_FILE).write_text(json.dumps(curve, indent=2) + "\n")
         finished = result.status not in ("stopped", "time_budget")  # its epochs: later points would repeat this one
         if (finished or minutes == checkpoints[-1]) and not args.no_v2:
