@@ -142,14 +142,37 @@ def data_parallel_runs(tiny_language_model, tmp_path_factory) -> dict:
     """Every task's `train` (the installed ones and the example) in 2 processes, all in one torchrun launch
     (tests/data_parallel_jobs.py), for the contract's 2-processes-against-1 checks: per task, a short run
     (tests.test_contract.data_parallel_args) and the same with a batch too small to share out.
-    Returns {task: {"args", "out", "code", "output", "output_rank1", "refused", "refused_out"}}."""
+    Returns {task: {"args", "out", "code", "output", "output_rank1", "refused", "refused_out"}}.
+
+    Under pytest-xdist the first worker to ask launches it and the others read its results (test_contract.py and
+    test_example_task.py both use it): two launches at once would put 4 processes on a 2-core machine."""
+    import json
+
+    from filelock import FileLock
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return launch_data_parallel_runs(tiny_language_model, tmp_path_factory.mktemp("data_parallel"))
+    folder = tmp_path_factory.getbasetemp().parent / "data_parallel"  # the session's, shared by its workers
+    summary = folder / "runs.json"
+    with FileLock(f"{folder}.lock"):
+        if not summary.is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # a launch that failed in another worker
+            folder.mkdir()
+            runs = launch_data_parallel_runs(tiny_language_model, folder)
+            summary.write_text(json.dumps(runs, default=str), encoding="utf-8")
+    runs = json.loads(summary.read_text(encoding="utf-8"))
+    for run in runs.values():
+        run.update(out=Path(run["out"]), refused_out=Path(run["refused_out"]))
+    return runs
+
+
+def launch_data_parallel_runs(tiny_language_model: Path, folder: Path) -> dict:
     import json
     from importlib import metadata
 
     from nlp_apps.registry import ENTRY_POINT_GROUP, Registry, validate_spec
     from tests.test_contract import data_parallel_args
 
-    folder = tmp_path_factory.mktemp("data_parallel")
     example = example_entry_point()
     sys.path.insert(0, str(EXAMPLE_TASK))
     try:
