@@ -87,6 +87,10 @@ def main() -> None:
     parser.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
                         help="a recipe setting for this run's rows, e.g. batch_size=64 (a probe; marked in the row's name)")
     parser.add_argument("--warmup-steps", type=int, help="cap the slanted triangle's rise at this many steps (marked in the row's name)")
+    parser.add_argument("--epochs", type=int,
+                        help="end the schedule after this many epochs if the budget has not ended it (marked in the row's name)")
+    parser.add_argument("--average-decay", type=float,
+                        help="choose and keep a moving average of the weights (the Trainer's --average-decay; marked in the row's name)")
     parser.add_argument("--backbone", default="default",
                         help="the backbone rows start from: a shipped name (gutenberg-v1, the earlier default) or a path")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
@@ -145,6 +149,10 @@ def main() -> None:
             name, key = f"{name} ({args.heldout} held-out)", f"{key}_{args.heldout}_heldout"
         if args.warmup_steps is not None and changes is not None:
             name, key = f"{name} (warmup_steps={args.warmup_steps})", f"{key}_warmup{args.warmup_steps}"
+        if args.epochs and changes is not None:
+            name, key = f"{name} (at most {args.epochs} epochs)", f"{key}_epochs{args.epochs}"
+        if args.average_decay and changes is not None:
+            name, key = f"{name} (weights averaged, decay {args.average_decay:g})", f"{key}_average{args.average_decay:g}"
         base = {**RECIPE_DEFAULTS, **(changes or {})}
         for setting, value in overrides.items() if changes is not None else ():
             if value != base.get(setting, getattr(RecipeConfig, setting, None)):
@@ -158,7 +166,7 @@ def main() -> None:
         # the classifier what is left. The best checkpoint is kept, so no early stopping is needed.
         head = HeadConfig(**{**HEAD_DEFAULTS, **{k: v for k, v in changes.items() if k in HEAD_DEFAULTS}})  # the head's n-gram path
         recipe = RecipeConfig(**{**RECIPE_DEFAULTS, **{k: v for k, v in changes.items() if k not in HEAD_DEFAULTS}, **overrides})
-        trainer = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": 100, "lr": lr, "patience": None,
+        trainer = TrainerConfig(**{**TRAINER_DEFAULTS, "epochs": args.epochs or 100, "lr": lr, "patience": None, "average_decay": args.average_decay,
                                    "time_budget": args.minutes * 60, "eval_every": 500, "progress": False, "seed": args.seed,
                                    "precision": args.precision, "warmup_steps": args.warmup_steps})
         shutil.rmtree(out, ignore_errors=True)

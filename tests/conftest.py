@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -93,9 +94,32 @@ def torchrun(*args, processes: int = 2, check: bool = True) -> subprocess.Comple
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(root))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes),
                "-m", "nlp_apps.cli", *[str(a) for a in args]]
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, timeout=300)
-    assert proc.returncode == 0 or not check, "\n".join(line for line in proc.stderr.splitlines() if "rank" in line or "Error" in line)[-4000:]
+    outputs = [Path(args[i + 1]) for i, arg in enumerate(args[:-1]) if arg == "--out"]
+    proc = launch(command, env=env, cwd=root, timeout=300, outputs=outputs)
+    assert proc.returncode == 0 or not check, launch_failure(proc)
     return proc
+
+
+# What gloo says when a peer's socket goes away during rendezvous or the first collective: on a loaded machine a
+# process can be slow to connect and the other times out. Only these are retried; every other failure is the test's.
+GLOO_CONNECTION_ERRORS = ("Connection closed by peer", "Connection reset by peer", "Connection refused", "Broken pipe")
+
+
+def launch(command: list[str], *, env: dict, cwd: Path, timeout: int, outputs=()) -> subprocess.CompletedProcess:
+    """Run a torchrun command; launch it once more, on fresh `outputs` (folders its runs write), if it failed with a
+    gloo connection error."""
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+    if proc.returncode != 0 and any(error in proc.stderr for error in GLOO_CONNECTION_ERRORS):
+        print(f"torchrun: a gloo connection error, launching once more; the first launch's stderr ended:\n{proc.stderr[-2000:]}")
+        for folder in outputs:
+            shutil.rmtree(folder, ignore_errors=True)
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+    return proc
+
+
+def launch_failure(proc: subprocess.CompletedProcess) -> str:
+    """The end of a failed launch's stderr, every rank's lines included (a crashed rank's traceback names no rank)."""
+    return f"torchrun exited with {proc.returncode}; its stderr ended:\n{proc.stderr[-6000:]}"
 
 
 EXAMPLE_TASK = Path(__file__).resolve().parents[1] / "examples" / "truecase"
@@ -118,14 +142,37 @@ def data_parallel_runs(tiny_language_model, tmp_path_factory) -> dict:
     """Every task's `train` (the installed ones and the example) in 2 processes, all in one torchrun launch
     (tests/data_parallel_jobs.py), for the contract's 2-processes-against-1 checks: per task, a short run
     (tests.test_contract.data_parallel_args) and the same with a batch too small to share out.
-    Returns {task: {"args", "out", "code", "output", "output_rank1", "refused", "refused_out"}}."""
+    Returns {task: {"args", "out", "code", "output", "output_rank1", "refused", "refused_out"}}.
+
+    Under pytest-xdist the first worker to ask launches it and the others read its results (test_contract.py and
+    test_example_task.py both use it): two launches at once would put 4 processes on a 2-core machine."""
+    import json
+
+    from filelock import FileLock
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return launch_data_parallel_runs(tiny_language_model, tmp_path_factory.mktemp("data_parallel"))
+    folder = tmp_path_factory.getbasetemp().parent / "data_parallel"  # the session's, shared by its workers
+    summary = folder / "runs.json"
+    with FileLock(f"{folder}.lock"):
+        if not summary.is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # a launch that failed in another worker
+            folder.mkdir()
+            runs = launch_data_parallel_runs(tiny_language_model, folder)
+            summary.write_text(json.dumps(runs, default=str), encoding="utf-8")
+    runs = json.loads(summary.read_text(encoding="utf-8"))
+    for run in runs.values():
+        run.update(out=Path(run["out"]), refused_out=Path(run["refused_out"]))
+    return runs
+
+
+def launch_data_parallel_runs(tiny_language_model: Path, folder: Path) -> dict:
     import json
     from importlib import metadata
 
     from nlp_apps.registry import ENTRY_POINT_GROUP, Registry, validate_spec
     from tests.test_contract import data_parallel_args
 
-    folder = tmp_path_factory.mktemp("data_parallel")
     example = example_entry_point()
     sys.path.insert(0, str(EXAMPLE_TASK))
     try:
@@ -147,9 +194,10 @@ def data_parallel_runs(tiny_language_model, tmp_path_factory) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT",
                                                              "NLP_APPS_DISABLE_PLUGIN_AUTOLOAD")}
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(root), str(EXAMPLE_TASK)]))
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "tests.data_parallel_jobs",
-                           str(job_file)], capture_output=True, text=True, env=env, cwd=root, timeout=600)
-    assert proc.returncode == 0, "\n".join(line for line in proc.stderr.splitlines() if "rank" in line or "Error" in line)[-4000:]
+    proc = launch([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "tests.data_parallel_jobs",
+                   str(job_file)], env=env, cwd=root, timeout=600,
+                  outputs=[run[key] for run in runs.values() for key in ("out", "refused_out")])
+    assert proc.returncode == 0, launch_failure(proc)
     for run in runs.values():
         first = json.loads(Path(f"{job_file}.{run['job']}.rank0.json").read_text(encoding="utf-8"))
         refused = json.loads(Path(f"{job_file}.{run['job'] + 1}.rank0.json").read_text(encoding="utf-8"))
