@@ -21,6 +21,7 @@ from benchmarks.lib.fingerprint import machine_fingerprint
 from benchmarks.lib.results import load_average, shared_data, store_row, utc_stamp
 from tasks.sentiment.adapter import read_dataset
 from tasks.sentiment.pipeline import load
+from tasks.sentiment.stacking import accuracy
 
 NOTES = ("An ensemble averages its members' class probabilities on SST-2 dev (the stacked mix, and the RNN head alone from "
          "the same models); train_minutes sums the members' training time. Members come from `python -m benchmarks.sst2` runs.")
@@ -41,19 +42,20 @@ def main() -> None:
         pipeline.precision = args.precision
         if labels is not None and pipeline.labels != labels:
             raise SystemExit(f"error: {directory}: labels {pipeline.labels} differ from the first member's {labels}")
-        labels = pipeline.labels
-        gold = torch.tensor([labels.index(e.label) for e in dev])
+        if labels is None:
+            labels = pipeline.labels
+            gold = torch.tensor([labels.index(e.label) for e in dev])
         by_path = pipeline.path_logits(texts, rnn_only=not pipeline.model.stacked)
         member = {"model": directory, "train_minutes": round(train_seconds(directory) / 60, 1)}
         for path in ("stacked", "rnn"):
             if path in by_path:
                 probabilities = by_path[path].float().softmax(-1)
                 averaged[path] = averaged.get(path, 0) + probabilities / len(args.members)
-                member[f"dev_accuracy_{path}"] = accuracy(probabilities, gold)
+                member[f"dev_accuracy_{path}"] = round(accuracy(probabilities, gold), 4)
         members.append(member)
         print(json.dumps(member), flush=True)
     row = {"row": args.name, "members": len(members), "train_minutes": round(sum(m["train_minutes"] for m in members), 1),
-           **{f"dev_accuracy_{path}": accuracy(p, gold) for path, p in averaged.items()},
+           **{f"dev_accuracy_{path}": round(accuracy(p, gold), 4) for path, p in averaged.items()},
            **{f"member_mean_{path}": round(sum(m[f"dev_accuracy_{path}"] for m in members) / len(members), 4)
               for path in averaged},
            "member_models": [m["model"] for m in members], "precision": args.precision, "load_average": load_average(),
@@ -64,10 +66,6 @@ def main() -> None:
 def train_seconds(directory: str) -> float:
     metrics = Path(directory) / "metrics.json"
     return json.loads(metrics.read_text()).get("train_seconds", 0.0) if metrics.exists() else 0.0
-
-
-def accuracy(probabilities: torch.Tensor, gold: torch.Tensor) -> float:
-    return round((probabilities.argmax(-1) == gold).float().mean().item(), 4)
 
 
 if __name__ == "__main__":
