@@ -13,7 +13,7 @@ from nlp_apps.cli import cli
 from nlp_apps.commands.pretrain import auto_size_settings
 from nlp_apps.models.backbone import BackboneConfig
 from nlp_apps.models.lm import RNNLanguageModel
-from nlp_apps.training.model_size import AUTO_SETTINGS, TIERS, choose_tier, describe_pick
+from nlp_apps.training.model_size import AUTO_SETTINGS, BUDGET_EPOCHS, TIERS, choose_tier, describe_pick
 from nlp_apps.training.pretraining import PretrainConfig, init_unigram_bias
 from nlp_apps.training.trainer_config import TrainerConfig
 from tests.conftest import write_tiny_corpus
@@ -70,10 +70,13 @@ def test_tiers_grow_and_the_largest_is_the_dataclass_default():
 
 def test_the_one_line_says_what_was_picked_and_why():
     line = describe_pick(TIERS[0], AUTO_SETTINGS, 187_711, 40.0)
+    assert line == ("model: LSTM 1x192, emb 192; batch 16x35, AdamW lr 0.01, dropout 0.1, epochs until the budget (auto, small tier: "
+                    "0.19M training tokens, 40s budget); set --layers/--emb-size/--hidden-size to choose")
+    line = describe_pick(TIERS[0], AUTO_SETTINGS[:-1], 187_711, 40.0)
     assert line == ("model: LSTM 1x192, emb 192; batch 16x35, AdamW lr 0.01, dropout 0.1 (auto, small tier: 0.19M training tokens, "
                     "40s budget); set --layers/--emb-size/--hidden-size to choose")
     line = describe_pick(TIERS[1], AUTO_SETTINGS, 930_000, 2700.0)
-    assert line.startswith("model: LSTM 2x200, emb 200; batch 20x35, SGD lr 20, dropout 0.2 (auto, compact tier: 0.93M training tokens, 45 min")
+    assert line.startswith("model: LSTM 2x200, emb 200; batch 20x35, SGD lr 20, dropout 0.2, epochs until the budget (auto, compact tier: 0.93M")
     line = describe_pick(TIERS[3], ["model", "lr"], 50_000_000, None, cell="gru")
     assert line.startswith("model: GRU 2x768, emb 256; lr 0.003 (auto, default tier: 50M training tokens, no time budget)")
     assert "\n" not in line
@@ -81,6 +84,8 @@ def test_the_one_line_says_what_was_picked_and_why():
 
 def test_any_size_option_or_init_from_turns_the_rule_off():
     assert auto_size_settings({}) == ["model", "batch_size", "bptt", "optimizer", "lr", "dropout"]
+    assert auto_size_settings({"time_budget": 2700.0}) == ["model", "batch_size", "bptt", "optimizer", "lr", "dropout", "epochs"]
+    assert auto_size_settings({"time_budget": 2700.0, "epochs": 3}) == ["model", "batch_size", "bptt", "optimizer", "lr", "dropout"]
     assert auto_size_settings({"lr": 0.005, "bptt": 20}) == ["model", "batch_size", "dropout"]  # given settings win; a rate keeps AdamW
     assert auto_size_settings({"optimizer": "adamw", "hidden_dropout": 0.3}) == ["model", "batch_size", "bptt", "lr"]
     assert auto_size_settings({"weight_decay": 0.01}) == ["model", "batch_size", "bptt", "lr", "dropout"]  # AdamW's decay: no SGD
@@ -113,13 +118,15 @@ def auto_run(tmp_path_factory):
 def test_a_run_without_sizes_prints_and_records_its_pick(auto_run):
     out, output = auto_run
     lines = [line for line in output.splitlines() if PICKED in line]
-    assert len(lines) == 1 and lines[0].startswith("model: LSTM 1x192, emb 192; batch 16x35, AdamW lr 0.01, dropout 0.1 (auto, small tier: ")
+    assert len(lines) == 1 and lines[0].startswith(
+        "model: LSTM 1x192, emb 192; batch 16x35, AdamW lr 0.01, dropout 0.1, epochs until the budget (auto, small tier: ")
     assert "40s budget); set --layers/--emb-size/--hidden-size to choose" in lines[0]
     run = read_json(out / "run_config.json")
     assert (run["backbone"]["num_layers"], run["backbone"]["emb_size"], run["backbone"]["hidden_size"]) == (1, 192, 192)
     assert (run["batch_size"], run["bptt"], run["trainer"]["lr"], run["trainer"]["optimizer"]) == (16, 35, 0.01, "adamw")
     assert run["backbone"]["input_dropout"] == run["backbone"]["hidden_dropout"] == run["backbone"]["output_dropout"] == 0.1
-    assert run["auto_size"] == ["model", "batch_size", "bptt", "optimizer", "lr", "dropout"] and run["size_note"] == lines[0]
+    assert run["auto_size"] == ["model", "batch_size", "bptt", "optimizer", "lr", "dropout", "epochs"] and run["size_note"] == lines[0]
+    assert run["trainer"]["epochs"] == BUDGET_EPOCHS  # the 40-second budget, not an epoch count, ends the run
     assert read_json(out / "manifest.json")["model_size"] == lines[0]
     model = read_json(out / "config.json")["parts"]["backbone"]["backbone"]
     assert (model["num_layers"], model["emb_size"]) == (1, 192)
@@ -137,10 +144,11 @@ def test_resume_rebuilds_the_picked_model_without_picking_again(auto_run, tmp_pa
 
 
 @pytest.mark.parametrize("given, optimizer, lr, note", [
-    ([], "sgd", 20.0, "batch 20x35, SGD lr 20, dropout 0.2 (auto, compact tier:"),
-    (["--optimizer", "sgd"], "sgd", 20.0, "batch 20x35, lr 20, dropout 0.2 (auto, compact tier:"),  # the tier's own optimizer: its rate
-    (["--optimizer", "adamw"], "adamw", TrainerConfig().lr, "batch 20x35, dropout 0.2 (auto, compact tier:"),  # not SGD's rate 20
-    (["--weight-decay", "0.01"], "adamw", TrainerConfig().lr, "batch 20x35, dropout 0.2 (auto, compact tier:"),
+    ([], "sgd", 20.0, "batch 20x35, SGD lr 20, dropout 0.2, epochs until the budget (auto, compact tier:"),
+    (["--optimizer", "sgd"], "sgd", 20.0, "batch 20x35, lr 20, dropout 0.2, epochs until the budget (auto, compact tier:"),
+    (["--optimizer", "adamw"], "adamw", TrainerConfig().lr, "batch 20x35, dropout 0.2, epochs until the budget (auto, compact tier:"),
+    (["--weight-decay", "0.01"], "adamw", TrainerConfig().lr, "batch 20x35, dropout 0.2, epochs until the budget (auto, compact tier:"),
+    (["--epochs", "4"], "sgd", 20.0, "batch 20x35, SGD lr 20, dropout 0.2 (auto, compact tier:"),  # epochs given: not picked
 ])
 def test_the_compact_tier_picks_sgd_only_where_the_user_left_the_optimizer(tiny_corpus, tmp_path, given, optimizer, lr, note):
     train, valid = tiny_corpus
@@ -150,6 +158,7 @@ def test_the_compact_tier_picks_sgd_only_where_the_user_left_the_optimizer(tiny_
     assert "model: LSTM 2x200, emb 200; " + note in result.output
     run = read_json(out / "run_config.json")
     assert (run["trainer"]["optimizer"], run["trainer"]["lr"]) == (optimizer, lr)
+    assert run["trainer"]["epochs"] == (4 if given == ["--epochs", "4"] else BUDGET_EPOCHS)
     assert run["backbone"]["input_dropout"] == run["backbone"]["hidden_dropout"] == run["backbone"]["output_dropout"] == 0.2
     if not given:  # a resumed run rebuilds SGD and the dropouts from run_config.json, without picking again
         resumed = invoke("pretrain", "--resume", out, "--max-steps", 3)

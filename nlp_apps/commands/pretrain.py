@@ -31,7 +31,7 @@ DROPOUT_OPTIONS = tuple(option for option in BACKBONE_OPTIONS if option.endswith
 
 def auto_size_settings(options: dict) -> list[str]:
     """What the run picks from its corpus size and time budget (nlp_apps/training/model_size.py): the model
-    size, and the batch, BPTT, optimizer, peak rate and dropouts left unset, when no size option and no
+    size, and the batch, BPTT, optimizer, peak rate and dropouts left unset (and, with a time budget, no epoch cap), when no size option and no
     --init-from is given (the rate only where the run's optimizer is the tier's: see pick_size)."""
     if options.get("init_from") or any(options.get(o) is not None for o in SIZE_OPTIONS):
         return []
@@ -42,6 +42,8 @@ def auto_size_settings(options: dict) -> list[str]:
         picked.append("lr")
     if all(options.get(o) is None for o in DROPOUT_OPTIONS):
         picked.append("dropout")
+    if options.get("epochs") is None and options.get("time_budget") is not None:
+        picked.append("epochs")
     return picked
 
 
@@ -95,7 +97,8 @@ def pretrain(train_files, valid_files, weights, paragraphs, corpora_file, out_di
     the latest resumable state to OUT/last.
 
     Without --layers, --emb-size, --hidden-size and --init-from, the model is sized to the corpus and
-    the time budget (with the batch, BPTT, optimizer, peak lr and dropouts, where not given): a budget
+    the time budget (with the batch, BPTT, optimizer, peak lr and dropouts, where not given; with
+    --time-budget and no --epochs, the budget alone ends the run): a budget
     under 10 minutes gets a small, fast model (LSTM 1x192), a small corpus (under 1M training tokens)
     or a budget under an hour LSTM 2x200 trained with SGD, a large corpus with a long budget LSTM
     2x768. The run prints what it picked.

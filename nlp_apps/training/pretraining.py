@@ -30,7 +30,7 @@ from nlp_apps.io.checkpoint import load_language_model, load_model_tokenizer, re
 from nlp_apps.models.backbone import BackboneConfig, concat_state_rows, count_parameters, detach_state, map_state
 from nlp_apps.models.lm import RNNLanguageModel, score_tokens
 from nlp_apps.training import distributed
-from nlp_apps.training.model_size import AUTO_SETTINGS, choose_tier, describe_pick
+from nlp_apps.training.model_size import AUTO_SETTINGS, BUDGET_EPOCHS, choose_tier, describe_pick
 from nlp_apps.training.runs import RUN_CONFIG_FILE, check_batch_shares, new_run, read_run_config, write_run_config
 from nlp_apps.training.trainer import (
     StepOutput,
@@ -398,6 +398,10 @@ def pick_size(run: PretrainConfig, train_tokens: int, log=print) -> None:
     if "dropout" in run.auto_size:
         run.backbone = dataclasses.replace(run.backbone, input_dropout=tier.dropout, hidden_dropout=tier.dropout,
                                            output_dropout=tier.dropout)
+    if "epochs" in run.auto_size and run.trainer.time_budget:
+        run.trainer = dataclasses.replace(run.trainer, epochs=BUDGET_EPOCHS)
+    else:
+        picked = [s for s in picked if s != "epochs"]
     run.size_note = describe_pick(tier, picked, train_tokens, run.trainer.time_budget, run.backbone.cell)
     log(run.size_note)
     check_batch_shares(run.batch_size, unit="row")
