@@ -3,7 +3,8 @@
 # path alone, from the same model) against TF-IDF + LR and NBSVM, three seeds per budget. Runs go in pairs AT ONCE
 # (benchmarks/lib/pairs.sh: one process per core, one torch thread each), so both halves see the same machine.
 #
-#   bash benchmarks/sentiment_v3.sh [sst2] [sst2_long] [sst2_recipe] [imdb_chunks] [imdb] [baselines]    (default: all four)
+#   bash benchmarks/sentiment_v3.sh [sst2] [sst2_long] [sst2_recipe] [sst2_ensemble] [imdb_chunks] [imdb] [baselines]
+#   (default: sst2 imdb_chunks imdb baselines)
 #
 # sst2       budgets 2, 5, 6, 10 and 30 minutes x seeds 0, 1, 2: each pair is SST-2 full (left) beside SST-2 on 8,000
 #            training sentences (right), same budget and seed (15 pairs, about 3 h; 6 minutes for the seed-range target)
@@ -13,6 +14,8 @@
 # sst2_recipe  the 30-minute budget with the schedule ended after EPOCHS (default 3; the 10-minute runs, 2.6-2.8 epochs,
 #            scored higher than the 30-minute ones, 8 epochs) and the long held-out slice, seeds 0, 1, 2: each pair is
 #            that recipe (left) beside the same with the weights averaged (`--average-decay 0.999`, right); about 40 min
+# sst2_ensemble  `--ensemble 3` (three members of 10 minutes, probabilities averaged) at 30 minutes, the disjoint held-out slice:
+#            seeds 0 and 1 as a pair, then seed 2 beside the same on 8,000 training sentences (seed 0); about 1 h 5 min
 # imdb_chunks  IMDB, 60 minutes, seed 0: gradients through the last 4 chunks of 128 tokens (the default) beside the last 2
 #            (2.2x the training reviews/s in a one-thread probe); the better on the validation slice is GRAD_CHUNKS (about 1.5 h)
 # imdb       60 minutes, seeds 1 and 2 as a pair with GRAD_CHUNKS (seed 0 is imdb_chunks' row of that choice; about 1.5 h)
@@ -57,6 +60,12 @@ for group in "${groups[@]}"; do
           "$PYTHON" -m benchmarks.sst2 --only no_lm_stacked --heldout long --epochs "$EPOCHS" --seed $seed --out runs/bench-sst2-recipe \
           -- "$PYTHON" -m benchmarks.sst2 --only no_lm_stacked --heldout long --epochs "$EPOCHS" --average-decay 0.999 --seed $seed --out runs/bench-sst2-recipe-avg
       done ;;
+    sst2_ensemble)
+      ENSEMBLE=("$PYTHON" -m benchmarks.sst2 --only no_lm_stacked --ensemble 3)
+      pair sst2-ensemble3-seeds01 seed0 seed1 "${ENSEMBLE[@]}" --seed 0 --out runs/bench-sst2-ensemble \
+        -- "${ENSEMBLE[@]}" --seed 1 --out runs/bench-sst2-ensemble
+      pair sst2-ensemble3-seed2-8k seed2 8k "${ENSEMBLE[@]}" --seed 2 --out runs/bench-sst2-ensemble \
+        -- "${ENSEMBLE[@]}" --seed 0 --subset 8000 --out runs/bench-sst2-ensemble-8k ;;
     imdb_chunks)
       pair imdb-chunks60 grad4 grad2 \
         "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 60 --seed 0 --out runs/bench-imdb-grad4 \
@@ -69,6 +78,6 @@ for group in "${groups[@]}"; do
       "$PYTHON" -m benchmarks.sst2 --baselines-only
       "$PYTHON" -m benchmarks.sst2 --baselines-only --subset 8000
       for seed in 0 1 2; do "$PYTHON" -m benchmarks.imdb --only tfidf --seed $seed; done ;;
-    *) echo "unknown group $group (sst2, sst2_long, sst2_recipe, imdb_chunks, imdb, baselines)" >&2; exit 2 ;;
+    *) echo "unknown group $group (sst2, sst2_long, sst2_recipe, sst2_ensemble, imdb_chunks, imdb, baselines)" >&2; exit 2 ;;
   esac
 done

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import random
 import re
@@ -31,6 +32,7 @@ from benchmarks.lib.tfidf import tfidf_logistic_regression
 from nlp_apps.training.trainer import TrainerConfig
 from tasks.sentiment.adapter import read_dataset
 from tasks.sentiment.defaults import HEAD_DEFAULTS, RECIPE_DEFAULTS, TRAINER_DEFAULTS
+from tasks.sentiment.ensemble import train_ensemble
 from tasks.sentiment.head_config import HeadConfig
 from tasks.sentiment.metric import classification_metrics
 from tasks.sentiment.pipeline import load
@@ -91,6 +93,8 @@ def main() -> None:
                         help="end the schedule after this many epochs if the budget has not ended it (marked in the row's name)")
     parser.add_argument("--average-decay", type=float,
                         help="choose and keep a moving average of the weights (the Trainer's --average-decay; marked in the row's name)")
+    parser.add_argument("--ensemble", type=int, default=1,
+                        help="train this many members in the budget (`sentiment train --ensemble N`; marked in the row's name)")
     parser.add_argument("--backbone", default="default",
                         help="the backbone rows start from: a shipped name (gutenberg-v1, the earlier default) or a path")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
@@ -153,6 +157,8 @@ def main() -> None:
             name, key = f"{name} (at most {args.epochs} epochs)", f"{key}_epochs{args.epochs}"
         if args.average_decay and changes is not None:
             name, key = f"{name} (weights averaged, decay {args.average_decay:g})", f"{key}_average{args.average_decay:g}"
+        if args.ensemble > 1 and changes is not None:
+            name, key = f"{name} (ensemble of {args.ensemble})", f"{key}_ensemble{args.ensemble}"
         base = {**RECIPE_DEFAULTS, **(changes or {})}
         for setting, value in overrides.items() if changes is not None else ():
             if value != base.get(setting, getattr(RecipeConfig, setting, None)):
@@ -170,8 +176,9 @@ def main() -> None:
                                    "time_budget": args.minutes * 60, "eval_every": 500, "progress": False, "seed": args.seed,
                                    "precision": args.precision, "warmup_steps": args.warmup_steps})
         shutil.rmtree(out, ignore_errors=True)
-        result = train_classifier(train, heldout, out, backbone=args.backbone, recipe=recipe, trainer=trainer, head=head,
-                                  data_files=[str(sst2 / "train.tsv")])
+        train_model = train_classifier if args.ensemble == 1 else functools.partial(train_ensemble, members=args.ensemble)
+        result = train_model(train, heldout, out, backbone=args.backbone, recipe=recipe, trainer=trainer, head=head,
+                             data_files=[str(sst2 / "train.tsv")])
         pipeline = load(out)
         pipeline.precision = args.precision
         start = time.perf_counter()
@@ -180,15 +187,37 @@ def main() -> None:
         scores = classification_metrics([e.label for e in dev], predictions, pipeline.labels)
         metrics = json.loads((out / "metrics.json").read_text())
         stacked = stacking_figures(metrics, by_path, [e.label for e in dev], "dev")
+        if args.ensemble > 1:
+            stacked["members"] = member_figures(pipeline, metrics, dev)
+            stacked["heldout_accuracy"] = metrics["best"]["accuracy"]  # the ensemble's, on the held-out slice
+            metrics = {**metrics, **training_totals(out, metrics)}
         measured[name] = {"variant": name, "budget_minutes": args.minutes, "dev_accuracy": scores["accuracy"],
                           "dev_macro_f1": scores["macro_f1"], "train_examples_per_s": metrics["ex_per_s"],
-                          "predict_examples_per_s": predict_rate, "epochs_seen": round(metrics["ex_trained"] / len(train), 2),
+                          "predict_examples_per_s": predict_rate, "epochs_seen": round(metrics["ex_trained"] / args.ensemble / len(train), 2),
                           "lr": lr, "lr_decay": recipe.lr_decay, "seed": args.seed, "status": result.status, "threads": threads,
                           "precision": metrics.get("precision", "fp32"),
                           "checkpoint_chosen_on": chosen_on, "train_sentences": len(train), **split,
                           "backbone": backbone_name(args.backbone) if recipe.pretrained else "random init", **stacked}
     # A stored variant's row is replaced in place; rows are grouped by VARIANTS, in stored order within a group.
     store_row("sst2", list(measured.values()), order=variant_rank, notes=NOTES, key=lambda row: row["variant"])
+
+
+def member_figures(pipeline, metrics: dict, dev) -> list[dict]:
+    """An ensemble row's members, each scored alone on dev (the mix and, for a stacked head, the RNN head alone)."""
+    gold, texts, members = [e.label for e in dev], [e.text for e in dev], []
+    for member, record in zip(pipeline.members, metrics["members"]):
+        predictions, by_path = predict_labels(member, texts)
+        members.append({"dir": record["dir"], "status": record["status"], "steps": record["steps"],
+                        "dev_accuracy": sum(p == g for p, g in zip(predictions, gold)) / len(gold),
+                        **{f"dev_accuracy_{path}": sum(p == g for p, g in zip(labels, gold)) / len(gold) for path, labels in by_path.items()}})
+    return members
+
+
+def training_totals(out: Path, metrics: dict) -> dict:
+    """An ensemble's training examples and examples/s, over its members' records."""
+    records = [json.loads((out / m["dir"] / "metrics.json").read_text()) for m in metrics["members"]]
+    trained, seconds = sum(r["ex_trained"] for r in records), sum(r["train_seconds"] for r in records)
+    return {"ex_trained": trained, "ex_per_s": trained / seconds if seconds else 0.0, "precision": records[0].get("precision", "fp32")}
 
 
 def baseline(variant: str, train, heldout, dev) -> dict:
@@ -227,7 +256,7 @@ def base_variant(name: str) -> str:
     """The variant's name without the ' (seed N)', ' (N threads)', ' (earlier backbone)' ... that mark extra rows."""
     marks = (r" \(seed \d+\)", r" \(\d+ threads\)", r" \(earlier backbone\)", r" \(after the Core v2 move\)", r" \([\d.]+ min\)",
              r" \(\d+ train sentences\)", r" \([\w.-]+ backbone\)", r" \(checkpoint chosen on dev\)", r" \([a-z_]+=[\d.e-]+\)",
-             r" \(\d{4}-\d\d-\d\d\)", r" \((fp32|bf16)\)", r" \((random|long) held-out\)")
+             r" \(\d{4}-\d\d-\d\d\)", r" \((fp32|bf16)\)", r" \((random|long) held-out\)", r" \(ensemble of \d+\)")
     return re.sub("(" + "|".join(marks) + ")+$", "", name)
 
 

@@ -45,7 +45,7 @@ def main() -> None:
         if labels is None:
             labels = pipeline.labels
             gold = torch.tensor([labels.index(e.label) for e in dev])
-        by_path = pipeline.path_logits(texts, rnn_only=not pipeline.model.stacked)
+        by_path = pipeline.path_logits(texts, rnn_only=not pipeline.stacked)
         member = {"model": directory, "train_minutes": round(train_seconds(directory) / 60, 1)}
         for path in ("stacked", "rnn"):
             if path in by_path:

@@ -235,12 +235,12 @@ def report_run(result, out_dir, command: str, best: str | None, as_json: bool = 
 
 
 def resumable_state(out_dir) -> Path:
-    """OUT/last, or the last/ of a task's language-model stage when the run stopped in that stage."""
-    from nlp_apps.training.finetune import LM_DIR
-
+    """OUT/last, or else the last/ written most recently below OUT (a task's language-model stage, an ensemble's member)."""
     out_dir = Path(out_dir)
-    lm_stage = out_dir / LM_DIR / "last"
-    return lm_stage if lm_stage.is_dir() and not (out_dir / "last").is_dir() else out_dir / "last"
+    if (out_dir / "last").is_dir():
+        return out_dir / "last"
+    below = [path for path in out_dir.rglob("last") if path.is_dir()]
+    return max(below, key=lambda path: path.stat().st_mtime) if below else out_dir / "last"
 
 
 # The shared fine-tuning recipe's options (nlp_apps.training.recipe_config.RecipeConfig): flag, type, help.

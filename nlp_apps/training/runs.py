@@ -52,7 +52,7 @@ def refuse_earlier_run(out_dir: str | os.PathLike, overwrite: bool) -> None:
 @contextlib.contextmanager
 def new_run(out_dir: str | os.PathLike, *, overwrite: bool, run_config: dict | None = None) -> Iterator[Path]:
     """Prepare `out_dir` for a new run (process 0), write its run_config.json, and remove the directory
-    again if the run fails before anything resumable (last/) was written."""
+    again if the run fails before anything resumable was written (see holds_progress)."""
     out_dir = Path(out_dir)
     if distributed.is_main():
         prepare_run_dir(out_dir, overwrite)
@@ -62,9 +62,15 @@ def new_run(out_dir: str | os.PathLike, *, overwrite: bool, run_config: dict | N
     try:
         yield out_dir
     except BaseException:
-        if distributed.is_main() and not (out_dir / "last").exists():
+        if distributed.is_main() and not holds_progress(out_dir):
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
+
+
+def holds_progress(out_dir: Path) -> bool:
+    """Whether a run directory holds something to resume or keep: a last/ anywhere below it (the run's, a task's LM
+    stage's, an ensemble member's) or a finished part's metrics.json (an ensemble member that dropped its last/)."""
+    return any(path.is_dir() for path in out_dir.rglob("last")) or any(out_dir.glob("*/metrics.json"))
 
 
 def read_run_config(out_dir: str | os.PathLike) -> dict:

@@ -48,6 +48,9 @@ TRAIN_OPTIONS = [
                  help="How the n-gram path joins the RNN head. joint: trained together, logits added. stacked: the RNN head trains "
                       "alone, then the n-gram path is fitted as NBSVM on --train and the two are mixed by weights fitted on --valid "
                       f"(kept where it is at least as accurate there as each path alone, else the better path).  [default: {HEAD_DEFAULTS['ngram_combine']}]"),
+    click.option("--ensemble", type=click.IntRange(min=1), default=1, show_default=True,
+                 help="Train this many models one after another, each with its share of --time-budget (member K: seed N*SEED+K), "
+                      "into OUT/member-K; the model averages their class probabilities."),
     data_options,
 ]
 
@@ -72,7 +75,8 @@ TRAINING = TaskTraining(
     options=TRAIN_OPTIONS, configure=lazy("tasks.sentiment.training:configure"), fit=lazy("tasks.sentiment.training:fit"),
     summary=summary, trainer_defaults=TRAINER_DEFAULTS, required=("--train", "--valid"),
     help="Fine-tune a classifier on labelled texts (any number of labels).",
-    examples=("nlp-apps sentiment train --train train.tsv --valid dev.tsv --out runs/clf --time-budget 30m",),
+    examples=("nlp-apps sentiment train --train train.tsv --valid dev.tsv --out runs/clf --time-budget 30m",
+              "nlp-apps sentiment train --train train.tsv --valid dev.tsv --out runs/clf3 --time-budget 30m --ensemble 3"),
     demo=DEMO,
 )
 

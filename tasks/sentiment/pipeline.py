@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from nlp_apps.data.inputs import text_list
-from nlp_apps.io.checkpoint import load_model_tokenizer, load_task_model, save_model
+from nlp_apps.io.checkpoint import load_model_tokenizer, load_task_model, read_model_config, save_model
 from nlp_apps.precision import inference
 from tasks.sentiment.head import SentimentClassifier, ngram_bags, ngram_batch, text_logits
 from tasks.sentiment.head_config import HeadConfig
@@ -19,6 +19,11 @@ class SentimentPipeline:
     def __init__(self, model: SentimentClassifier, tokenizer, path: Path | None = None):
         self.model, self.tokenizer, self.path = model.eval(), tokenizer, path
         self.labels = model.config.labels
+
+    @property
+    def stacked(self) -> bool:
+        """Whether the head has a stacked n-gram path (`path_logits` gives each path)."""
+        return self.model.stacked
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         return [ids or [0] for ids in self.tokenizer.encode_batch(list(texts))]
@@ -50,11 +55,12 @@ class SentimentPipeline:
         """[{"label": ..., "probabilities": {label: p, ...}}, ...] for each text (a string, or a list of strings;
         anything else is a TypeError)."""
         texts, _ = text_list(texts)
-        probs = self.probabilities(texts, batch_size)
-        return [
-            {"label": self.labels[int(row.argmax())], "probabilities": {l: float(p) for l, p in zip(self.labels, row)}}
-            for row in probs
-        ]
+        return label_predictions(self.labels, self.probabilities(texts, batch_size))
+
+
+def label_predictions(labels: Sequence[str], probabilities: torch.Tensor) -> list[dict]:
+    """[{"label": the most probable, "probabilities": {label: p, ...}}, ...] for each row of (N, C) `probabilities`."""
+    return [{"label": labels[int(row.argmax())], "probabilities": {l: float(p) for l, p in zip(labels, row)}} for row in probabilities]
 
 
 def save_classifier(model: SentimentClassifier, tokenizer, directory: str | os.PathLike) -> None:
@@ -63,6 +69,12 @@ def save_classifier(model: SentimentClassifier, tokenizer, directory: str | os.P
                task="sentiment", head=model.config.to_dict())
 
 
-def load(path: str | os.PathLike, device: str = "cpu") -> SentimentPipeline:
+def load(path: str | os.PathLike, device: str = "cpu"):
+    """A SentimentPipeline, or for an ensemble's directory (`sentiment train --ensemble N`) an EnsemblePipeline."""
+    config = read_model_config(path)
+    if config.get("model_type") == "ensemble" and config.get("task") == "sentiment":
+        from tasks.sentiment.ensemble import load_ensemble
+
+        return load_ensemble(Path(path), config.get("head") or {}, device)
     model = load_task_model(path, "sentiment", "a sentiment classifier", HeadConfig, SentimentClassifier, device)
     return SentimentPipeline(model, load_model_tokenizer(path), Path(path))

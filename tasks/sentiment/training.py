@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from collections.abc import Sequence
@@ -148,6 +149,8 @@ def train_classifier(train: Sequence[Example], valid: Sequence[Example], out_dir
                 run.log("interrupted while stacking the n-gram path")
                 result = dataclasses.replace(result, status="interrupted")
         distributed.barrier()
+        if distributed.broadcast_object(result.status) == "interrupted":  # every process stops where process 0 did
+            result = dataclasses.replace(result, status="interrupted")
     return result
 
 
@@ -191,13 +194,18 @@ def configure(values: dict, log) -> Prepared:
         raise ValueError("--ngram-combine needs the n-gram path (--ngram-features)")
     run = {"data": {"train": str(values["train_file"]), "valid": str(values["valid_file"]), "options": data_options},
            "backbone": values["backbone"], "recipe": recipe.to_dict(),
-           "head": HeadConfig(dropout=recipe.backbone_dropout, **head).to_dict()}
+           "head": HeadConfig(dropout=recipe.backbone_dropout, **head).to_dict(), "ensemble": values.get("ensemble") or 1}
     return Prepared(run, (train, valid))
 
 
 def fit(run: dict, out_dir: Path, *, data, resume: bool, log) -> TrainResult:
     files = run["data"]
     train, valid = data or (read(files["train"], **files["options"]), read(files["valid"], **files["options"]))
-    return train_classifier(train, valid, out_dir, backbone=run["backbone"], recipe=RecipeConfig.from_dict(run["recipe"], f"{out_dir}/run_config.json"),
-                            head=HeadConfig.from_dict(run["head"]), trainer=TrainerConfig.from_dict(run["trainer"]), device=run["device"],
-                            data_files=[files["train"], files["valid"]], resume=resume, log=log)
+    train_model = train_classifier
+    if run.get("ensemble", 1) > 1:
+        from tasks.sentiment.ensemble import train_ensemble
+
+        train_model = functools.partial(train_ensemble, members=run["ensemble"])
+    return train_model(train, valid, out_dir, backbone=run["backbone"], recipe=RecipeConfig.from_dict(run["recipe"], f"{out_dir}/run_config.json"),
+                       head=HeadConfig.from_dict(run["head"]), trainer=TrainerConfig.from_dict(run["trainer"]), device=run["device"],
+                       data_files=[files["train"], files["valid"]], resume=resume, log=log)
