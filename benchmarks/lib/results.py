@@ -140,6 +140,8 @@ def refresh_tables(write: bool = True) -> bool:
 def _cell(value, column: str = "") -> str:
     if column == "machine" and isinstance(value, dict):
         return machine_cell(value)
+    if column == "members" and isinstance(value, list):  # an ensemble's members: each one's dev accuracy alone
+        return " / ".join(_cell(m.get("dev_accuracy")) if isinstance(m, dict) else str(m) for m in value)
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
     return str(value)
