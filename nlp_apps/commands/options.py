@@ -235,12 +235,10 @@ def report_run(result, out_dir, command: str, best: str | None, as_json: bool = 
 
 
 def resumable_state(out_dir) -> Path:
-    """OUT/last, or else the last/ written most recently below OUT (a task's language-model stage, an ensemble's member)."""
-    out_dir = Path(out_dir)
-    if (out_dir / "last").is_dir():
-        return out_dir / "last"
-    below = [path for path in out_dir.rglob("last") if path.is_dir()]
-    return max(below, key=lambda path: path.stat().st_mtime) if below else out_dir / "last"
+    """Where the run's resumable state is (runs.latest_state), OUT/last where it has none yet."""
+    from nlp_apps.training.runs import latest_state
+
+    return latest_state(out_dir) or Path(out_dir) / "last"
 
 
 # The shared fine-tuning recipe's options (nlp_apps.training.recipe_config.RecipeConfig): flag, type, help.

@@ -31,8 +31,9 @@ DROPOUT_OPTIONS = tuple(option for option in BACKBONE_OPTIONS if option.endswith
 
 def auto_size_settings(options: dict) -> list[str]:
     """What the run picks from its corpus size and time budget (nlp_apps/training/model_size.py): the model
-    size, and the batch, BPTT, optimizer, peak rate and dropouts left unset (and, with a time budget, no epoch cap), when no size option and no
-    --init-from is given (the rate only where the run's optimizer is the tier's: see pick_size)."""
+    size, and the batch, BPTT, optimizer, peak rate and dropouts left unset (and, with a time budget, no epoch
+    cap), when no size option and no --init-from is given (the rate only where the run's optimizer is the
+    tier's: see pick_size)."""
     if options.get("init_from") or any(options.get(o) is not None for o in SIZE_OPTIONS):
         return []
     picked = ["model", *(o for o in AUTO_RUN_OPTIONS if options.get(o) is None)]

@@ -52,11 +52,11 @@ dropouts unless a dropout option is given; and with a time budget, the epochs un
 has no epoch cap, so the budget ends it and the learning-rate schedule spans the whole budget (on PTB, with the
 dataclass cap of 10 epochs, a 45-minute compact-tier run stopped after 18 minutes at test perplexity 93.8, behind
 the plain PyTorch example's 89.9 in 45 minutes; without the cap it trained 23 epochs and reached 87.1, ahead;
-docs/benchmarks.md#ptb). Early stopping (--patience) still ends
-a run whose validation stops improving. Any size option (or --init-from) turns the rule off; the run then gets the dataclass defaults
-(BackboneConfig, PretrainConfig, TrainerConfig), the default tier. The Python API
-(`PretrainConfig`) picks only when asked (`auto_size`). The pick is recorded in run_config.json (the
-settings themselves, `auto_size` and the logged line, `size_note`), so --resume rebuilds the same model.
+docs/benchmarks.md#ptb). Early stopping (--patience) still ends a run whose validation stops improving. Any size
+option (or --init-from) turns the rule off; the run then gets the dataclass defaults (BackboneConfig,
+PretrainConfig, TrainerConfig), the default tier. The Python API (`PretrainConfig`) picks only when asked
+(`auto_size`). The pick is recorded in run_config.json (the settings themselves, `auto_size` and the logged
+line, `size_note`), so --resume rebuilds the same model.
 """
 
 from __future__ import annotations

@@ -383,7 +383,8 @@ def build_pretraining(run: PretrainConfig, out_dir: Path, *, resume: bool, log=p
 def pick_size(run: PretrainConfig, train_tokens: int, log=print) -> None:
     """Set the settings `run.auto_size` names from the tier for its corpus and budget (see model_size), say so in one line."""
     tier = choose_tier(train_tokens, run.trainer.time_budget)
-    picked = [s for s in run.auto_size if s != "lr" or ("optimizer" in run.auto_size or run.trainer.optimizer == tier.optimizer)]
+    picked = [s for s in run.auto_size if (s != "lr" or "optimizer" in run.auto_size or run.trainer.optimizer == tier.optimizer)
+              and (s != "epochs" or run.trainer.time_budget)]  # the rate only for the tier's optimizer; epochs only with a budget
     if "model" in run.auto_size:
         run.backbone = dataclasses.replace(run.backbone, num_layers=tier.num_layers, emb_size=tier.emb_size,
                                            hidden_size=tier.hidden_size)
@@ -398,10 +399,8 @@ def pick_size(run: PretrainConfig, train_tokens: int, log=print) -> None:
     if "dropout" in run.auto_size:
         run.backbone = dataclasses.replace(run.backbone, input_dropout=tier.dropout, hidden_dropout=tier.dropout,
                                            output_dropout=tier.dropout)
-    if "epochs" in run.auto_size and run.trainer.time_budget:
+    if "epochs" in picked:
         run.trainer = dataclasses.replace(run.trainer, epochs=BUDGET_EPOCHS)
-    else:
-        picked = [s for s in picked if s != "epochs"]
     run.size_note = describe_pick(tier, picked, train_tokens, run.trainer.time_budget, run.backbone.cell)
     log(run.size_note)
     check_batch_shares(run.batch_size, unit="row")

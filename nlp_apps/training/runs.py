@@ -68,9 +68,19 @@ def new_run(out_dir: str | os.PathLike, *, overwrite: bool, run_config: dict | N
 
 
 def holds_progress(out_dir: Path) -> bool:
-    """Whether a run directory holds something to resume or keep: a last/ anywhere below it (the run's, a task's LM
-    stage's, an ensemble member's) or a finished part's metrics.json (an ensemble member that dropped its last/)."""
-    return any(path.is_dir() for path in out_dir.rglob("last")) or any(out_dir.glob("*/metrics.json"))
+    """Whether a run directory holds something to resume or keep: a last/ anywhere in it (see latest_state) or a
+    finished part's metrics.json (an ensemble member that dropped its last/)."""
+    return latest_state(out_dir) is not None or any(out_dir.glob("*/metrics.json"))
+
+
+def latest_state(out_dir: str | os.PathLike) -> Path | None:
+    """The run's resumable state: OUT/last, or else the last/ written most recently below OUT (a task's language-model
+    stage, an ensemble's member); None when there is none."""
+    out_dir = Path(out_dir)
+    if (out_dir / "last").is_dir():
+        return out_dir / "last"
+    below = [path for path in out_dir.rglob("last") if path.is_dir()]
+    return max(below, key=lambda path: path.stat().st_mtime) if below else None
 
 
 def read_run_config(out_dir: str | os.PathLike) -> dict:
