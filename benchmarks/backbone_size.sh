@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Backbone v3, item 2: which shape to ship, by what users get. Two bidirectional shapes pretrained from scratch for the
 # same minutes on the same corpora and recipe as the default backbone, then fine-tuned from each: SST-2 for 10 minutes
-# (the stacked head, whose row also gives the RNN head alone) and SQuAD for 20. Each step runs as a pair AT ONCE
-# (benchmarks/lib/pairs.sh: one process per core, one torch thread each), so both shapes see the same machine.
+# (the stacked head, whose row also gives the RNN head alone) and SQuAD for 20; last, the linear probe of each. Each
+# step runs as a pair AT ONCE (benchmarks/lib/pairs.sh: one process per core, one torch thread each), so both shapes see
+# the same machine.
 #
 #   bash benchmarks/backbone_size.sh            # MINUTES=60 of pretraining each; about 1 h 40 min in all
 #
@@ -55,6 +56,8 @@ pair size-sst2 2x512 2x768 \
 pair size-squad 2x512 2x768 \
   "$PYTHON" -m benchmarks.squad --checkpoints 20 --no-v2 --backbone "$SIZE_RUNS/size-2x512" --out runs/bench-squad-size512 \
   -- "$PYTHON" -m benchmarks.squad --checkpoints 20 --no-v2 --backbone "$SIZE_RUNS/size-2x768" --out runs/bench-squad-size768
+# The frozen-feature linear probe of each (Backbone v3, item 3), one after the other, beside TF-IDF on the same phrases.
+"$PYTHON" -m benchmarks.probe --model "$SIZE_RUNS/size-2x512" --model "$SIZE_RUNS/size-2x768"
 for shape in 512 768; do
   "$PYTHON" -c "import json,sys; m=json.load(open(sys.argv[1])); print(sys.argv[2], m['steps'], 'steps', {k: v for k, v in m['best'].items() if k.endswith('_ppl')})" \
     "$SIZE_RUNS/size-2x$shape/metrics.json" "2x$shape"
