@@ -3,7 +3,7 @@
 # path alone, from the same model) against TF-IDF + LR and NBSVM, three seeds per budget. Runs go in pairs AT ONCE
 # (benchmarks/lib/pairs.sh: one process per core, one torch thread each), so both halves see the same machine.
 #
-#   bash benchmarks/sentiment_v3.sh [sst2] [sst2_long] [sst2_recipe] [sst2_ensemble] [sst2_ensemble6] [imdb_chunks] [imdb] [baselines]
+#   bash benchmarks/sentiment_v3.sh [sst2] [sst2_long] [sst2_recipe] [sst2_ensemble] [sst2_ensemble6] [sst2_average6] [imdb_chunks] [imdb] [baselines]
 #   (default: sst2 imdb_chunks imdb baselines)
 #
 # sst2       budgets 2, 5, 6, 10 and 30 minutes x seeds 0, 1, 2: each pair is SST-2 full (left) beside SST-2 on 8,000
@@ -18,6 +18,7 @@
 #            seeds 0 and 1 as a pair, then seed 2 beside the same on 8,000 training sentences (seed 0); about 1 h 5 min
 # sst2_ensemble6  the 6-minute seed range with `--ensemble 2` (two members of 3 minutes): seeds 0 and 1 as a pair, then
 #            seed 2 beside the same on 8,000 training sentences (seed 0); about 16 min
+# sst2_average6  the 6-minute seed range with the weights averaged (`--average-decay 0.999`), the same pairs; about 16 min
 # imdb_chunks  IMDB, 60 minutes, seed 0: gradients through the last 4 chunks of 128 tokens (the default) beside the last 2
 #            (2.2x the training reviews/s in a one-thread probe); the better on the validation slice is GRAD_CHUNKS (about 1.5 h)
 # imdb       60 minutes, seeds 1 and 2 as a pair with GRAD_CHUNKS (seed 0 is imdb_chunks' row of that choice; about 1.5 h)
@@ -74,6 +75,12 @@ for group in "${groups[@]}"; do
         -- "${ENSEMBLE[@]}" --seed 1 --out runs/bench-sst2-ensemble6
       pair sst2-ensemble2-6min-seed2-8k seed2 8k "${ENSEMBLE[@]}" --seed 2 --out runs/bench-sst2-ensemble6 \
         -- "${ENSEMBLE[@]}" --seed 0 --subset 8000 --out runs/bench-sst2-ensemble6-8k ;;
+    sst2_average6)
+      AVERAGED=("$PYTHON" -m benchmarks.sst2 --only no_lm_stacked --average-decay 0.999 --minutes 6)
+      pair sst2-average-6min-seeds01 seed0 seed1 "${AVERAGED[@]}" --seed 0 --out runs/bench-sst2-average6 \
+        -- "${AVERAGED[@]}" --seed 1 --out runs/bench-sst2-average6
+      pair sst2-average-6min-seed2-8k seed2 8k "${AVERAGED[@]}" --seed 2 --out runs/bench-sst2-average6 \
+        -- "${AVERAGED[@]}" --seed 0 --subset 8000 --out runs/bench-sst2-average6-8k ;;
     imdb_chunks)
       pair imdb-chunks60 grad4 grad2 \
         "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 60 --seed 0 --out runs/bench-imdb-grad4 \
