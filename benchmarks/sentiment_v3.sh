@@ -37,6 +37,15 @@ EPOCHS=${EPOCHS:-3}  # the sst2_recipe group's cap
 
 source benchmarks/lib/pairs.sh
 
+# Three seeds of one SST-2 recipe (the stacked head with OPTIONS) and its 8k row in two pairs: seeds 0 and 1, then seed
+# 2 beside seed 0 on 8,000 training sentences.   three_seeds_and_8k NAME OUT OPTIONS...
+three_seeds_and_8k() {
+  local name=$1 out=$2; shift 2
+  local run=("$PYTHON" -m benchmarks.sst2 --only no_lm_stacked "$@")
+  pair "$name-seeds01" seed0 seed1 "${run[@]}" --seed 0 --out "$out" -- "${run[@]}" --seed 1 --out "$out"
+  pair "$name-seed2-8k" seed2 8k "${run[@]}" --seed 2 --out "$out" -- "${run[@]}" --seed 0 --subset 8000 --out "$out-8k"
+}
+
 for group in "${groups[@]}"; do
   case $group in
     sst2)
@@ -64,23 +73,11 @@ for group in "${groups[@]}"; do
           -- "$PYTHON" -m benchmarks.sst2 --only no_lm_stacked --heldout long --epochs "$EPOCHS" --average-decay 0.999 --seed $seed --out runs/bench-sst2-recipe-avg
       done ;;
     sst2_ensemble)
-      ENSEMBLE=("$PYTHON" -m benchmarks.sst2 --only no_lm_stacked --ensemble 3)
-      pair sst2-ensemble3-seeds01 seed0 seed1 "${ENSEMBLE[@]}" --seed 0 --out runs/bench-sst2-ensemble \
-        -- "${ENSEMBLE[@]}" --seed 1 --out runs/bench-sst2-ensemble
-      pair sst2-ensemble3-seed2-8k seed2 8k "${ENSEMBLE[@]}" --seed 2 --out runs/bench-sst2-ensemble \
-        -- "${ENSEMBLE[@]}" --seed 0 --subset 8000 --out runs/bench-sst2-ensemble-8k ;;
+      three_seeds_and_8k sst2-ensemble3 runs/bench-sst2-ensemble --ensemble 3 ;;
     sst2_ensemble6)
-      ENSEMBLE=("$PYTHON" -m benchmarks.sst2 --only no_lm_stacked --ensemble 2 --minutes 6)
-      pair sst2-ensemble2-6min-seeds01 seed0 seed1 "${ENSEMBLE[@]}" --seed 0 --out runs/bench-sst2-ensemble6 \
-        -- "${ENSEMBLE[@]}" --seed 1 --out runs/bench-sst2-ensemble6
-      pair sst2-ensemble2-6min-seed2-8k seed2 8k "${ENSEMBLE[@]}" --seed 2 --out runs/bench-sst2-ensemble6 \
-        -- "${ENSEMBLE[@]}" --seed 0 --subset 8000 --out runs/bench-sst2-ensemble6-8k ;;
+      three_seeds_and_8k sst2-ensemble2-6min runs/bench-sst2-ensemble6 --ensemble 2 --minutes 6 ;;
     sst2_average6)
-      AVERAGED=("$PYTHON" -m benchmarks.sst2 --only no_lm_stacked --average-decay 0.999 --minutes 6)
-      pair sst2-average-6min-seeds01 seed0 seed1 "${AVERAGED[@]}" --seed 0 --out runs/bench-sst2-average6 \
-        -- "${AVERAGED[@]}" --seed 1 --out runs/bench-sst2-average6
-      pair sst2-average-6min-seed2-8k seed2 8k "${AVERAGED[@]}" --seed 2 --out runs/bench-sst2-average6 \
-        -- "${AVERAGED[@]}" --seed 0 --subset 8000 --out runs/bench-sst2-average6-8k ;;
+      three_seeds_and_8k sst2-average-6min runs/bench-sst2-average6 --average-decay 0.999 --minutes 6 ;;
     imdb_chunks)
       pair imdb-chunks60 grad4 grad2 \
         "$PYTHON" -m benchmarks.imdb --only no_lm_stacked --minutes 60 --seed 0 --out runs/bench-imdb-grad4 \

@@ -145,7 +145,7 @@ def main() -> None:
         metrics = json.loads((out / "metrics.json").read_text())
         curve["points"].append({"minutes": minutes, "trained_minutes": round(metrics["wall_seconds"] / 60, 1), "status": result.status,
                                 "steps": result.steps, "heldout_f1": result.best_metric, **score_on_dev(out, dev),
-                                "train_questions_per_s": metrics["ex_per_s"],
+                                "train_questions_per_s": metrics["ex_per_s"], "precision": metrics.get("precision", "fp32"),
                                 "epochs_seen": round(metrics["ex_trained"] / max(1, len(task.train.features)), 2),
                                 "measured": utc_stamp(), "machine": machine_fingerprint()})  # points of one run span sessions
         (out / CURVE_FILE).write_text(json.dumps(curve, indent=2) + "\n")
