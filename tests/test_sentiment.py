@@ -206,8 +206,10 @@ def test_cli_bad_inputs(tmp_path, tiny_language_model, labelled, plugins_on):
 def test_cli_resume_continues_training(tmp_path, tiny_language_model, labelled, plugins_on):
     out = tmp_path / "clf"
     first = invoke("sentiment", "train", "--train", labelled[0], "--valid", labelled[1], "--out", out, "--backbone", tiny_language_model,
-                   "--epochs", 2, "--patience", 9, "--batch-size", 8, "--no-progress", "--no-lm-finetune", "--lr-decay", 2.6)
+                   "--epochs", 2, "--patience", 9, "--batch-size", 8, "--no-progress", "--no-lm-finetune", "--lr-decay", 2.6,
+                   "--grad-chunks", 1)
     assert first.exit_code == 0, first.output
+    assert json.loads((out / "config.json").read_text())["head"]["grad_chunks"] == 1
     assert json.loads((out / "run_config.json").read_text())["recipe"]["lr_decay"] == 2.6  # kept for the resumed run
     assert json.loads((out / "metrics.json").read_text())["epochs_completed"] == 2
     again = invoke("sentiment", "train", "--resume", out, "--epochs", 3)

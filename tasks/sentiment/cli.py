@@ -11,6 +11,7 @@ from nlp_apps.commands.task_predict import TaskPrediction
 from nlp_apps.commands.task_train import TaskTraining
 from nlp_apps.registry import lazy
 from tasks.sentiment.defaults import HEAD_DEFAULTS, RECIPE_DEFAULTS, TRAINER_DEFAULTS
+from tasks.sentiment.head_config import HeadConfig
 
 data_options = option_group(  # train's and evaluate's
     click.option("--format", "fmt", type=click.Choice(["auto", "csv", "tsv", "jsonl", "sst2", "folder"]), default="auto",
@@ -48,6 +49,10 @@ TRAIN_OPTIONS = [
                  help="How the n-gram path joins the RNN head. joint: trained together, logits added. stacked: the RNN head trains "
                       "alone, then the n-gram path is fitted as NBSVM on --train and the two are mixed by weights fitted on --valid "
                       f"(kept where it is at least as accurate there as each path alone, else the better path).  [default: {HEAD_DEFAULTS['ngram_combine']}]"),
+    click.option("--grad-chunks", type=click.IntRange(min=1), default=None,
+                 help="Texts are read in chunks of 128 tokens, the recurrent state carried across; gradients flow through the "
+                      "last N chunks only, so memory stays bounded on long texts (fewer: faster training on long texts, "
+                      f"the earlier chunks still feed the pooling).  [default: {HeadConfig.grad_chunks}]"),
     click.option("--ensemble", type=click.IntRange(min=1), default=1, show_default=True,
                  help="Train this many models one after another, each with its share of --time-budget (member K: seed N*SEED+K), "
                       "into OUT/member-K; the model averages their class probabilities."),

@@ -190,6 +190,8 @@ def configure(values: dict, log) -> Prepared:
     check_known_labels(valid, label_set(train, str(values["train_file"])))
     check_backbone(values["backbone"])
     head = {name: HEAD_DEFAULTS[name] if values.get(name) is None else values[name] for name in ("ngram_features", "ngram_combine")}
+    if values.get("grad_chunks") is not None:
+        head["grad_chunks"] = values["grad_chunks"]
     if values.get("ngram_combine") is not None and not head["ngram_features"]:
         raise ValueError("--ngram-combine needs the n-gram path (--ngram-features)")
     run = {"data": {"train": str(values["train_file"]), "valid": str(values["valid_file"]), "options": data_options},
