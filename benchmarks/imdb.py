@@ -117,7 +117,7 @@ def run_recipe(train, valid, test, args, variant: str) -> dict:
     name = f"{name}, default backbone, {args.minutes:g} min (seed {args.seed})" + "".join(f" ({mark})" for mark in marks)
     return {"variant": name, "budget_minutes": args.minutes, "test_accuracy": accuracy,
             **stacking_figures(metrics, by_path, [e.label for e in test], "test"),
-            "valid_accuracy": metrics["best"].get("accuracy"), "train_examples_per_s": metrics["ex_per_s"],
+            "valid_accuracy": metrics["best"].get("accuracy"), "train_examples_per_s": metrics["ex_per_s"], "precision": metrics.get("precision", "fp32"),
             "predict_examples_per_s": round(rate, 1), "lr": trainer.lr, "lr_decay": recipe.lr_decay, "longest_review_words": len(longest.text.split()),
             "longest_review_peak_rss_mb": peak_memory(out, longest.text), "threads": torch.get_num_threads(),
             "status": result.status, "seed": args.seed}
